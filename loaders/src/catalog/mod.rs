@@ -1,0 +1,13 @@
+//! The catalog domain's storage: records, keys, listings, reads, writes, seed and feeds.
+
+pub mod import;
+pub mod listing;
+pub mod records;
+pub mod repo;
+pub mod seed;
+pub mod write;
+
+pub use listing::{ListingFilter, ProductSort, Scope};
+pub use records::*;
+pub use repo::{Catalog, ListingEntry, ListingRequest, Slice};
+pub use write::{CatalogWriteError, CatalogWriter, WriteOutcome};

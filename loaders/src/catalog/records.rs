@@ -1,0 +1,246 @@
+//! The stored shape of catalog entities, and how each maps to an item of the single table.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde_json::Value;
+
+use crate::store::{Item, Key, StoreError};
+
+/// A product: what the storefront shows on a product page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProductRecord {
+    /// Stable internal id.
+    pub id: String,
+    /// URL slug, unique among products.
+    pub handle: String,
+    /// Display name.
+    pub title: String,
+    /// Plain-text description.
+    pub description: String,
+    /// Brand or maker.
+    pub vendor: String,
+    /// Kind of product ("T-Shirt").
+    pub product_type: String,
+    /// Free-form labels.
+    pub tags: Vec<String>,
+    /// Categories the product is filed under directly (leaf first).
+    pub category_ids: Vec<String>,
+    /// Pictures, first is the featured one.
+    pub images: Vec<ImageRecord>,
+    /// Options the variants differ by.
+    pub options: Vec<OptionRecord>,
+    /// Variants, in display order.
+    pub variant_ids: Vec<String>,
+    /// ISO 4217 currency of every price of the product.
+    pub currency: String,
+    /// Lowest variant price.
+    pub min_price: Decimal,
+    /// Highest variant price.
+    pub max_price: Decimal,
+    /// Units sold, for BEST_SELLING.
+    pub sales: u64,
+    /// When the product was first stored.
+    pub created_at: DateTime<Utc>,
+    /// When the product last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A product picture.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageRecord {
+    /// Absolute URL under the asset base URL.
+    pub url: String,
+    /// Text alternative.
+    pub alt_text: Option<String>,
+    /// Pixels.
+    pub width: Option<u32>,
+    /// Pixels.
+    pub height: Option<u32>,
+}
+
+/// A product option and its values ("Size": S, M, L).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OptionRecord {
+    /// Option name.
+    pub name: String,
+    /// Possible values, in display order.
+    pub values: Vec<String>,
+}
+
+/// One option value a variant has.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SelectedOptionRecord {
+    /// Option name.
+    pub name: String,
+    /// The value.
+    pub value: String,
+}
+
+/// A purchasable variant of a product.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VariantRecord {
+    /// Stable internal id.
+    pub id: String,
+    /// The product it belongs to.
+    pub product_id: String,
+    /// Stock keeping unit, unique among variants.
+    pub sku: String,
+    /// Display name ("M / Blue").
+    pub title: String,
+    /// Option values of this variant.
+    pub selected_options: Vec<SelectedOptionRecord>,
+    /// Price in the product's currency.
+    pub price: Decimal,
+    /// Former price, shown struck through.
+    pub compare_at_price: Option<Decimal>,
+}
+
+/// Stock of one variant, kept apart from the variant so that stock changes never rewrite it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InventoryRecord {
+    /// The variant.
+    pub variant_id: String,
+    /// Units available to sell.
+    pub quantity: i64,
+}
+
+/// A node of the category tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CategoryRecord {
+    /// Stable internal id.
+    pub id: String,
+    /// URL slug, unique among categories.
+    pub handle: String,
+    /// Display name.
+    pub title: String,
+    /// Plain-text description.
+    pub description: String,
+    /// Parent category, none for a top-level one.
+    pub parent_id: Option<String>,
+    /// Child categories in display order.
+    pub child_ids: Vec<String>,
+    /// Display order among all categories.
+    pub position: u32,
+}
+
+/// A physical store, for the store locator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LocationRecord {
+    /// Stable internal id.
+    pub id: String,
+    /// URL slug.
+    pub handle: String,
+    /// Display name.
+    pub name: String,
+    /// Street address.
+    pub address1: String,
+    /// City.
+    pub city: String,
+    /// State or province code.
+    pub province_code: String,
+    /// Postal code.
+    pub zip: String,
+    /// ISO 3166 country code.
+    pub country_code: String,
+    /// Phone number.
+    pub phone: String,
+    /// WGS84 latitude.
+    pub latitude: f64,
+    /// WGS84 longitude.
+    pub longitude: f64,
+    /// Opening hours per weekday.
+    pub opening_hours: Vec<OpeningHoursRecord>,
+}
+
+/// Opening hours of one weekday.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpeningHoursRecord {
+    /// ISO weekday, 1 = Monday.
+    pub weekday: u8,
+    /// Local opening time, `HH:MM`.
+    pub opens: String,
+    /// Local closing time, `HH:MM`.
+    pub closes: String,
+}
+
+/// Item keys and partition names of the catalog.
+pub mod keys {
+    use crate::store::Key;
+
+    /// The product item.
+    pub fn product(id: &str) -> Key {
+        Key::new(format!("PRODUCT#{id}"), "PRODUCT")
+    }
+    /// The item reserving a product handle.
+    pub fn product_handle(handle: &str) -> Key {
+        Key::new(format!("PRODUCT_HANDLE#{handle}"), "PRODUCT_HANDLE")
+    }
+    /// Sort-key prefix of a product's listing entries (within the product's partition).
+    pub const LISTING_PREFIX: &str = "LIST#";
+    /// A product's entry in one listing scope.
+    pub fn listing(product_id: &str, scope: &str) -> Key {
+        Key::new(format!("PRODUCT#{product_id}"), format!("LIST#{scope}"))
+    }
+    /// The variant item.
+    pub fn variant(id: &str) -> Key {
+        Key::new(format!("VARIANT#{id}"), "VARIANT")
+    }
+    /// The stock item of a variant.
+    pub fn inventory(variant_id: &str) -> Key {
+        Key::new(format!("VARIANT#{variant_id}"), "INVENTORY")
+    }
+    /// The item reserving a SKU.
+    pub fn sku(sku: &str) -> Key {
+        Key::new(format!("SKU#{sku}"), "SKU")
+    }
+    /// The category item.
+    pub fn category(id: &str) -> Key {
+        Key::new(format!("CATEGORY#{id}"), "CATEGORY")
+    }
+    /// The item reserving a category handle.
+    pub fn category_handle(handle: &str) -> Key {
+        Key::new(format!("CATEGORY_HANDLE#{handle}"), "CATEGORY_HANDLE")
+    }
+    /// GSI1 partition listing every category.
+    pub const CATEGORIES: &str = "CATEGORIES";
+    /// The store location item.
+    pub fn location(id: &str) -> Key {
+        Key::new(format!("LOCATION#{id}"), "LOCATION")
+    }
+    /// GSI1 partition listing every store location.
+    pub const LOCATIONS: &str = "LOCATIONS";
+    /// The item recording that the demo catalog was seeded.
+    pub fn seed_marker() -> Key {
+        Key::new("META", "CATALOG_SEED")
+    }
+}
+
+/// Encodes a record as a table item under `key`, with extra (index) attributes.
+pub fn to_item<T: Serialize>(
+    key: &Key,
+    record: &T,
+    extra: &[(&str, Value)],
+) -> Result<Item, StoreError> {
+    let mut item = match serde_json::to_value(record) {
+        Ok(Value::Object(map)) => map,
+        Ok(_) => return Err(StoreError::Corrupt("a record must encode as an object".into())),
+        Err(e) => return Err(StoreError::Corrupt(e.to_string())),
+    };
+    item.extend(key.to_item());
+    for (name, value) in extra {
+        item.insert((*name).to_owned(), value.clone());
+    }
+    Ok(item)
+}
+
+/// Decodes a record from a table item (key and index attributes are ignored).
+pub fn from_item<T: DeserializeOwned>(item: &Item) -> Result<T, StoreError> {
+    serde_json::from_value(Value::Object(item.clone())).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "item {}/{}: {e}",
+            item.get("pk").and_then(Value::as_str).unwrap_or("?"),
+            item.get("sk").and_then(Value::as_str).unwrap_or("?")
+        ))
+    })
+}

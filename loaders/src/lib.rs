@@ -1,0 +1,10 @@
+//! Everything that talks to a backend: the `Table` store and its engines, the catalog's
+//! storage, per-request DataLoaders and metrics.
+
+pub mod catalog;
+pub mod item_loader;
+pub mod metrics;
+pub mod store;
+
+pub use item_loader::{ItemLoader, StoreLoader};
+pub use metrics::Metrics;

@@ -1,0 +1,57 @@
+//! Prometheus metrics of the backends, in one registry that `/metrics` renders.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+
+/// Labels of a store request: which `Table` operation.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StoreOp {
+    /// The operation (`batch_get`, `query`, `put`, …).
+    pub op: &'static str,
+}
+
+/// Every metric of the gateway's backends.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Store requests by operation: one per `Table` call (a batch is one request).
+    pub store_requests: Family<StoreOp, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A registry with every metric registered, all at zero.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("storefront");
+        let store_requests = Family::<StoreOp, Counter>::default();
+        registry.register(
+            "store_requests",
+            "Requests to the store, by Table operation",
+            store_requests.clone(),
+        );
+        Self {
+            registry,
+            store_requests,
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+
+    /// The current count of store requests of one operation.
+    pub fn store_request_count(&self, op: &'static str) -> u64 {
+        self.store_requests.get_or_create(&StoreOp { op }).get()
+    }
+}
