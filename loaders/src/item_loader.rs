@@ -1,37 +1,310 @@
-//! The per-request DataLoader over the store: every key asked for in one tick of a request
-//! becomes one batch get, and every key is read at most once per request.
+//! The per-request DataLoader over the store: every key asked for while the request's
+//! resolvers run in one pass becomes one batch get, and every key is read at most once per
+//! request.
+//!
+//! Time-window loaders (batch whatever arrives within 1 ms) split a level of a large page into
+//! several batches whenever resolving it takes longer than the window. This loader batches by
+//! *pass* instead: [`Batched`] wraps the request's execution and flushes the queued keys each
+//! time the execution can go no further without them, which is exactly when every resolver of
+//! the level has asked. A timer flush stays as a safety net for loads made outside [`Batched`].
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
 
-use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
+use futures::channel::oneshot;
 
 use crate::store::{Item, Key, StoreError, Table};
 
-/// Loads items by key through `Table::batch_get`.
-pub struct ItemLoader {
-    table: Arc<dyn Table>,
+/// How long queued keys wait for a flush that never comes (loads outside [`Batched`]).
+const FALLBACK_FLUSH: Duration = Duration::from_millis(20);
+
+type LoadResult = Result<HashMap<Key, Item>, Arc<StoreError>>;
+
+struct Waiter {
+    keys: Vec<Key>,
+    found: HashMap<Key, Item>,
+    reply: oneshot::Sender<LoadResult>,
 }
 
-/// The DataLoader type resolvers find in the request context.
-pub type StoreLoader = DataLoader<ItemLoader, HashMapCache>;
+#[derive(Default)]
+struct State {
+    // Items read in this request; `None` records a key known to be missing.
+    cache: HashMap<Key, Option<Item>>,
+    queued: HashSet<Key>,
+    waiters: Vec<Waiter>,
+    fallback_armed: bool,
+}
 
-impl ItemLoader {
-    /// A fresh DataLoader for one request.
-    pub fn for_request(table: Arc<dyn Table>) -> StoreLoader {
-        DataLoader::with_cache(Self { table }, tokio::spawn, HashMapCache::default())
+/// Batches and caches the store reads of one request.
+pub struct StoreLoader {
+    table: Arc<dyn Table>,
+    state: Mutex<State>,
+}
+
+impl StoreLoader {
+    /// A loader for one request.
+    pub fn new(table: Arc<dyn Table>) -> Arc<Self> {
+        Arc::new(Self {
+            table,
+            state: Mutex::new(State::default()),
+        })
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain data behind; keep using it.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Loads one item; `None` when it does not exist.
+    pub async fn load_one(self: &Arc<Self>, key: Key) -> Result<Option<Item>, Arc<StoreError>> {
+        let mut found = self.load_many([key.clone()]).await?;
+        Ok(found.remove(&key))
+    }
+
+    /// Loads many items; missing ones are absent from the map.
+    pub async fn load_many(
+        self: &Arc<Self>,
+        keys: impl IntoIterator<Item = Key>,
+    ) -> Result<HashMap<Key, Item>, Arc<StoreError>> {
+        let receiver = {
+            let mut state = self.state();
+            let mut found = HashMap::new();
+            let mut wanted = Vec::new();
+            for key in keys {
+                match state.cache.get(&key) {
+                    Some(Some(item)) => {
+                        found.insert(key, item.clone());
+                    }
+                    Some(None) => {}
+                    None => wanted.push(key),
+                }
+            }
+            if wanted.is_empty() {
+                return Ok(found);
+            }
+            state.queued.extend(wanted.iter().cloned());
+            let (reply, receiver) = oneshot::channel();
+            state.waiters.push(Waiter {
+                keys: wanted,
+                found,
+                reply,
+            });
+            if !state.fallback_armed {
+                state.fallback_armed = true;
+                let loader = Arc::clone(self);
+                tokio::spawn(async move {
+                    tokio::time::sleep(FALLBACK_FLUSH).await;
+                    loader.flush();
+                });
+            }
+            receiver
+        };
+        receiver.await.unwrap_or_else(|_| {
+            Err(Arc::new(StoreError::Backend(
+                "a batched store read was dropped".into(),
+            )))
+        })
+    }
+
+    /// Sends every queued key to the store in one batch get (in a task of its own).
+    pub fn flush(self: &Arc<Self>) {
+        let (keys, waiters) = {
+            let mut state = self.state();
+            state.fallback_armed = false;
+            if state.waiters.is_empty() {
+                return;
+            }
+            let keys: Vec<Key> = state.queued.drain().collect();
+            (keys, std::mem::take(&mut state.waiters))
+        };
+        let loader = Arc::clone(self);
+        tokio::spawn(async move {
+            let result = loader.table.batch_get(&keys).await;
+            let mut state = loader.state();
+            let result = match result {
+                Ok(items) => {
+                    let mut by_key: HashMap<Key, Item> = items
+                        .into_iter()
+                        .filter_map(|item| Some((Key::of(&item)?, item)))
+                        .collect();
+                    for key in keys {
+                        let item = by_key.remove(&key);
+                        state.cache.insert(key, item);
+                    }
+                    Ok(())
+                }
+                Err(e) => Err(Arc::new(e)),
+            };
+            for mut waiter in waiters {
+                let reply = match &result {
+                    Ok(()) => {
+                        for key in waiter.keys {
+                            if let Some(Some(item)) = state.cache.get(&key) {
+                                waiter.found.insert(key, item.clone());
+                            }
+                        }
+                        Ok(waiter.found)
+                    }
+                    Err(e) => Err(Arc::clone(e)),
+                };
+                // A waiter that went away (its request was cancelled) needs no answer.
+                let _ = waiter.reply.send(reply);
+            }
+        });
     }
 }
 
-impl Loader<Key> for ItemLoader {
-    type Value = Item;
-    type Error = Arc<StoreError>;
+/// Runs a future (a request's execution), flushing the loader's queued keys whenever the
+/// future waits, so that each pass of resolvers costs one batch get.
+pub struct Batched<F> {
+    inner: Pin<Box<F>>,
+    loader: Arc<StoreLoader>,
+}
 
-    async fn load(&self, keys: &[Key]) -> Result<HashMap<Key, Item>, Self::Error> {
-        let items = self.table.batch_get(keys).await.map_err(Arc::new)?;
-        Ok(items
-            .into_iter()
-            .filter_map(|item| Some((Key::of(&item)?, item)))
-            .collect())
+impl<F: Future> Batched<F> {
+    /// Wraps `future`, flushing `loader`.
+    pub fn new(future: F, loader: Arc<StoreLoader>) -> Self {
+        Self {
+            inner: Box::pin(future),
+            loader,
+        }
+    }
+}
+
+impl<F: Future> Future for Batched<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let probe = Arc::new(WakeProbe {
+            woken: AtomicBool::new(false),
+            waker: cx.waker().clone(),
+        });
+        let waker = Waker::from(Arc::clone(&probe));
+        let polled = self.inner.as_mut().poll(&mut Context::from_waker(&waker));
+        // A future that wakes itself while being polled is only yielding (futures' combinators
+        // do so after a number of children), and more resolvers will ask for keys when it is
+        // polled again. Flush only once it truly waits.
+        if polled.is_pending() && !probe.woken.load(AtomicOrdering::Acquire) {
+            self.loader.flush();
+        }
+        polled
+    }
+}
+
+/// Forwards wake-ups to the task, noting that one happened.
+struct WakeProbe {
+    woken: AtomicBool,
+    waker: Waker,
+}
+
+impl Wake for WakeProbe {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, AtomicOrdering::Release);
+        self.waker.wake_by_ref();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::RedbTable;
+
+    struct Counting {
+        inner: RedbTable,
+        calls: Mutex<Vec<usize>>,
+    }
+
+    #[async_trait::async_trait]
+    impl Table for Counting {
+        async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
+            self.calls.lock().expect("lock").push(keys.len());
+            self.inner.batch_get(keys).await
+        }
+        async fn query(&self, q: &crate::store::Query) -> Result<crate::store::Page, StoreError> {
+            self.inner.query(q).await
+        }
+        async fn put(&self, i: Item, c: Option<crate::store::Condition>) -> Result<(), StoreError> {
+            self.inner.put(i, c).await
+        }
+        async fn update(
+            &self,
+            k: &Key,
+            u: &crate::store::Update,
+            c: Option<crate::store::Condition>,
+        ) -> Result<Item, StoreError> {
+            self.inner.update(k, u, c).await
+        }
+        async fn delete(
+            &self,
+            k: &Key,
+            c: Option<crate::store::Condition>,
+        ) -> Result<(), StoreError> {
+            self.inner.delete(k, c).await
+        }
+        async fn transact_write(&self, ops: Vec<crate::store::WriteOp>) -> Result<(), StoreError> {
+            self.inner.transact_write(ops).await
+        }
+        async fn batch_put(&self, items: Vec<Item>) -> Result<(), StoreError> {
+            self.inner.batch_put(items).await
+        }
+    }
+
+    #[tokio::test]
+    async fn loads_of_one_pass_become_one_batch_and_repeat_loads_hit_the_cache() {
+        let inner = RedbTable::in_memory().expect("memory");
+        let items = (0..300)
+            .map(|i| Key::new("P", format!("{i:03}")).to_item())
+            .collect();
+        inner.batch_put(items).await.expect("seed");
+        let table = Arc::new(Counting {
+            inner,
+            calls: Mutex::new(vec![]),
+        });
+        let loader = StoreLoader::new(table.clone());
+        let all = futures::future::join_all((0..300).map(|i| {
+            let loader = Arc::clone(&loader);
+            async move { loader.load_one(Key::new("P", format!("{i:03}"))).await }
+        }));
+        let results = Batched::new(all, Arc::clone(&loader)).await;
+        assert!(results.iter().all(|r| matches!(r, Ok(Some(_)))));
+        assert_eq!(*table.calls.lock().expect("lock"), [300]);
+
+        let again = Batched::new(
+            loader.load_many([Key::new("P", "001"), Key::new("P", "nope")]),
+            Arc::clone(&loader),
+        )
+        .await
+        .expect("load");
+        assert_eq!(again.len(), 1);
+        let missing = Batched::new(loader.load_one(Key::new("P", "nope")), Arc::clone(&loader))
+            .await
+            .expect("load");
+        assert_eq!(missing, None);
+        assert_eq!(
+            *table.calls.lock().expect("lock"),
+            [300, 1],
+            "only the unknown key is read again, once"
+        );
+    }
+
+    #[tokio::test]
+    async fn loads_outside_a_batched_future_still_complete() {
+        let table = Arc::new(RedbTable::in_memory().expect("memory"));
+        table
+            .put(Key::new("a", "b").to_item(), None)
+            .await
+            .expect("put");
+        let loader = StoreLoader::new(table);
+        let item = loader.load_one(Key::new("a", "b")).await.expect("load");
+        assert!(item.is_some());
     }
 }

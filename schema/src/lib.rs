@@ -1,1 +1,51 @@
-//! x
+//! Builds the Storefront Gateway GraphQL schema: the merged resolvers, limits and the data
+//! every request shares; exports the SDL.
+
+use async_graphql::{EmptyMutation, EmptySubscription, Schema, SchemaBuilder};
+use storefront_loaders::catalog::Catalog;
+use storefront_resolvers::QueryRoot;
+
+/// The gateway's schema type.
+pub type StorefrontSchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
+
+/// Query limits enforced on every operation before it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryLimits {
+    /// The deepest selection nesting allowed.
+    pub max_depth: usize,
+    /// The highest complexity allowed; connection fields multiply by their page size.
+    pub max_complexity: usize,
+    /// Whether introspection queries are answered.
+    pub introspection: bool,
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        Self {
+            max_depth: 15,
+            max_complexity: 25_000,
+            introspection: true,
+        }
+    }
+}
+
+fn builder() -> SchemaBuilder<QueryRoot, EmptyMutation, EmptySubscription> {
+    Schema::build(QueryRoot::default(), EmptyMutation, EmptySubscription)
+}
+
+/// The schema with its shared data and limits.
+pub fn build(catalog: Catalog, limits: &QueryLimits) -> StorefrontSchema {
+    let mut schema = builder()
+        .data(catalog)
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity);
+    if !limits.introspection {
+        schema = schema.disable_introspection();
+    }
+    schema.finish()
+}
+
+/// The public contract in SDL, as committed in `schema.graphql`.
+pub fn sdl() -> String {
+    builder().finish().sdl()
+}

@@ -202,7 +202,12 @@ fn numbered_lines(reader: impl BufRead) -> impl Iterator<Item = (usize, Result<S
     reader
         .lines()
         .enumerate()
-        .map(|(i, line)| (i + 1, line.map_err(|e| format!("cannot read the line: {e}"))))
+        .map(|(i, line)| {
+            (
+                i + 1,
+                line.map_err(|e| format!("cannot read the line: {e}")),
+            )
+        })
         .filter(|(_, line)| line.as_ref().map_or(true, |l| !l.trim().is_empty()))
 }
 
@@ -216,7 +221,10 @@ pub async fn import_catalog(writer: &CatalogWriter, reader: impl BufRead) -> Imp
                 Err(e) => Err(format!("invalid product line: {e}")),
                 Ok(parsed) => match draft_of(parsed) {
                     Err(e) => Err(e),
-                    Ok(draft) => writer.upsert_product(&draft, Utc::now()).await.map_err(reason),
+                    Ok(draft) => writer
+                        .upsert_product(&draft, Utc::now())
+                        .await
+                        .map_err(reason),
                 },
             },
         };
@@ -281,10 +289,17 @@ mod tests {
         assert_eq!(report.created, 1);
         let lines: Vec<usize> = report.failures.iter().map(|f| f.line).collect();
         assert_eq!(lines, [3, 4, 5], "{:?}", report.failures);
-        assert!(report.failures[2].reason.contains("unknown category handle `nope`"));
+        assert!(
+            report.failures[2]
+                .reason
+                .contains("unknown category handle `nope`")
+        );
 
         let again = import_catalog(&writer, GOOD.as_bytes()).await;
-        assert_eq!(again.unchanged, 1, "re-importing the same line changes nothing");
+        assert_eq!(
+            again.unchanged, 1,
+            "re-importing the same line changes nothing"
+        );
         let changed = GOOD.replace("Feed Tee", "Feed Tee II");
         assert_eq!(import_catalog(&writer, changed.as_bytes()).await.updated, 1);
     }
@@ -296,7 +311,11 @@ mod tests {
         let thief = GOOD.replace("feed-tee", "thief-tee");
         let report = import_catalog(&writer, thief.as_bytes()).await;
         assert_eq!(report.failures.len(), 1);
-        assert!(report.failures[0].reason.contains("FEED-S"), "{:?}", report.failures);
+        assert!(
+            report.failures[0].reason.contains("FEED-S"),
+            "{:?}",
+            report.failures
+        );
     }
 
     #[tokio::test]
@@ -322,7 +341,11 @@ mod tests {
                 .entries
                 .len()
         };
-        assert_eq!(available(catalog.clone()).await, 0, "new products have no stock");
+        assert_eq!(
+            available(catalog.clone()).await,
+            0,
+            "new products have no stock"
+        );
         let report = import_inventory(
             &writer,
             "{\"sku\":\"FEED-M\",\"quantity\":4}\n{\"sku\":\"NOPE\",\"quantity\":1}\n{\"sku\":\"FEED-S\",\"quantity\":-1}\n".as_bytes(),
@@ -331,7 +354,8 @@ mod tests {
         assert_eq!(report.created, 1);
         assert_eq!(report.failures.len(), 2);
         assert_eq!(available(catalog.clone()).await, 1);
-        let again = import_inventory(&writer, "{\"sku\":\"FEED-M\",\"quantity\":4}".as_bytes()).await;
+        let again =
+            import_inventory(&writer, "{\"sku\":\"FEED-M\",\"quantity\":4}".as_bytes()).await;
         assert_eq!(again.unchanged, 1);
         import_inventory(&writer, "{\"sku\":\"FEED-M\",\"quantity\":0}".as_bytes()).await;
         assert_eq!(available(catalog).await, 0);

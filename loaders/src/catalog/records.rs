@@ -224,7 +224,11 @@ pub fn to_item<T: Serialize>(
 ) -> Result<Item, StoreError> {
     let mut item = match serde_json::to_value(record) {
         Ok(Value::Object(map)) => map,
-        Ok(_) => return Err(StoreError::Corrupt("a record must encode as an object".into())),
+        Ok(_) => {
+            return Err(StoreError::Corrupt(
+                "a record must encode as an object".into(),
+            ));
+        }
         Err(e) => return Err(StoreError::Corrupt(e.to_string())),
     };
     item.extend(key.to_item());

@@ -67,10 +67,7 @@ impl Catalog {
     }
 
     /// The id of the category with this handle.
-    pub async fn category_id_by_handle(
-        &self,
-        handle: &str,
-    ) -> Result<Option<String>, StoreError> {
+    pub async fn category_id_by_handle(&self, handle: &str) -> Result<Option<String>, StoreError> {
         self.reference(&keys::category_handle(handle), "category_id")
             .await
     }
@@ -80,11 +77,11 @@ impl Catalog {
         key: &crate::store::Key,
         attribute: &str,
     ) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .table
-            .get(key)
-            .await?
-            .and_then(|item| item.get(attribute).and_then(Value::as_str).map(str::to_owned)))
+        Ok(self.table.get(key).await?.and_then(|item| {
+            item.get(attribute)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        }))
     }
 
     /// One page of a product listing.

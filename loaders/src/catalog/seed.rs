@@ -11,8 +11,8 @@ use rust_decimal::Decimal;
 use serde_json::json;
 
 use super::records::{
-    CategoryRecord, ImageRecord, InventoryRecord, LocationRecord, OpeningHoursRecord,
-    OptionRecord, ProductRecord, SelectedOptionRecord, VariantRecord, keys, to_item,
+    CategoryRecord, ImageRecord, InventoryRecord, LocationRecord, OpeningHoursRecord, OptionRecord,
+    ProductRecord, SelectedOptionRecord, VariantRecord, keys, to_item,
 };
 use super::write::{inventory_item, product_items, scopes_of};
 use crate::store::{Item, StoreError, Table};
@@ -117,9 +117,30 @@ const DEPARTMENTS: [Department; 6] = [
 ];
 
 const ADJECTIVES: [&str; 24] = [
-    "Classic", "Everyday", "Relaxed", "Slim", "Vintage", "Essential", "Premium", "Soft",
-    "Lightweight", "Organic", "Heritage", "Modern", "Cosy", "Tailored", "Weekend", "Urban",
-    "Coastal", "Alpine", "Studio", "Signature", "Breezy", "Rugged", "Minimal", "Bold",
+    "Classic",
+    "Everyday",
+    "Relaxed",
+    "Slim",
+    "Vintage",
+    "Essential",
+    "Premium",
+    "Soft",
+    "Lightweight",
+    "Organic",
+    "Heritage",
+    "Modern",
+    "Cosy",
+    "Tailored",
+    "Weekend",
+    "Urban",
+    "Coastal",
+    "Alpine",
+    "Studio",
+    "Signature",
+    "Breezy",
+    "Rugged",
+    "Minimal",
+    "Bold",
 ];
 const MATERIALS: [&str; 12] = [
     "Cotton", "Linen", "Wool", "Denim", "Cashmere", "Bamboo", "Leather", "Canvas", "Silk",
@@ -129,8 +150,18 @@ const COLOURS: [&str; 10] = [
     "Black", "White", "Navy", "Olive", "Sand", "Rust", "Grey", "Sky Blue", "Burgundy", "Sage",
 ];
 const VENDORS: [&str; 12] = [
-    "Northwind", "Acme Apparel", "Harbour & Co", "Fieldstone", "Lumen", "Oak Street",
-    "Tidewater", "Summit Supply", "Juniper", "Kestrel", "Marlow", "Pioneer Goods",
+    "Northwind",
+    "Acme Apparel",
+    "Harbour & Co",
+    "Fieldstone",
+    "Lumen",
+    "Oak Street",
+    "Tidewater",
+    "Summit Supply",
+    "Juniper",
+    "Kestrel",
+    "Marlow",
+    "Pioneer Goods",
 ];
 
 // (city, state, zip, latitude, longitude)
@@ -163,8 +194,14 @@ const CITIES: [(&str, &str, &str, f64, f64); 25] = [
 ];
 
 const STREETS: [&str; 8] = [
-    "Main Street", "Market Street", "Broadway", "Elm Street", "Park Avenue", "Oak Avenue",
-    "Pine Street", "Union Square",
+    "Main Street",
+    "Market Street",
+    "Broadway",
+    "Elm Street",
+    "Park Avenue",
+    "Oak Avenue",
+    "Pine Street",
+    "Union Square",
 ];
 
 /// Writes the demo catalog into `table` (products written in bulk, a batch at a time) and
@@ -187,7 +224,10 @@ pub async fn seed_demo_catalog(
             category,
             &[
                 ("gsi1pk", json!(keys::CATEGORIES)),
-                ("gsi1sk", json!(format!("{:06}#{}", category.position, category.id))),
+                (
+                    "gsi1sk",
+                    json!(format!("{:06}#{}", category.position, category.id)),
+                ),
             ],
         )?);
         items.push(to_item(
@@ -258,7 +298,12 @@ pub async fn seed_demo_catalog(
         let mut variants = Vec::with_capacity(sizes.len());
         let mut stock = Vec::with_capacity(sizes.len());
         for (i, size) in sizes.iter().enumerate() {
-            let cents = base_cents + if i + 1 == sizes.len() && sizes.len() > 2 { 500 } else { 0 };
+            let cents = base_cents
+                + if i + 1 == sizes.len() && sizes.len() > 2 {
+                    500
+                } else {
+                    0
+                };
             let price = Decimal::new(cents, 2);
             let variant_id = format!("{id}{i:02}");
             variants.push(VariantRecord {
@@ -324,7 +369,11 @@ pub async fn seed_demo_catalog(
             tags: vec![
                 material.to_lowercase(),
                 department.handle.into(),
-                if on_sale { "sale".into() } else { "new-season".into() },
+                if on_sale {
+                    "sale".into()
+                } else {
+                    "new-season".into()
+                },
             ],
             category_ids: vec![leaf.id.clone()],
             images,
@@ -405,7 +454,11 @@ fn demo_categories() -> Vec<CategoryRecord> {
     let mut position = 0;
     for d in &DEPARTMENTS {
         let parent_id = format!("cat-{}", d.handle);
-        let child_ids: Vec<String> = d.children.iter().map(|(h, _, _)| format!("cat-{h}")).collect();
+        let child_ids: Vec<String> = d
+            .children
+            .iter()
+            .map(|(h, _, _)| format!("cat-{h}"))
+            .collect();
         position += 1;
         all.push(CategoryRecord {
             id: parent_id.clone(),
@@ -477,7 +530,10 @@ mod tests {
     fn the_demo_category_tree_has_thirty_nodes_under_six_departments() {
         let categories = demo_categories();
         assert_eq!(categories.len(), 30);
-        assert_eq!(categories.iter().filter(|c| c.parent_id.is_none()).count(), 6);
+        assert_eq!(
+            categories.iter().filter(|c| c.parent_id.is_none()).count(),
+            6
+        );
         assert_eq!(demo_locations().len(), 25);
     }
 }

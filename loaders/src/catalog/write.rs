@@ -323,7 +323,11 @@ impl CatalogWriter {
             )));
         };
         let product: ProductRecord = from_item(&item)?;
-        let variant_keys: Vec<Key> = product.variant_ids.iter().map(|v| keys::variant(v)).collect();
+        let variant_keys: Vec<Key> = product
+            .variant_ids
+            .iter()
+            .map(|v| keys::variant(v))
+            .collect();
         let by_id: HashMap<String, VariantRecord> = self
             .table()
             .batch_get(&variant_keys)
@@ -395,7 +399,12 @@ impl CatalogWriter {
         let sku_keys: Vec<Key> = draft.variants.iter().map(|v| keys::sku(&v.sku)).collect();
         let mut owners = HashMap::new();
         for item in self.table().batch_get(&sku_keys).await? {
-            let field = |name: &str| item.get(name).and_then(Value::as_str).unwrap_or("").to_owned();
+            let field = |name: &str| {
+                item.get(name)
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned()
+            };
             owners.insert(field("sku"), (field("variant_id"), field("product_id")));
         }
 
@@ -448,7 +457,8 @@ impl CatalogWriter {
         let listing_keys: BTreeSet<Key> = listing.iter().filter_map(Key::of).collect();
 
         if let Some(old) = &existing {
-            let same_listing = old.listing_keys.iter().cloned().collect::<BTreeSet<_>>() == listing_keys;
+            let same_listing =
+                old.listing_keys.iter().cloned().collect::<BTreeSet<_>>() == listing_keys;
             if old.product == product && old.variants == variants && same_listing {
                 return Ok(WriteOutcome::Unchanged);
             }
@@ -505,7 +515,11 @@ impl CatalogWriter {
                     });
                 }
             }
-            for key in old.listing_keys.iter().filter(|k| !listing_keys.contains(k)) {
+            for key in old
+                .listing_keys
+                .iter()
+                .filter(|k| !listing_keys.contains(k))
+            {
                 ops.push(WriteOp::Delete {
                     key: key.clone(),
                     condition: None,
@@ -543,23 +557,37 @@ impl CatalogWriter {
         quantity: i64,
     ) -> Result<WriteOutcome, CatalogWriteError> {
         if !(0..=1_000_000_000).contains(&quantity) {
-            return Err(invalid("quantity must be a whole number from 0 to 1000000000"));
+            return Err(invalid(
+                "quantity must be a whole number from 0 to 1000000000",
+            ));
         }
         let owner = self
             .table()
             .get(&keys::sku(sku))
             .await?
             .ok_or_else(|| CatalogWriteError::UnknownSku(sku.to_owned()))?;
-        let field = |name: &str| owner.get(name).and_then(Value::as_str).unwrap_or("").to_owned();
+        let field = |name: &str| {
+            owner
+                .get(name)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned()
+        };
         let (variant_id, product_id) = (field("variant_id"), field("product_id"));
         let product: ProductRecord = from_item(
             &self
                 .table()
                 .get(&keys::product(&product_id))
                 .await?
-                .ok_or_else(|| StoreError::Corrupt(format!("SKU `{sku}` points at a missing product")))?,
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!("SKU `{sku}` points at a missing product"))
+                })?,
         )?;
-        let stock_keys: Vec<Key> = product.variant_ids.iter().map(|v| keys::inventory(v)).collect();
+        let stock_keys: Vec<Key> = product
+            .variant_ids
+            .iter()
+            .map(|v| keys::inventory(v))
+            .collect();
         let mut stock: BTreeMap<String, i64> = BTreeMap::new();
         for item in self.table().batch_get(&stock_keys).await? {
             let record: InventoryRecord = from_item(&item)?;

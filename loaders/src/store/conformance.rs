@@ -42,7 +42,9 @@ fn keys_of(items: &[Item]) -> Vec<String> {
 
 async fn puts_and_gets_round_trip(table: &dyn Table, ns: &str) {
     let pk = format!("{ns}#basic");
-    let it = item(json!({"pk": pk, "sk": "A", "name": "Tee", "n": 3, "tags": ["x", "y"], "nested": {"a": true}, "none": null}));
+    let it = item(
+        json!({"pk": pk, "sk": "A", "name": "Tee", "n": 3, "tags": ["x", "y"], "nested": {"a": true}, "none": null}),
+    );
     table.put(it.clone(), None).await.expect("put");
     let got = table.get(&Key::new(&pk, "A")).await.expect("get");
     assert_eq!(got, Some(it), "a put item reads back unchanged");
@@ -104,7 +106,10 @@ async fn updates_create_missing_items_and_add_to_numbers(table: &dyn Table, ns: 
         .update(&key, &Update::add("qty", 5).and_set("sku", "S-1"), None)
         .await
         .expect("update creates");
-    assert_eq!(after, item(json!({"pk": pk, "sk": "stock", "qty": 5, "sku": "S-1"})));
+    assert_eq!(
+        after,
+        item(json!({"pk": pk, "sk": "stock", "qty": 5, "sku": "S-1"}))
+    );
     let after = table
         .update(
             &key,
@@ -156,7 +161,9 @@ async fn queries_read_a_partition_by_prefix_in_both_directions_and_paginate(
     let pk = format!("{ns}#q");
     let mut items = vec![];
     for i in 0..25 {
-        items.push(item(json!({"pk": pk, "sk": format!("LINE#{i:03}"), "i": i})));
+        items.push(item(
+            json!({"pk": pk, "sk": format!("LINE#{i:03}"), "i": i}),
+        ));
     }
     items.push(item(json!({"pk": pk, "sk": "HEADER"})));
     items.push(item(json!({"pk": pk, "sk": "LINF"})));
@@ -225,17 +232,32 @@ async fn queries_filter_before_counting_the_limit(table: &dyn Table, ns: &str) {
 async fn secondary_indexes_are_sparse_and_follow_writes(table: &dyn Table, ns: &str) {
     let scope = format!("{ns}#ALL");
     let mut items = vec![];
-    for (id, title) in [("p1", "banana"), ("p2", "apple"), ("p3", "cherry"), ("p4", "apricot")] {
+    for (id, title) in [
+        ("p1", "banana"),
+        ("p2", "apple"),
+        ("p3", "cherry"),
+        ("p4", "apricot"),
+    ] {
         items.push(item(json!({"pk": format!("{ns}#P#{id}"), "sk": "LIST", "lpk": scope, "ls_title": title, "ls_price": "000100"})));
     }
     // No `ls_title`: must not appear in the title index.
-    items.push(item(json!({"pk": format!("{ns}#P#p5"), "sk": "LIST", "lpk": scope, "ls_price": "000050"})));
+    items.push(item(
+        json!({"pk": format!("{ns}#P#p5"), "sk": "LIST", "lpk": scope, "ls_price": "000050"}),
+    ));
     table.batch_put(items).await.expect("batch put");
 
     let ids = |items: &[Item]| -> Vec<String> {
         items
             .iter()
-            .map(|i| i["pk"].as_str().expect("pk").rsplit('#').next().expect("id").to_owned())
+            .map(|i| {
+                i["pk"]
+                    .as_str()
+                    .expect("pk")
+                    .rsplit('#')
+                    .next()
+                    .expect("id")
+                    .to_owned()
+            })
             .collect()
     };
     let by_title = table
@@ -361,7 +383,13 @@ async fn transactions_are_all_or_nothing_and_report_each_condition(table: &dyn T
         },
     ];
     table.transact_write(ops).await.expect("commits");
-    assert!(table.get(&Key::new(&pk, "order")).await.expect("get").is_some());
+    assert!(
+        table
+            .get(&Key::new(&pk, "order"))
+            .await
+            .expect("get")
+            .is_some()
+    );
     let stock = table.get(&Key::new(&pk, "stock")).await.expect("get");
     assert_eq!(stock.expect("stock")["qty"], json!(0));
 }
@@ -406,7 +434,11 @@ async fn batch_put_loads_many_items_into_the_indexes(table: &dyn Table, ns: &str
         .await
         .expect("gsi");
     assert_eq!(page.items.len(), 120);
-    assert_eq!(page.items[0]["sk"], json!("0119"), "ordered by the GSI sort key");
+    assert_eq!(
+        page.items[0]["sk"],
+        json!("0119"),
+        "ordered by the GSI sort key"
+    );
 }
 
 async fn concurrent_conditional_decrements_never_oversell(table: &dyn Table, ns: &str) {
@@ -416,13 +448,8 @@ async fn concurrent_conditional_decrements_never_oversell(table: &dyn Table, ns:
         .await
         .expect("seed");
     let decrement = Update::add("qty", -1);
-    let attempts = (0..25).map(|_| {
-        table.update(
-            &key,
-            &decrement,
-            Some(Condition::AtLeast("qty".into(), 1)),
-        )
-    });
+    let attempts =
+        (0..25).map(|_| table.update(&key, &decrement, Some(Condition::AtLeast("qty".into(), 1))));
     let results = futures::future::join_all(attempts).await;
     let sold = results.iter().filter(|r| r.is_ok()).count();
     assert_eq!(sold, 10, "exactly the stock is sold");

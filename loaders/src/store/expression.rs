@@ -114,9 +114,8 @@ impl Update {
                     StoreError::Validation(format!("ADD needs a number attribute, `{name}` is not"))
                 })?,
             };
-            let next = i64::try_from(current + i128::from(*delta)).map_err(|_| {
-                StoreError::Validation(format!("ADD overflows attribute `{name}`"))
-            })?;
+            let next = i64::try_from(current + i128::from(*delta))
+                .map_err(|_| StoreError::Validation(format!("ADD overflows attribute `{name}`")))?;
             item.insert(name.clone(), Value::from(next));
         }
         Ok(())

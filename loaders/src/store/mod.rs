@@ -47,10 +47,7 @@ impl Key {
 
     /// The key of a stored item, or `None` when the item lacks string `pk`/`sk` attributes.
     pub fn of(item: &Item) -> Option<Self> {
-        Some(Self::new(
-            item.get(PK)?.as_str()?,
-            item.get(SK)?.as_str()?,
-        ))
+        Some(Self::new(item.get(PK)?.as_str()?, item.get(SK)?.as_str()?))
     }
 
     /// An item holding only this key, to be filled with attributes.

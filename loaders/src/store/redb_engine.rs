@@ -20,19 +20,20 @@ type IndexKey<'a> = (&'a [u8], &'a [u8], &'a [u8], &'a [u8]);
 
 const ITEMS: TableDefinition<PrimaryKey<'static>, &[u8]> = TableDefinition::new("items");
 const GSI1: TableDefinition<IndexKey<'static>, ()> = TableDefinition::new("gsi1");
-const LIST_BY_TITLE: TableDefinition<IndexKey<'static>, ()> =
-    TableDefinition::new("list_by_title");
-const LIST_BY_PRICE: TableDefinition<IndexKey<'static>, ()> =
-    TableDefinition::new("list_by_price");
+const LIST_BY_TITLE: TableDefinition<IndexKey<'static>, ()> = TableDefinition::new("list_by_title");
+const LIST_BY_PRICE: TableDefinition<IndexKey<'static>, ()> = TableDefinition::new("list_by_price");
 const LIST_BY_CREATED: TableDefinition<IndexKey<'static>, ()> =
     TableDefinition::new("list_by_created");
-const LIST_BY_SALES: TableDefinition<IndexKey<'static>, ()> =
-    TableDefinition::new("list_by_sales");
+const LIST_BY_SALES: TableDefinition<IndexKey<'static>, ()> = TableDefinition::new("list_by_sales");
 
-fn index_table(index: Index) -> Result<TableDefinition<'static, IndexKey<'static>, ()>, StoreError> {
+fn index_table(
+    index: Index,
+) -> Result<TableDefinition<'static, IndexKey<'static>, ()>, StoreError> {
     Ok(match index {
         Index::Primary => {
-            return Err(StoreError::Validation("the primary key has no index table".into()));
+            return Err(StoreError::Validation(
+                "the primary key has no index table".into(),
+            ));
         }
         Index::Gsi1 => GSI1,
         Index::ListByTitle => LIST_BY_TITLE,
@@ -158,9 +159,7 @@ fn write(
     match new {
         Some(item) => {
             let bytes = encode(item)?;
-            items
-                .insert((pk, sk), bytes.as_slice())
-                .map_err(backend)?;
+            items.insert((pk, sk), bytes.as_slice()).map_err(backend)?;
         }
         None => {
             items.remove((pk, sk)).map_err(backend)?;
@@ -216,7 +215,9 @@ fn start_part<'a>(start: &'a StartKey, name: &str) -> Result<&'a [u8], StoreErro
 
 fn query_sync(db: &Database, q: &Query) -> Result<Page, StoreError> {
     if q.limit == 0 {
-        return Err(StoreError::Validation("a query limit must be at least 1".into()));
+        return Err(StoreError::Validation(
+            "a query limit must be at least 1".into(),
+        ));
     }
     let txn = db.begin_read().map_err(backend)?;
     let partition = q.partition.as_bytes();
@@ -243,24 +244,25 @@ fn query_sync(db: &Database, q: &Query) -> Result<Page, StoreError> {
     let mut page = Page::default();
     let matches = |item: &Item| q.filter.as_ref().is_none_or(|f| f.holds(Some(item)));
     // Collects matching items from an iterator of stored items, in order, up to the limit.
-    let mut collect = |iter: &mut dyn Iterator<Item = Result<Item, StoreError>>| -> Result<(), StoreError> {
-        while let Some(item) = iter.next() {
-            let item = item?;
-            if !matches(&item) {
-                continue;
-            }
-            page.items.push(item);
-            if page.items.len() == q.limit {
-                if let Some(more) = iter.next() {
-                    more?;
-                    let last = page.items.last().expect("limit is at least one");
-                    page.next = Some(start_key_of(q.index, last));
+    let mut collect =
+        |iter: &mut dyn Iterator<Item = Result<Item, StoreError>>| -> Result<(), StoreError> {
+            while let Some(item) = iter.next() {
+                let item = item?;
+                if !matches(&item) {
+                    continue;
                 }
-                break;
+                page.items.push(item);
+                if page.items.len() == q.limit {
+                    if let Some(more) = iter.next() {
+                        more?;
+                        let last = page.items.last().expect("limit is at least one");
+                        page.next = Some(start_key_of(q.index, last));
+                    }
+                    break;
+                }
             }
-        }
-        Ok(())
-    };
+            Ok(())
+        };
 
     if q.index == Index::Primary {
         let table = txn.open_table(ITEMS).map_err(backend)?;
@@ -311,7 +313,13 @@ fn query_sync(db: &Database, q: &Query) -> Result<Page, StoreError> {
             }
         }
         let range = index.range((lower, upper)).map_err(backend)?;
-        let fetch = |entry: Result<(redb::AccessGuard<'_, IndexKey<'static>>, redb::AccessGuard<'_, ()>), redb::StorageError>| {
+        let fetch = |entry: Result<
+            (
+                redb::AccessGuard<'_, IndexKey<'static>>,
+                redb::AccessGuard<'_, ()>,
+            ),
+            redb::StorageError,
+        >| {
             let (k, _) = entry.map_err(backend)?;
             let (_, _, pk, sk) = k.value();
             let found = items.get((pk, sk)).map_err(backend)?.ok_or_else(|| {

@@ -1,0 +1,94 @@
+//! `Category`: a node of the category tree and its products.
+
+use std::sync::Arc;
+
+use async_graphql::{Context, ID, Object};
+use storefront_loaders::catalog::{CategoryRecord, ListingFilter, Scope, keys};
+
+use super::listing::{ProductSortKeys, product_connection};
+use crate::connection::{PageRequest, ProductConnection, complexity};
+use crate::context::{load, load_many};
+use crate::error::ApiResult;
+use crate::ids::{self, NodeType};
+
+/// A node of the category tree, such as "Men › Shirts".
+#[derive(Clone)]
+pub struct Category(pub Arc<CategoryRecord>);
+
+/// A node of the category tree, such as "Men › Shirts".
+#[Object]
+impl Category {
+    /// Globally unique, opaque ID.
+    pub async fn id(&self) -> ID {
+        ids::encode(NodeType::Category, &self.0.id)
+    }
+
+    /// URL slug, unique among categories.
+    async fn handle(&self) -> &str {
+        &self.0.handle
+    }
+
+    /// Display name.
+    async fn title(&self) -> &str {
+        &self.0.title
+    }
+
+    /// Plain-text description.
+    async fn description(&self) -> &str {
+        &self.0.description
+    }
+
+    /// The parent category; null for a top-level one.
+    async fn parent(&self, ctx: &Context<'_>) -> ApiResult<Option<Category>> {
+        let Some(parent) = &self.0.parent_id else {
+            return Ok(None);
+        };
+        Ok(load::<CategoryRecord>(ctx, keys::category(parent))
+            .await?
+            .map(|c| Category(Arc::new(c))))
+    }
+
+    /// The child categories, in display order.
+    async fn children(&self, ctx: &Context<'_>) -> ApiResult<Vec<Category>> {
+        let found =
+            load_many::<CategoryRecord>(ctx, self.0.child_ids.iter().map(|c| keys::category(c)))
+                .await?;
+        Ok(self
+            .0
+            .child_ids
+            .iter()
+            .filter_map(|id| found.get(&keys::category(id)))
+            .map(|c| Category(Arc::new(c.clone())))
+            .collect())
+    }
+
+    /// Products filed under this category or any of its descendants.
+    #[graphql(complexity = "complexity(first, last, child_complexity)")]
+    #[allow(clippy::too_many_arguments)]
+    async fn products(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Return the first n products.")] first: Option<i32>,
+        #[graphql(desc = "Return products after this cursor.")] after: Option<String>,
+        #[graphql(desc = "Return the last n products.")] last: Option<i32>,
+        #[graphql(desc = "Return products before this cursor.")] before: Option<String>,
+        #[graphql(desc = "The order to list products in.", default)] sort_key: ProductSortKeys,
+        #[graphql(desc = "Reverse the order.", default)] reverse: bool,
+        #[graphql(desc = "Only products of this vendor (case-insensitive).")] vendor: Option<
+            String,
+        >,
+        #[graphql(desc = "Only products that are (true) or are not (false) in stock.")]
+        available: Option<bool>,
+    ) -> ApiResult<ProductConnection> {
+        let page = PageRequest::parse(first, after, last, before)?;
+        product_connection(
+            ctx,
+            Scope::Category(self.0.id.clone()),
+            ListingFilter { vendor, available },
+            sort_key,
+            reverse,
+            page,
+        )
+        .await
+    }
+}

@@ -1,0 +1,108 @@
+//! `ProductVariant`: one purchasable version of a product.
+
+use std::sync::Arc;
+
+use async_graphql::{Context, ID, Object, SimpleObject};
+use storefront_loaders::catalog::{InventoryRecord, ProductRecord, VariantRecord, keys};
+
+use super::Product;
+use super::money::Money;
+use crate::context::load;
+use crate::error::ApiResult;
+use crate::ids::{self, NodeType};
+
+/// One option value a variant has, such as size M.
+#[derive(SimpleObject, Clone)]
+pub struct SelectedOption {
+    /// The option's name ("Size").
+    pub name: String,
+    /// The value ("M").
+    pub value: String,
+}
+
+/// One purchasable version of a product, such as size M in blue.
+#[derive(Clone)]
+pub struct ProductVariant {
+    record: Arc<VariantRecord>,
+    currency: Arc<str>,
+}
+
+impl ProductVariant {
+    /// A variant priced in `currency` (its product's).
+    pub fn new(record: VariantRecord, currency: &str) -> Self {
+        Self {
+            record: Arc::new(record),
+            currency: currency.into(),
+        }
+    }
+
+    async fn quantity(&self, ctx: &Context<'_>) -> ApiResult<i64> {
+        Ok(
+            load::<InventoryRecord>(ctx, keys::inventory(&self.record.id))
+                .await?
+                .map_or(0, |r| r.quantity),
+        )
+    }
+}
+
+/// One purchasable version of a product, such as size M in blue.
+#[Object]
+impl ProductVariant {
+    /// Globally unique, opaque ID.
+    pub async fn id(&self) -> ID {
+        ids::encode(NodeType::ProductVariant, &self.record.id)
+    }
+
+    /// Stock keeping unit.
+    async fn sku(&self) -> &str {
+        &self.record.sku
+    }
+
+    /// Display name, such as "M / Blue".
+    async fn title(&self) -> &str {
+        &self.record.title
+    }
+
+    /// The option values of this variant.
+    async fn selected_options(&self) -> Vec<SelectedOption> {
+        self.record
+            .selected_options
+            .iter()
+            .map(|s| SelectedOption {
+                name: s.name.clone(),
+                value: s.value.clone(),
+            })
+            .collect()
+    }
+
+    /// The price.
+    async fn price(&self) -> Money {
+        Money::new(self.record.price, &self.currency)
+    }
+
+    /// The former price, shown struck through when the variant is on sale.
+    async fn compare_at_price(&self) -> Option<Money> {
+        self.record
+            .compare_at_price
+            .map(|p| Money::new(p, &self.currency))
+    }
+
+    /// Whether the variant is in stock.
+    async fn available_for_sale(&self, ctx: &Context<'_>) -> ApiResult<bool> {
+        Ok(self.quantity(ctx).await? > 0)
+    }
+
+    /// Units in stock.
+    async fn quantity_available(&self, ctx: &Context<'_>) -> ApiResult<i64> {
+        self.quantity(ctx).await
+    }
+
+    /// The product this variant belongs to.
+    async fn product(&self, ctx: &Context<'_>) -> ApiResult<Option<Product>> {
+        Ok(
+            load::<ProductRecord>(ctx, keys::product(&self.record.product_id))
+                .await?
+                .map(|p| Product(Arc::new(p))),
+        )
+    }
+}

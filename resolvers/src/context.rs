@@ -1,0 +1,51 @@
+//! Access to the request's data loaders and backends from a resolver's context.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::Context;
+use serde::de::DeserializeOwned;
+use storefront_loaders::StoreLoader;
+use storefront_loaders::catalog::{Catalog, from_item};
+use storefront_loaders::store::Key;
+
+use crate::error::{ApiError, ApiResult, ErrorCode};
+
+fn missing(what: &str) -> ApiError {
+    tracing::error!("{what} is missing from the GraphQL context");
+    ApiError::new(ErrorCode::Internal, "internal error")
+}
+
+/// The request's store DataLoader.
+pub fn loader<'a>(ctx: &'a Context<'_>) -> ApiResult<&'a Arc<StoreLoader>> {
+    ctx.data::<Arc<StoreLoader>>()
+        .map_err(|_| missing("the store loader"))
+}
+
+/// The catalog queries.
+pub fn catalog<'a>(ctx: &'a Context<'_>) -> ApiResult<&'a Catalog> {
+    ctx.data::<Catalog>().map_err(|_| missing("the catalog"))
+}
+
+/// Loads and decodes one record through the request's DataLoader (batched with every other
+/// load of the same tick).
+pub async fn load<T: DeserializeOwned>(ctx: &Context<'_>, key: Key) -> ApiResult<Option<T>> {
+    loader(ctx)?
+        .load_one(key)
+        .await?
+        .map(|item| from_item(&item).map_err(ApiError::from))
+        .transpose()
+}
+
+/// Loads and decodes many records in one batch; missing ones are absent from the map.
+pub async fn load_many<T: DeserializeOwned>(
+    ctx: &Context<'_>,
+    keys: impl IntoIterator<Item = Key>,
+) -> ApiResult<HashMap<Key, T>> {
+    loader(ctx)?
+        .load_many(keys)
+        .await?
+        .into_iter()
+        .map(|(key, item)| Ok((key, from_item(&item)?)))
+        .collect()
+}

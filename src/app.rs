@@ -1,0 +1,70 @@
+//! The running gateway's parts: store, metrics and schema, built from the configuration.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use storefront_loaders::Metrics;
+use storefront_loaders::catalog::Catalog;
+use storefront_loaders::catalog::seed::{SeedOptions, SeedSummary, seed_demo_catalog};
+use storefront_loaders::store::{InstrumentedTable, RedbTable, Table};
+use storefront_schema::StorefrontSchema;
+
+use crate::config::{Config, StoreEngine};
+
+/// Everything a request needs, shared by all requests.
+#[derive(Clone)]
+pub struct App {
+    /// The configuration it was built from.
+    pub config: Arc<Config>,
+    /// The store, counted in the metrics.
+    pub table: Arc<dyn Table>,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// The GraphQL schema.
+    pub schema: StorefrontSchema,
+}
+
+impl App {
+    /// Opens the configured store and builds the schema.
+    pub fn open(config: Config) -> anyhow::Result<Self> {
+        let engine: Arc<dyn Table> = match config.store {
+            StoreEngine::Embedded => {
+                let path = config.data_dir.join("store.redb");
+                Arc::new(RedbTable::open(&path).with_context(|| {
+                    format!(
+                        "cannot open the embedded store at {} (setting `data_dir`)",
+                        path.display()
+                    )
+                })?)
+            }
+            StoreEngine::Memory => Arc::new(RedbTable::in_memory()?),
+        };
+        let metrics = Arc::new(Metrics::new());
+        let table: Arc<dyn Table> = Arc::new(InstrumentedTable::new(engine, Arc::clone(&metrics)));
+        let schema =
+            storefront_schema::build(Catalog::new(Arc::clone(&table)), &config.query_limits());
+        Ok(Self {
+            config: Arc::new(config),
+            table,
+            metrics,
+            schema,
+        })
+    }
+
+    /// Seeds the demo catalog of `products` products.
+    pub async fn seed(&self, products: usize) -> anyhow::Result<SeedSummary> {
+        let options = SeedOptions {
+            products,
+            asset_base_url: self.config.asset_base_url.clone(),
+        };
+        Ok(seed_demo_catalog(&self.table, &options).await?)
+    }
+
+    /// Seeds the demo catalog when seeding is on and the store holds no catalog yet.
+    pub async fn seed_if_empty(&self) -> anyhow::Result<Option<SeedSummary>> {
+        if !self.config.seed_demo || Catalog::new(Arc::clone(&self.table)).is_seeded().await? {
+            return Ok(None);
+        }
+        self.seed(self.config.demo_products).await.map(Some)
+    }
+}

@@ -1,0 +1,136 @@
+//! The command line: `serve` (the default), `seed`, `import`, `export-schema`.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use storefront_loaders::catalog::CatalogWriter;
+use storefront_loaders::catalog::import::{ImportReport, import_catalog, import_inventory};
+
+use crate::app::App;
+use crate::config::{Config, Overrides};
+
+/// Storefront Gateway: a GraphQL backend-for-frontend for headless e-commerce.
+#[derive(Debug, Parser)]
+#[command(name = "storefront-gateway", version, about)]
+pub struct Cli {
+    /// Settings that override the config file.
+    #[command(flatten)]
+    pub overrides: Overrides,
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway (GraphQL at /graphql, GraphiQL at /graphiql).
+    Serve,
+    /// Write the deterministic demo catalog into the store.
+    Seed {
+        /// How many products.
+        #[arg(long, default_value_t = 1000)]
+        products: usize,
+    },
+    /// Apply a JSON Lines feed to the store.
+    Import {
+        /// Which feed.
+        #[command(subcommand)]
+        feed: Feed,
+    },
+    /// Print the GraphQL schema (SDL).
+    ExportSchema,
+}
+
+/// The feeds `import` reads.
+#[derive(Debug, Subcommand)]
+pub enum Feed {
+    /// Products from the PIM, upserted by handle.
+    Catalog {
+        /// The JSON Lines file.
+        file: PathBuf,
+    },
+    /// Stock levels from the supply chain, set by SKU.
+    Inventory {
+        /// The JSON Lines file.
+        file: PathBuf,
+    },
+}
+
+/// Runs the command line; returns the process exit code.
+pub async fn run(cli: Cli) -> anyhow::Result<i32> {
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::ExportSchema = command {
+        print!("{}", storefront_schema::sdl());
+        return Ok(0);
+    }
+    let config = Config::load(&cli.overrides)?;
+    match command {
+        Command::Serve => serve(config).await,
+        Command::Seed { products } => {
+            anyhow::ensure!(products > 0, "--products must be at least 1");
+            let app = App::open(config)?;
+            let summary = app.seed(products).await?;
+            println!(
+                "seeded {} products ({} variants), {} categories, {} store locations",
+                summary.products, summary.variants, summary.categories, summary.locations
+            );
+            Ok(0)
+        }
+        Command::Import { feed } => {
+            let app = App::open(config)?;
+            let writer = CatalogWriter::new(Arc::clone(&app.table));
+            let (file, report) = match feed {
+                Feed::Catalog { file } => {
+                    let reader = open(&file)?;
+                    (file, import_catalog(&writer, reader).await)
+                }
+                Feed::Inventory { file } => {
+                    let reader = open(&file)?;
+                    (file, import_inventory(&writer, reader).await)
+                }
+            };
+            Ok(report_import(&file, &report))
+        }
+        Command::ExportSchema => unreachable!("handled above"),
+    }
+}
+
+fn open(file: &PathBuf) -> anyhow::Result<BufReader<File>> {
+    Ok(BufReader::new(File::open(file).with_context(|| {
+        format!("cannot open {}", file.display())
+    })?))
+}
+
+fn report_import(file: &std::path::Path, report: &ImportReport) -> i32 {
+    for failure in &report.failures {
+        eprintln!("{}:{}: {}", file.display(), failure.line, failure.reason);
+    }
+    println!("{}: {}", file.display(), report.summary());
+    i32::from(!report.failures.is_empty())
+}
+
+async fn serve(config: Config) -> anyhow::Result<i32> {
+    let listen = config.listen;
+    let app = App::open(config)?;
+    if let Some(summary) = app.seed_if_empty().await? {
+        tracing::info!(
+            products = summary.products,
+            categories = summary.categories,
+            locations = summary.locations,
+            "seeded the demo catalog"
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen} (setting `listen`)"))?;
+    tracing::info!(
+        "Storefront Gateway on http://{listen}: GraphQL at /graphql, GraphiQL at /graphiql"
+    );
+    crate::serve(listener, app).await?;
+    Ok(0)
+}

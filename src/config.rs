@@ -1,0 +1,344 @@
+//! Configuration: defaults, then `storefront.toml`, then `STOREFRONT_*` variables and CLI flags
+//! (clap reads both; a flag wins over its variable). Unknown keys in the file are an error.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, ValueEnum};
+use serde::Deserialize;
+
+/// The config file read from the working directory when `--config` is not given.
+pub const DEFAULT_CONFIG_FILE: &str = "storefront.toml";
+
+/// How the gateway runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ValueEnum, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Local work: any `localhost` origin may call the API, errors are detailed.
+    #[default]
+    Development,
+    /// Deployed: only configured origins may call the API.
+    Production,
+}
+
+/// Where the store keeps its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ValueEnum, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreEngine {
+    /// The embedded redb engine, in a file under the data dir.
+    #[default]
+    Embedded,
+    /// The embedded engine in memory: nothing survives a restart.
+    Memory,
+}
+
+/// Cross-origin access for browser storefronts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CorsConfig {
+    /// Origins allowed to call the API (`https://shop.example.com`). When empty, development
+    /// mode allows any `localhost` origin and production mode allows none.
+    pub allowed_origins: Vec<String>,
+}
+
+/// Request limits.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// The deepest selection nesting allowed.
+    pub max_depth: usize,
+    /// The highest query complexity allowed (connections multiply by page size).
+    pub max_complexity: usize,
+    /// The largest request body, in bytes.
+    pub max_body_bytes: usize,
+    /// The most operations one batched request may hold.
+    pub max_batch: usize,
+    /// Whether introspection is answered.
+    pub introspection: bool,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        let schema = storefront_schema::QueryLimits::default();
+        Self {
+            max_depth: schema.max_depth,
+            max_complexity: schema.max_complexity,
+            max_body_bytes: 256 * 1024,
+            max_batch: 10,
+            introspection: schema.introspection,
+        }
+    }
+}
+
+/// The whole configuration of the gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Directory of the embedded store and other local state.
+    pub data_dir: PathBuf,
+    /// Development or production.
+    pub mode: Mode,
+    /// Which store engine.
+    pub store: StoreEngine,
+    /// Base URL of product images (the S3 / CloudFront origin).
+    pub asset_base_url: String,
+    /// Seed the demo catalog on start when the store is empty.
+    pub seed_demo: bool,
+    /// How many products the demo catalog has.
+    pub demo_products: usize,
+    /// Cross-origin access.
+    pub cors: CorsConfig,
+    /// Request limits.
+    pub limits: LimitsConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 4000)),
+            data_dir: PathBuf::from("./data"),
+            mode: Mode::Development,
+            store: StoreEngine::Embedded,
+            asset_base_url: "https://assets.storefront.example".into(),
+            seed_demo: true,
+            demo_products: 1000,
+            cors: CorsConfig::default(),
+            limits: LimitsConfig::default(),
+        }
+    }
+}
+
+/// Settings that flags and `STOREFRONT_*` variables override.
+#[derive(Debug, Clone, Default, Args)]
+pub struct Overrides {
+    /// Config file (default: ./storefront.toml when it exists).
+    #[arg(long, env = "STOREFRONT_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Address to listen on, e.g. 127.0.0.1:4000.
+    #[arg(long, env = "STOREFRONT_LISTEN", global = true)]
+    pub listen: Option<SocketAddr>,
+    /// Directory of the embedded store.
+    #[arg(long, env = "STOREFRONT_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Development or production.
+    #[arg(long, env = "STOREFRONT_MODE", global = true)]
+    pub mode: Option<Mode>,
+    /// Store engine.
+    #[arg(long, env = "STOREFRONT_STORE", global = true)]
+    pub store: Option<StoreEngine>,
+    /// Base URL of product images.
+    #[arg(long, env = "STOREFRONT_ASSET_BASE_URL", global = true)]
+    pub asset_base_url: Option<String>,
+    /// Seed the demo catalog on start when the store is empty.
+    #[arg(long, env = "STOREFRONT_SEED_DEMO", global = true)]
+    pub seed_demo: Option<bool>,
+    /// Origins allowed to call the API, comma-separated.
+    #[arg(
+        long,
+        env = "STOREFRONT_CORS_ORIGINS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub cors_origins: Option<Vec<String>>,
+}
+
+/// A setting that is wrong, and why.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The config file cannot be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The config file is not valid.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with the key and position.
+        message: String,
+    },
+    /// A setting has a value that cannot work.
+    #[error("invalid setting `{setting}`: {reason}")]
+    Invalid {
+        /// The setting's name in the config file.
+        setting: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Config {
+    /// Parses a config file's text.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Reads the config file (the given one, or `storefront.toml` when present), applies the
+    /// overrides and checks the result.
+    pub fn load(overrides: &Overrides) -> Result<Self, ConfigError> {
+        let path = overrides.config.clone().or_else(|| {
+            let default = PathBuf::from(DEFAULT_CONFIG_FILE);
+            default.exists().then_some(default)
+        });
+        let base = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                Self::from_toml(&text, &path)?
+            }
+            None => Self::default(),
+        };
+        base.with(overrides).validated()
+    }
+
+    /// This config with the overrides applied.
+    pub fn with(mut self, o: &Overrides) -> Self {
+        if let Some(v) = o.listen {
+            self.listen = v;
+        }
+        if let Some(v) = &o.data_dir {
+            self.data_dir = v.clone();
+        }
+        if let Some(v) = o.mode {
+            self.mode = v;
+        }
+        if let Some(v) = o.store {
+            self.store = v;
+        }
+        if let Some(v) = &o.asset_base_url {
+            self.asset_base_url = v.clone();
+        }
+        if let Some(v) = o.seed_demo {
+            self.seed_demo = v;
+        }
+        if let Some(v) = &o.cors_origins {
+            self.cors.allowed_origins = v.iter().filter(|s| !s.is_empty()).cloned().collect();
+        }
+        self
+    }
+
+    /// Checks every setting, normalising where harmless (trailing slashes).
+    pub fn validated(mut self) -> Result<Self, ConfigError> {
+        let invalid = |setting, reason: &str| ConfigError::Invalid {
+            setting,
+            reason: reason.to_owned(),
+        };
+        let base = self.asset_base_url.trim_end_matches('/').to_owned();
+        if !(base.starts_with("https://") || base.starts_with("http://")) || base.len() < 10 {
+            return Err(invalid(
+                "asset_base_url",
+                "must be an absolute http(s) URL such as https://cdn.example.com",
+            ));
+        }
+        self.asset_base_url = base;
+        for origin in &mut self.cors.allowed_origins {
+            let trimmed = origin.trim().trim_end_matches('/').to_owned();
+            let valid = (trimmed.starts_with("https://") || trimmed.starts_with("http://"))
+                && !trimmed[trimmed.find("://").map_or(0, |i| i + 3)..].contains('/')
+                && http::HeaderValue::from_str(&trimmed).is_ok();
+            if !valid {
+                return Err(ConfigError::Invalid {
+                    setting: "cors.allowed_origins",
+                    reason: format!("`{origin}` is not an origin (scheme://host[:port], no path)"),
+                });
+            }
+            *origin = trimmed;
+        }
+        let limits = &self.limits;
+        for (setting, value) in [
+            ("limits.max_depth", limits.max_depth),
+            ("limits.max_complexity", limits.max_complexity),
+            ("limits.max_body_bytes", limits.max_body_bytes),
+            ("limits.max_batch", limits.max_batch),
+        ] {
+            if value == 0 {
+                return Err(invalid(setting, "must be at least 1"));
+            }
+        }
+        if self.demo_products == 0 {
+            return Err(invalid("demo_products", "must be at least 1"));
+        }
+        Ok(self)
+    }
+
+    /// The schema's query limits.
+    pub fn query_limits(&self) -> storefront_schema::QueryLimits {
+        storefront_schema::QueryLimits {
+            max_depth: self.limits.max_depth,
+            max_complexity: self.limits.max_complexity,
+            introspection: self.limits.introspection,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_in_the_config_file_are_errors() {
+        let err = Config::from_toml(
+            "listen = \"127.0.0.1:1\"\nlisten_port = 3\n",
+            Path::new("x.toml"),
+        )
+        .expect_err("unknown key");
+        assert!(err.to_string().contains("listen_port"), "{err}");
+        let err = Config::from_toml("[limits]\nmax_deph = 3\n", Path::new("x.toml"))
+            .expect_err("unknown nested key");
+        assert!(err.to_string().contains("max_deph"), "{err}");
+    }
+
+    #[test]
+    fn overrides_win_over_the_file() {
+        let file = Config::from_toml(
+            "listen = \"127.0.0.1:5000\"\nmode = \"production\"\n[cors]\nallowed_origins = [\"https://a.example\"]\n",
+            Path::new("x.toml"),
+        )
+        .expect("valid");
+        assert_eq!(file.listen.port(), 5000);
+        let merged = file
+            .with(&Overrides {
+                listen: Some("127.0.0.1:6000".parse().expect("addr")),
+                cors_origins: Some(vec!["https://b.example/".into()]),
+                ..Overrides::default()
+            })
+            .validated()
+            .expect("valid");
+        assert_eq!(merged.listen.port(), 6000);
+        assert_eq!(merged.mode, Mode::Production);
+        assert_eq!(merged.cors.allowed_origins, ["https://b.example"]);
+    }
+
+    #[test]
+    fn invalid_settings_name_the_setting() {
+        let bad = Config {
+            asset_base_url: "cdn".into(),
+            ..Config::default()
+        };
+        let err = bad.validated().expect_err("relative URL");
+        assert!(err.to_string().contains("asset_base_url"));
+        let bad = Config {
+            cors: CorsConfig {
+                allowed_origins: vec!["https://shop.example/path".into()],
+            },
+            ..Config::default()
+        };
+        assert!(
+            bad.validated()
+                .expect_err("path")
+                .to_string()
+                .contains("cors.allowed_origins")
+        );
+    }
+}

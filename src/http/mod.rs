@@ -1,0 +1,69 @@
+//! The HTTP surface: routes, and the middleware every route shares.
+
+mod cors;
+mod graphiql;
+mod graphql;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderName, StatusCode, header};
+use axum::response::{IntoResponse, Redirect};
+use axum::routing::get;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::app::App;
+
+/// The header carrying each request's id (set when the client sends none).
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The gateway's routes with the shared middleware.
+pub fn router(app: App) -> Router {
+    let config = app.config.clone();
+    let routes = Router::new()
+        .route("/", get(|| async { Redirect::temporary("/graphiql") }))
+        .route("/graphql", get(graphql::get).post(graphql::post))
+        .route("/graphiql", get(graphiql::page))
+        .route("/graphiql/assets/{file}", get(graphiql::asset))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok" }))
+        .with_state(app)
+        .layer(RequestBodyLimitLayer::new(config.limits.max_body_bytes));
+    layered(routes, &config)
+}
+
+/// Wraps routes in the middleware every response goes through: request ids, tracing, CORS.
+/// The benchmark's ceiling server uses it too, so that it measures the same HTTP stack.
+pub fn layered(routes: Router, config: &crate::config::Config) -> Router {
+    routes
+        .layer(cors::layer(config))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+                let id = request
+                    .headers()
+                    .get(REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::GATEWAY_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+}
+
+async fn metrics(State(app): State<App>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        app.metrics.render(),
+    )
+}

@@ -1,0 +1,49 @@
+//! Storefront Gateway: the GraphQL backend-for-frontend for headless e-commerce. This library
+//! is the binary's inside (config, app, HTTP, commands), so integration tests and benchmarks
+//! drive exactly what `storefront-gateway` runs.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod http;
+
+pub use app::App;
+pub use config::Config;
+
+/// Serves `app` on `listener` until the process is asked to stop (Ctrl-C or SIGTERM).
+pub async fn serve(listener: tokio::net::TcpListener, app: App) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        http::router(app).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

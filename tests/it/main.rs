@@ -1,0 +1,9 @@
+//! Integration tests: the real router on a real port, driven over HTTP.
+
+mod batching;
+mod catalog;
+mod cli;
+mod contract;
+mod http;
+mod pagination;
+mod support;
