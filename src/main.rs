@@ -4,6 +4,11 @@ use clap::Parser;
 use storefront_gateway::cli::{Cli, run};
 use tracing_subscriber::EnvFilter;
 
+// glibc's allocator spends most of a large page's CPU time consolidating and unlinking chunks
+// freed across threads; mimalloc does not (see docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()

@@ -303,10 +303,10 @@ impl CatalogWriter {
             all.extend(next.drain(..));
             for item in self.table().batch_get(&keys).await? {
                 let category: CategoryRecord = from_item(&item)?;
-                if let Some(parent) = category.parent_id {
-                    if !all.contains(&parent) {
-                        next.push(parent);
-                    }
+                if let Some(parent) = category.parent_id
+                    && !all.contains(&parent)
+                {
+                    next.push(parent);
                 }
             }
         }

@@ -6,9 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use redb::{
-    Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
-};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
 use super::{
     CancellationReason, Condition, Index, Item, Key, Page, Query, SortKeyCondition, StartKey,
@@ -111,13 +109,6 @@ fn encode(item: &Item) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(item).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-fn read_item(txn: &ReadTransaction, key: &Key) -> Result<Option<Item>, StoreError> {
-    let table = txn.open_table(ITEMS).map_err(backend)?;
-    let found = table
-        .get((key.pk.as_bytes(), key.sk.as_bytes()))
-        .map_err(backend)?;
-    found.map(|v| decode(v.value())).transpose()
-}
 
 /// The item stored under `key` in a write transaction.
 fn current(txn: &WriteTransaction, key: &Key) -> Result<Option<Item>, StoreError> {
@@ -233,12 +224,12 @@ fn query_sync(db: &Database, q: &Query) -> Result<Page, StoreError> {
         _ => (next_partition.as_slice(), b""),
     };
     let (ip, is) = q.index.key_attributes();
-    if let Some(start) = &q.start {
-        if start_part(start, ip)? != partition {
-            return Err(StoreError::Validation(
-                "the start key belongs to another partition".into(),
-            ));
-        }
+    if let Some(start) = &q.start
+        && start_part(start, ip)? != partition
+    {
+        return Err(StoreError::Validation(
+            "the start key belongs to another partition".into(),
+        ));
     }
 
     let mut page = Page::default();
@@ -393,10 +384,14 @@ impl Table for RedbTable {
         let unique: BTreeSet<Key> = keys.iter().cloned().collect();
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(backend)?;
+            let table = txn.open_table(ITEMS).map_err(backend)?;
             let mut found = Vec::with_capacity(unique.len());
             for key in &unique {
-                if let Some(item) = read_item(&txn, key)? {
-                    found.push(item);
+                if let Some(bytes) = table
+                    .get((key.pk.as_bytes(), key.sk.as_bytes()))
+                    .map_err(backend)?
+                {
+                    found.push(decode(bytes.value())?);
                 }
             }
             Ok(found)
