@@ -23,18 +23,21 @@ use crate::store::{Item, Key, StoreError, Table};
 /// How long queued keys wait for a flush that never comes (loads outside [`Batched`]).
 const FALLBACK_FLUSH: Duration = Duration::from_millis(20);
 
-type LoadResult = Result<HashMap<Key, Item>, Arc<StoreError>>;
+/// An item shared between the request's cache and its readers.
+pub type SharedItem = Arc<Item>;
+
+type LoadResult = Result<HashMap<Key, SharedItem>, Arc<StoreError>>;
 
 struct Waiter {
     keys: Vec<Key>,
-    found: HashMap<Key, Item>,
+    found: HashMap<Key, SharedItem>,
     reply: oneshot::Sender<LoadResult>,
 }
 
 #[derive(Default)]
 struct State {
     // Items read in this request; `None` records a key known to be missing.
-    cache: HashMap<Key, Option<Item>>,
+    cache: HashMap<Key, Option<SharedItem>>,
     queued: HashSet<Key>,
     waiters: Vec<Waiter>,
     fallback_armed: bool,
@@ -61,7 +64,10 @@ impl StoreLoader {
     }
 
     /// Loads one item; `None` when it does not exist.
-    pub async fn load_one(self: &Arc<Self>, key: Key) -> Result<Option<Item>, Arc<StoreError>> {
+    pub async fn load_one(
+        self: &Arc<Self>,
+        key: Key,
+    ) -> Result<Option<SharedItem>, Arc<StoreError>> {
         let mut found = self.load_many([key.clone()]).await?;
         Ok(found.remove(&key))
     }
@@ -70,7 +76,7 @@ impl StoreLoader {
     pub async fn load_many(
         self: &Arc<Self>,
         keys: impl IntoIterator<Item = Key>,
-    ) -> Result<HashMap<Key, Item>, Arc<StoreError>> {
+    ) -> Result<HashMap<Key, SharedItem>, Arc<StoreError>> {
         let receiver = {
             let mut state = self.state();
             let mut found = HashMap::new();
@@ -78,7 +84,7 @@ impl StoreLoader {
             for key in keys {
                 match state.cache.get(&key) {
                     Some(Some(item)) => {
-                        found.insert(key, item.clone());
+                        found.insert(key, Arc::clone(item));
                     }
                     Some(None) => {}
                     None => wanted.push(key),
@@ -128,9 +134,9 @@ impl StoreLoader {
             let mut state = loader.state();
             let result = match result {
                 Ok(items) => {
-                    let mut by_key: HashMap<Key, Item> = items
+                    let mut by_key: HashMap<Key, SharedItem> = items
                         .into_iter()
-                        .filter_map(|item| Some((Key::of(&item)?, item)))
+                        .filter_map(|item| Some((Key::of(&item)?, Arc::new(item))))
                         .collect();
                     for key in keys {
                         let item = by_key.remove(&key);
@@ -145,7 +151,7 @@ impl StoreLoader {
                     Ok(()) => {
                         for key in waiter.keys {
                             if let Some(Some(item)) = state.cache.get(&key) {
-                                waiter.found.insert(key, item.clone());
+                                waiter.found.insert(key, Arc::clone(item));
                             }
                         }
                         Ok(waiter.found)

@@ -6,5 +6,5 @@ pub mod item_loader;
 pub mod metrics;
 pub mod store;
 
-pub use item_loader::{Batched, StoreLoader};
+pub use item_loader::{Batched, SharedItem, StoreLoader};
 pub use metrics::Metrics;

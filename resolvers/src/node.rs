@@ -46,7 +46,7 @@ async fn resolve(
         .iter()
         .filter(|(k, _)| *k == NodeType::ProductVariant)
         .filter_map(|(k, id)| found.get(&key_of(*k, id)))
-        .map(from_item)
+        .map(|item| from_item(item))
         .collect::<Result<_, _>>()?;
     let products =
         load_many::<ProductRecord>(ctx, variants.iter().map(|v| keys::product(&v.product_id)))

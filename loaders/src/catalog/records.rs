@@ -240,7 +240,7 @@ pub fn to_item<T: Serialize>(
 
 /// Decodes a record from a table item (key and index attributes are ignored).
 pub fn from_item<T: DeserializeOwned>(item: &Item) -> Result<T, StoreError> {
-    serde_json::from_value(Value::Object(item.clone())).map_err(|e| {
+    T::deserialize(item).map_err(|e| {
         StoreError::Corrupt(format!(
             "item {}/{}: {e}",
             item.get("pk").and_then(Value::as_str).unwrap_or("?"),
