@@ -109,7 +109,6 @@ fn encode(item: &Item) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(item).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-
 /// The item stored under `key` in a write transaction.
 fn current(txn: &WriteTransaction, key: &Key) -> Result<Option<Item>, StoreError> {
     let table = txn.open_table(ITEMS).map_err(backend)?;
