@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use storefront_loaders::Metrics;
 use storefront_loaders::catalog::Catalog;
 use storefront_loaders::catalog::seed::{SeedOptions, SeedSummary, seed_demo_catalog};
-use storefront_loaders::store::{InstrumentedTable, RedbTable, Table};
+use storefront_loaders::store::{DynamoTable, InstrumentedTable, RedbTable, Table};
 use storefront_schema::StorefrontSchema;
 
 use crate::config::{Config, StoreEngine};
@@ -24,31 +24,58 @@ pub struct App {
     pub schema: StorefrontSchema,
 }
 
+/// Opens the store engine the configuration names.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Table>> {
+    Ok(match config.store {
+        StoreEngine::Embedded => {
+            let path = config.data_dir.join("store.redb");
+            Arc::new(RedbTable::open(&path).with_context(|| {
+                format!(
+                    "cannot open the embedded store at {} (setting `data_dir`)",
+                    path.display()
+                )
+            })?)
+        }
+        StoreEngine::Memory => Arc::new(RedbTable::in_memory()?),
+        StoreEngine::Aws => {
+            let table = connect_dynamo(config).await?;
+            table.check().await.with_context(|| {
+                format!(
+                    "cannot use DynamoDB table `{}` (setting `aws.table`)",
+                    table.table_name()
+                )
+            })?;
+            Arc::new(table)
+        }
+    })
+}
+
+/// A client for the configured DynamoDB table (not yet checked to exist).
+pub async fn connect_dynamo(config: &Config) -> anyhow::Result<DynamoTable> {
+    DynamoTable::connect(&config.dynamo_settings())
+        .await
+        .context("cannot configure DynamoDB (settings under `[aws]`)")
+}
+
 impl App {
     /// Opens the configured store and builds the schema.
-    pub fn open(config: Config) -> anyhow::Result<Self> {
-        let engine: Arc<dyn Table> = match config.store {
-            StoreEngine::Embedded => {
-                let path = config.data_dir.join("store.redb");
-                Arc::new(RedbTable::open(&path).with_context(|| {
-                    format!(
-                        "cannot open the embedded store at {} (setting `data_dir`)",
-                        path.display()
-                    )
-                })?)
-            }
-            StoreEngine::Memory => Arc::new(RedbTable::in_memory()?),
-        };
+    pub async fn open(config: Config) -> anyhow::Result<Self> {
+        let engine = open_store(&config).await?;
+        Ok(Self::with_store(config, engine))
+    }
+
+    /// Builds the app around an already opened store engine.
+    pub fn with_store(config: Config, engine: Arc<dyn Table>) -> Self {
         let metrics = Arc::new(Metrics::new());
         let table: Arc<dyn Table> = Arc::new(InstrumentedTable::new(engine, Arc::clone(&metrics)));
         let schema =
             storefront_schema::build(Catalog::new(Arc::clone(&table)), &config.query_limits());
-        Ok(Self {
+        Self {
             config: Arc::new(config),
             table,
             metrics,
             schema,
-        })
+        }
     }
 
     /// Seeds the demo catalog of `products` products.

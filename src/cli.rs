@@ -44,6 +44,19 @@ pub enum Command {
     },
     /// Print the GraphQL schema (SDL).
     ExportSchema,
+    /// AWS tasks.
+    Aws {
+        /// Which task.
+        #[command(subcommand)]
+        task: AwsTask,
+    },
+}
+
+/// The `aws` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AwsTask {
+    /// Create the DynamoDB table, its GSIs and TTL when missing (safe to repeat).
+    Bootstrap,
 }
 
 /// The feeds `import` reads.
@@ -73,7 +86,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Serve => serve(config).await,
         Command::Seed { products } => {
             anyhow::ensure!(products > 0, "--products must be at least 1");
-            let app = App::open(config)?;
+            let app = App::open(config).await?;
             let summary = app.seed(products).await?;
             println!(
                 "seeded {} products ({} variants), {} categories, {} store locations",
@@ -82,7 +95,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Import { feed } => {
-            let app = App::open(config)?;
+            let app = App::open(config).await?;
             let writer = CatalogWriter::new(Arc::clone(&app.table));
             let (file, report) = match feed {
                 Feed::Catalog { file } => {
@@ -95,6 +108,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 }
             };
             Ok(report_import(&file, &report))
+        }
+        Command::Aws {
+            task: AwsTask::Bootstrap,
+        } => {
+            let table = crate::app::connect_dynamo(&config).await?;
+            let created = table.bootstrap().await.with_context(|| {
+                format!("cannot create DynamoDB table `{}`", table.table_name())
+            })?;
+            println!(
+                "DynamoDB table `{}` {}, with its indexes and TTL on `{}`",
+                table.table_name(),
+                if created { "created" } else { "already exists" },
+                storefront_loaders::store::TTL_ATTRIBUTE
+            );
+            Ok(0)
         }
         Command::ExportSchema => unreachable!("handled above"),
     }
@@ -116,7 +144,7 @@ fn report_import(file: &std::path::Path, report: &ImportReport) -> i32 {
 
 async fn serve(config: Config) -> anyhow::Result<i32> {
     let listen = config.listen;
-    let app = App::open(config)?;
+    let app = App::open(config).await?;
     if let Some(summary) = app.seed_if_empty().await? {
         tracing::info!(
             products = summary.products,

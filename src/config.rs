@@ -30,6 +30,31 @@ pub enum StoreEngine {
     Embedded,
     /// The embedded engine in memory: nothing survives a restart.
     Memory,
+    /// DynamoDB (settings under `[aws]`).
+    Aws,
+}
+
+/// AWS settings shared by every AWS engine.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AwsConfig {
+    /// Region; when unset, the standard chain (`AWS_REGION`, the profile) decides.
+    pub region: Option<String>,
+    /// The DynamoDB table of the store.
+    pub table: String,
+    /// Endpoint override for DynamoDB (DynamoDB Local, LocalStack); the SDK's
+    /// `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_DYNAMODB` work too.
+    pub endpoint_url: Option<String>,
+}
+
+impl Default for AwsConfig {
+    fn default() -> Self {
+        Self {
+            region: None,
+            table: "storefront".into(),
+            endpoint_url: None,
+        }
+    }
 }
 
 /// Cross-origin access for browser storefronts.
@@ -92,6 +117,8 @@ pub struct Config {
     pub cors: CorsConfig,
     /// Request limits.
     pub limits: LimitsConfig,
+    /// AWS settings (used by the engines set to `aws`).
+    pub aws: AwsConfig,
 }
 
 impl Default for Config {
@@ -106,6 +133,7 @@ impl Default for Config {
             demo_products: 1000,
             cors: CorsConfig::default(),
             limits: LimitsConfig::default(),
+            aws: AwsConfig::default(),
         }
     }
 }
@@ -134,6 +162,15 @@ pub struct Overrides {
     /// Seed the demo catalog on start when the store is empty.
     #[arg(long, env = "STOREFRONT_SEED_DEMO", global = true)]
     pub seed_demo: Option<bool>,
+    /// AWS region.
+    #[arg(long, env = "STOREFRONT_AWS_REGION", global = true)]
+    pub aws_region: Option<String>,
+    /// DynamoDB table of the store.
+    #[arg(long, env = "STOREFRONT_AWS_TABLE", global = true)]
+    pub aws_table: Option<String>,
+    /// DynamoDB endpoint override, e.g. http://127.0.0.1:8000 for DynamoDB Local.
+    #[arg(long, env = "STOREFRONT_AWS_ENDPOINT_URL", global = true)]
+    pub aws_endpoint_url: Option<String>,
     /// Origins allowed to call the API, comma-separated.
     #[arg(
         long,
@@ -222,6 +259,15 @@ impl Config {
         if let Some(v) = o.seed_demo {
             self.seed_demo = v;
         }
+        if let Some(v) = &o.aws_region {
+            self.aws.region = Some(v.clone());
+        }
+        if let Some(v) = &o.aws_table {
+            self.aws.table = v.clone();
+        }
+        if let Some(v) = &o.aws_endpoint_url {
+            self.aws.endpoint_url = Some(v.clone());
+        }
         if let Some(v) = &o.cors_origins {
             self.cors.allowed_origins = v.iter().filter(|s| !s.is_empty()).cloned().collect();
         }
@@ -266,10 +312,43 @@ impl Config {
                 return Err(invalid(setting, "must be at least 1"));
             }
         }
+        let table = &self.aws.table;
+        let table_ok = (3..=255).contains(&table.len())
+            && table
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+        if !table_ok {
+            return Err(invalid(
+                "aws.table",
+                "must be 3-255 letters, digits, '_', '-' or '.' (a DynamoDB table name)",
+            ));
+        }
+        if let Some(url) = &self.aws.endpoint_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(invalid("aws.endpoint_url", "must be an http(s) URL"));
+        }
+        if self
+            .aws
+            .region
+            .as_deref()
+            .is_some_and(|r| r.trim().is_empty())
+        {
+            return Err(invalid("aws.region", "must not be empty"));
+        }
         if self.demo_products == 0 {
             return Err(invalid("demo_products", "must be at least 1"));
         }
         Ok(self)
+    }
+
+    /// The DynamoDB settings of the store.
+    pub fn dynamo_settings(&self) -> storefront_loaders::store::DynamoSettings {
+        storefront_loaders::store::DynamoSettings {
+            region: self.aws.region.clone(),
+            table: self.aws.table.clone(),
+            endpoint_url: self.aws.endpoint_url.clone(),
+        }
     }
 
     /// The schema's query limits.

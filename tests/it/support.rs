@@ -33,20 +33,10 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts a gateway with `config`, seeded when the config says so.
 pub async fn spawn_app_with(config: Config) -> TestApp {
-    let config = config.validated().expect("test config is valid");
-    let listener = tokio::net::TcpListener::bind(config.listen)
+    let store = storefront_gateway::app::open_store(&config)
         .await
-        .expect("bind port 0");
-    let addr = listener.local_addr().expect("local addr");
-    let app = App::open(config).expect("app opens");
-    app.seed_if_empty().await.expect("seed");
-    let served = app.clone();
-    tokio::spawn(async move { serve(listener, served).await });
-    TestApp {
-        addr,
-        app,
-        client: reqwest::Client::new(),
-    }
+        .expect("store opens");
+    spawn_with_store(config, store).await
 }
 
 impl TestApp {
@@ -107,5 +97,96 @@ impl TestApp {
         .into_iter()
         .map(|op| self.app.metrics.store_request_count(op))
         .sum()
+    }
+}
+
+/// Endpoints of the local AWS stack (`scripts/local-aws`).
+#[derive(Debug, Clone)]
+pub struct LocalAws {
+    /// DynamoDB Local.
+    pub dynamodb_url: String,
+}
+
+/// The local AWS stack: the one named by `LOCAL_AWS_*` variables (as `.ci/run` exports them),
+/// or one this test process starts with `scripts/local-aws start`. Never skipped: a stack that
+/// cannot start fails the test.
+pub fn local_aws() -> LocalAws {
+    static STACK: std::sync::OnceLock<LocalAws> = std::sync::OnceLock::new();
+    STACK
+        .get_or_init(|| {
+            if let Ok(url) = std::env::var("LOCAL_AWS_DYNAMODB_URL") {
+                return LocalAws { dynamodb_url: url };
+            }
+            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/local-aws");
+            let output = std::process::Command::new(script)
+                .arg("start")
+                .output()
+                .expect("scripts/local-aws runs");
+            assert!(
+                output.status.success(),
+                "scripts/local-aws start failed:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let exports = String::from_utf8_lossy(&output.stdout);
+            let url = exports
+                .lines()
+                .find_map(|l| l.strip_prefix("export LOCAL_AWS_DYNAMODB_URL="))
+                .expect("the script prints the DynamoDB endpoint")
+                .to_owned();
+            LocalAws { dynamodb_url: url }
+        })
+        .clone()
+}
+
+/// A DynamoDB client for DynamoDB Local, with static local credentials.
+pub fn dynamo_client() -> aws_sdk_dynamodb::Client {
+    let config = aws_sdk_dynamodb::config::Builder::new()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .endpoint_url(local_aws().dynamodb_url)
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "local", "local", None, None, "tests",
+        ))
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+/// A new, empty, bootstrapped table in DynamoDB Local.
+pub async fn fresh_dynamo_table() -> storefront_loaders::store::DynamoTable {
+    let name = format!("test-{}", uuid::Uuid::new_v4().simple());
+    let table = storefront_loaders::store::DynamoTable::with_client(dynamo_client(), name);
+    assert!(
+        table.bootstrap().await.expect("bootstrap"),
+        "a new table is created"
+    );
+    table
+}
+
+/// A gateway over a fresh DynamoDB Local table, seeded with the demo catalog.
+pub async fn spawn_dynamo_app() -> TestApp {
+    let table = fresh_dynamo_table().await;
+    let mut config = test_config();
+    config.store = StoreEngine::Aws;
+    spawn_with_store(config, std::sync::Arc::new(table)).await
+}
+
+/// Starts a gateway over an already opened store.
+pub async fn spawn_with_store(
+    config: Config,
+    store: std::sync::Arc<dyn storefront_loaders::store::Table>,
+) -> TestApp {
+    let config = config.validated().expect("test config is valid");
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .expect("bind port 0");
+    let addr = listener.local_addr().expect("local addr");
+    let app = App::with_store(config, store);
+    app.seed_if_empty().await.expect("seed");
+    let served = app.clone();
+    tokio::spawn(async move { serve(listener, served).await });
+    TestApp {
+        addr,
+        app,
+        client: reqwest::Client::new(),
     }
 }

@@ -232,13 +232,14 @@ async fn queries_filter_before_counting_the_limit(table: &dyn Table, ns: &str) {
 async fn secondary_indexes_are_sparse_and_follow_writes(table: &dyn Table, ns: &str) {
     let scope = format!("{ns}#ALL");
     let mut items = vec![];
-    for (id, title) in [
-        ("p1", "banana"),
-        ("p2", "apple"),
-        ("p3", "cherry"),
-        ("p4", "apricot"),
+    // Sort keys are unique: DynamoDB does not order items with equal index sort keys.
+    for (id, title, price) in [
+        ("p1", "banana", "000100"),
+        ("p2", "apple", "000200"),
+        ("p3", "cherry", "000300"),
+        ("p4", "apricot", "000400"),
     ] {
-        items.push(item(json!({"pk": format!("{ns}#P#{id}"), "sk": "LIST", "lpk": scope, "ls_title": title, "ls_price": "000100"})));
+        items.push(item(json!({"pk": format!("{ns}#P#{id}"), "sk": "LIST", "lpk": scope, "ls_title": title, "ls_price": price})));
     }
     // No `ls_title`: must not appear in the title index.
     items.push(item(

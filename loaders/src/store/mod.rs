@@ -1,6 +1,7 @@
 //! The `Table` interface: the part of DynamoDB's single-table API the domain needs, and its engines.
 
 pub mod conformance;
+mod dynamo;
 mod expression;
 mod instrumented;
 mod redb_engine;
@@ -10,6 +11,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use serde_json::Value;
 
+pub use dynamo::{DynamoSettings, DynamoTable, TTL_ATTRIBUTE};
 pub use expression::{Condition, Update};
 pub use instrumented::InstrumentedTable;
 pub use redb_engine::RedbTable;
