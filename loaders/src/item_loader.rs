@@ -29,7 +29,10 @@ pub type SharedItem = Arc<Item>;
 type LoadResult = Result<HashMap<Key, SharedItem>, Arc<StoreError>>;
 
 struct Waiter {
+    // The keys it asked for that were not cached then; answered from the cache once none of
+    // them is outstanding.
     keys: Vec<Key>,
+    outstanding: HashSet<Key>,
     found: HashMap<Key, SharedItem>,
     reply: oneshot::Sender<LoadResult>,
 }
@@ -38,7 +41,9 @@ struct Waiter {
 struct State {
     // Items read in this request; `None` records a key known to be missing.
     cache: HashMap<Key, Option<SharedItem>>,
+    // Keys waiting for the next flush, and keys whose batch is on its way.
     queued: HashSet<Key>,
+    in_flight: HashSet<Key>,
     waiters: Vec<Waiter>,
     fallback_armed: bool,
 }
@@ -72,7 +77,8 @@ impl StoreLoader {
         Ok(found.remove(&key))
     }
 
-    /// Loads many items; missing ones are absent from the map.
+    /// Loads many items; missing ones are absent from the map. A key already on its way in
+    /// another batch of this request is waited for, not read again.
     pub async fn load_many(
         self: &Arc<Self>,
         keys: impl IntoIterator<Item = Key>,
@@ -93,14 +99,19 @@ impl StoreLoader {
             if wanted.is_empty() {
                 return Ok(found);
             }
-            state.queued.extend(wanted.iter().cloned());
+            for key in &wanted {
+                if !state.in_flight.contains(key) {
+                    state.queued.insert(key.clone());
+                }
+            }
             let (reply, receiver) = oneshot::channel();
             state.waiters.push(Waiter {
+                outstanding: wanted.iter().cloned().collect(),
                 keys: wanted,
                 found,
                 reply,
             });
-            if !state.fallback_armed {
+            if !state.queued.is_empty() && !state.fallback_armed {
                 state.fallback_armed = true;
                 let loader = Arc::clone(self);
                 tokio::spawn(async move {
@@ -119,49 +130,70 @@ impl StoreLoader {
 
     /// Sends every queued key to the store in one batch get (in a task of its own).
     pub fn flush(self: &Arc<Self>) {
-        let (keys, waiters) = {
+        let keys: Vec<Key> = {
             let mut state = self.state();
             state.fallback_armed = false;
-            if state.waiters.is_empty() {
+            if state.queued.is_empty() {
                 return;
             }
             let keys: Vec<Key> = state.queued.drain().collect();
-            (keys, std::mem::take(&mut state.waiters))
+            state.in_flight.extend(keys.iter().cloned());
+            keys
         };
         let loader = Arc::clone(self);
         tokio::spawn(async move {
             let result = loader.table.batch_get(&keys).await;
-            let mut state = loader.state();
-            let result = match result {
-                Ok(items) => {
-                    let mut by_key: HashMap<Key, SharedItem> = items
-                        .into_iter()
-                        .filter_map(|item| Some((Key::of(&item)?, Arc::new(item))))
-                        .collect();
-                    for key in keys {
-                        let item = by_key.remove(&key);
-                        state.cache.insert(key, item);
-                    }
-                    Ok(())
-                }
-                Err(e) => Err(Arc::new(e)),
-            };
-            for mut waiter in waiters {
-                let reply = match &result {
-                    Ok(()) => {
-                        for key in waiter.keys {
-                            if let Some(Some(item)) = state.cache.get(&key) {
-                                waiter.found.insert(key, Arc::clone(item));
-                            }
-                        }
-                        Ok(waiter.found)
-                    }
-                    Err(e) => Err(Arc::clone(e)),
-                };
-                // A waiter that went away (its request was cancelled) needs no answer.
-                let _ = waiter.reply.send(reply);
-            }
+            loader.complete(keys, result);
         });
+    }
+
+    /// Records a batch's result and answers every waiter it leaves with nothing outstanding.
+    fn complete(&self, keys: Vec<Key>, result: Result<Vec<Item>, StoreError>) {
+        let mut state = self.state();
+        for key in &keys {
+            state.in_flight.remove(key);
+        }
+        let failed = match result {
+            Ok(items) => {
+                let mut by_key: HashMap<Key, SharedItem> = items
+                    .into_iter()
+                    .filter_map(|item| Some((Key::of(&item)?, Arc::new(item))))
+                    .collect();
+                for key in &keys {
+                    let item = by_key.remove(key);
+                    state.cache.insert(key.clone(), item);
+                }
+                None
+            }
+            Err(e) => Some(Arc::new(e)),
+        };
+        let batch: HashSet<&Key> = keys.iter().collect();
+        let State { cache, waiters, .. } = &mut *state;
+        let mut still_waiting = Vec::with_capacity(waiters.len());
+        for mut waiter in waiters.drain(..) {
+            let touched = waiter.outstanding.iter().any(|k| batch.contains(k));
+            if !touched {
+                still_waiting.push(waiter);
+                continue;
+            }
+            if let Some(error) = &failed {
+                // A waiter that went away (its request was cancelled) needs no answer.
+                let _ = waiter.reply.send(Err(Arc::clone(error)));
+                continue;
+            }
+            waiter.outstanding.retain(|k| !batch.contains(k));
+            if !waiter.outstanding.is_empty() {
+                still_waiting.push(waiter);
+                continue;
+            }
+            for key in waiter.keys {
+                if let Some(Some(item)) = cache.get(&key) {
+                    waiter.found.insert(key, Arc::clone(item));
+                }
+            }
+            let _ = waiter.reply.send(Ok(waiter.found));
+        }
+        *waiters = still_waiting;
     }
 }
 
@@ -227,12 +259,14 @@ mod tests {
     struct Counting {
         inner: RedbTable,
         calls: Mutex<Vec<usize>>,
+        delay: Duration,
     }
 
     #[async_trait::async_trait]
     impl Table for Counting {
         async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
             self.calls.lock().expect("lock").push(keys.len());
+            tokio::time::sleep(self.delay).await;
             self.inner.batch_get(keys).await
         }
         async fn query(&self, q: &crate::store::Query) -> Result<crate::store::Page, StoreError> {
@@ -274,6 +308,7 @@ mod tests {
         let table = Arc::new(Counting {
             inner,
             calls: Mutex::new(vec![]),
+            delay: Duration::ZERO,
         });
         let loader = StoreLoader::new(table.clone());
         let all = futures::future::join_all((0..300).map(|i| {
@@ -300,6 +335,34 @@ mod tests {
             [300, 1],
             "only the unknown key is read again, once"
         );
+    }
+
+    #[tokio::test]
+    async fn a_key_already_on_its_way_is_waited_for_not_read_again() {
+        let inner = RedbTable::in_memory().expect("memory");
+        inner
+            .put(Key::new("a", "b").to_item(), None)
+            .await
+            .expect("put");
+        let table = Arc::new(Counting {
+            inner,
+            calls: Mutex::new(vec![]),
+            delay: Duration::from_millis(50),
+        });
+        let loader = StoreLoader::new(table.clone());
+        let first = tokio::spawn({
+            let loader = Arc::clone(&loader);
+            async move { loader.load_one(Key::new("a", "b")).await }
+        });
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        loader.flush();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let second = Batched::new(loader.load_one(Key::new("a", "b")), Arc::clone(&loader))
+            .await
+            .expect("second");
+        let first = first.await.expect("task").expect("first");
+        assert!(first.is_some() && second.is_some());
+        assert_eq!(*table.calls.lock().expect("lock"), [1]);
     }
 
     #[tokio::test]

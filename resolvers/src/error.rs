@@ -12,6 +12,8 @@ pub enum ErrorCode {
     InvalidId,
     /// A pagination cursor is malformed or belongs to another list.
     InvalidCursor,
+    /// A backend is overloaded (the store kept throttling); retrying shortly may work.
+    ServiceUnavailable,
     /// Something went wrong inside the gateway; details are in its logs.
     Internal,
 }
@@ -23,6 +25,7 @@ impl ErrorCode {
             ErrorCode::BadUserInput => "BAD_USER_INPUT",
             ErrorCode::InvalidId => "INVALID_ID",
             ErrorCode::InvalidCursor => "INVALID_CURSOR",
+            ErrorCode::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             ErrorCode::Internal => "INTERNAL",
         }
     }
@@ -61,15 +64,30 @@ impl ApiError {
     }
 }
 
+impl From<&StoreError> for ApiError {
+    fn from(e: &StoreError) -> Self {
+        match e {
+            StoreError::Throttled(_) => {
+                tracing::warn!(error = %e, "the store is throttling");
+                Self::new(
+                    ErrorCode::ServiceUnavailable,
+                    "the store is busy; retry shortly",
+                )
+            }
+            other => Self::internal(other),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        Self::internal(&e)
+        Self::from(&e)
     }
 }
 
 impl From<std::sync::Arc<StoreError>> for ApiError {
     fn from(e: std::sync::Arc<StoreError>) -> Self {
-        Self::internal(e.as_ref())
+        Self::from(e.as_ref())
     }
 }
 
@@ -82,3 +100,17 @@ impl From<ApiError> for async_graphql::Error {
 
 /// The result type of resolvers.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttling_is_a_retryable_error_and_the_rest_is_internal_without_detail() {
+        let throttled = ApiError::from(StoreError::Throttled("slow down".into()));
+        assert_eq!(throttled.code, ErrorCode::ServiceUnavailable);
+        let broken = ApiError::from(StoreError::Backend("secret detail".into()));
+        assert_eq!(broken.code, ErrorCode::Internal);
+        assert!(!broken.message.contains("secret"));
+    }
+}

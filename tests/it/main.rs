@@ -4,6 +4,7 @@ mod batching;
 mod catalog;
 mod cli;
 mod contract;
+mod deploy;
 mod dynamodb;
 mod http;
 mod pagination;
