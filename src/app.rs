@@ -3,8 +3,12 @@
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use std::time::Duration;
+
 use storefront_loaders::Metrics;
+use storefront_loaders::cache::{CachedTable, ItemCacheSettings, RedisSettings, RedisTier};
 use storefront_loaders::catalog::Catalog;
+use storefront_loaders::catalog::keys;
 use storefront_loaders::catalog::seed::{SeedOptions, SeedSummary, seed_demo_catalog};
 use storefront_loaders::store::{DynamoTable, InstrumentedTable, RedbTable, Table};
 use storefront_schema::StorefrontSchema;
@@ -67,7 +71,33 @@ impl App {
     /// Builds the app around an already opened store engine.
     pub fn with_store(config: Config, engine: Arc<dyn Table>) -> Self {
         let metrics = Arc::new(Metrics::new());
-        let table: Arc<dyn Table> = Arc::new(InstrumentedTable::new(engine, Arc::clone(&metrics)));
+        let mut table: Arc<dyn Table> =
+            Arc::new(InstrumentedTable::new(engine, Arc::clone(&metrics)));
+        let redis = config.cache.redis_url.as_ref().and_then(|url| {
+            match RedisTier::connect(&RedisSettings {
+                url: url.clone(),
+                cluster: config.cache.redis_cluster,
+            }) {
+                Ok(redis) => Some(redis),
+                Err(e) => {
+                    tracing::error!(error = %e, "the Redis tier is off (setting `cache.redis_url`)");
+                    None
+                }
+            }
+        });
+        if config.cache.enabled {
+            table = Arc::new(CachedTable::new(
+                table,
+                redis.clone(),
+                ItemCacheSettings {
+                    l1_capacity: config.cache.l1_capacity,
+                    ttl: Duration::from_secs(config.cache.ttl_seconds),
+                    namespace: config.cache.namespace.clone(),
+                },
+                keys::is_catalog_key,
+                Arc::clone(&metrics),
+            ));
+        }
         let schema =
             storefront_schema::build(Catalog::new(Arc::clone(&table)), &config.query_limits());
         Self {

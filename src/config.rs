@@ -34,6 +34,37 @@ pub enum StoreEngine {
     Aws,
 }
 
+/// The two-tier cache.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// Cache catalog items in-process (L1).
+    pub enabled: bool,
+    /// Redis (ElastiCache) as the shared tier, `redis://host:port`; off when unset.
+    pub redis_url: Option<String>,
+    /// Redis cluster mode (several comma-separated URLs allowed).
+    pub redis_cluster: bool,
+    /// Most items kept in-process.
+    pub l1_capacity: u64,
+    /// Seconds an entry may live: the bound on staleness when an invalidation is lost.
+    pub ttl_seconds: u64,
+    /// Prefix of every Redis key; change it to share one Redis between deployments.
+    pub namespace: String,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            redis_url: None,
+            redis_cluster: false,
+            l1_capacity: 200_000,
+            ttl_seconds: 300,
+            namespace: "storefront:v1:".into(),
+        }
+    }
+}
+
 /// AWS settings shared by every AWS engine.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -119,6 +150,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// AWS settings (used by the engines set to `aws`).
     pub aws: AwsConfig,
+    /// The two-tier cache.
+    pub cache: CacheConfig,
 }
 
 impl Default for Config {
@@ -134,6 +167,7 @@ impl Default for Config {
             cors: CorsConfig::default(),
             limits: LimitsConfig::default(),
             aws: AwsConfig::default(),
+            cache: CacheConfig::default(),
         }
     }
 }
@@ -171,6 +205,9 @@ pub struct Overrides {
     /// DynamoDB endpoint override, e.g. http://127.0.0.1:8000 for DynamoDB Local.
     #[arg(long, env = "STOREFRONT_AWS_ENDPOINT_URL", global = true)]
     pub aws_endpoint_url: Option<String>,
+    /// Redis URL of the shared cache tier (ElastiCache).
+    #[arg(long, env = "STOREFRONT_REDIS_URL", global = true)]
+    pub redis_url: Option<String>,
     /// Origins allowed to call the API, comma-separated.
     #[arg(
         long,
@@ -268,6 +305,9 @@ impl Config {
         if let Some(v) = &o.aws_endpoint_url {
             self.aws.endpoint_url = Some(v.clone());
         }
+        if let Some(v) = &o.redis_url {
+            self.cache.redis_url = Some(v.clone()).filter(|s| !s.is_empty());
+        }
         if let Some(v) = &o.cors_origins {
             self.cors.allowed_origins = v.iter().filter(|s| !s.is_empty()).cloned().collect();
         }
@@ -335,6 +375,22 @@ impl Config {
             .is_some_and(|r| r.trim().is_empty())
         {
             return Err(invalid("aws.region", "must not be empty"));
+        }
+        if let Some(url) = &self.cache.redis_url
+            && !url
+                .split(',')
+                .all(|u| u.trim().starts_with("redis://") || u.trim().starts_with("rediss://"))
+        {
+            return Err(invalid(
+                "cache.redis_url",
+                "must be redis://host:port (or rediss:// for TLS)",
+            ));
+        }
+        if self.cache.ttl_seconds == 0 || self.cache.l1_capacity == 0 {
+            return Err(invalid(
+                "cache.ttl_seconds",
+                "cache.ttl_seconds and cache.l1_capacity must be at least 1",
+            ));
         }
         if self.demo_products == 0 {
             return Err(invalid("demo_products", "must be at least 1"));

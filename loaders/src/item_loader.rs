@@ -142,13 +142,13 @@ impl StoreLoader {
         };
         let loader = Arc::clone(self);
         tokio::spawn(async move {
-            let result = loader.table.batch_get(&keys).await;
+            let result = loader.table.batch_get_shared(&keys).await;
             loader.complete(keys, result);
         });
     }
 
     /// Records a batch's result and answers every waiter it leaves with nothing outstanding.
-    fn complete(&self, keys: Vec<Key>, result: Result<Vec<Item>, StoreError>) {
+    fn complete(&self, keys: Vec<Key>, result: Result<Vec<SharedItem>, StoreError>) {
         let mut state = self.state();
         for key in &keys {
             state.in_flight.remove(key);
@@ -157,7 +157,7 @@ impl StoreLoader {
             Ok(items) => {
                 let mut by_key: HashMap<Key, SharedItem> = items
                     .into_iter()
-                    .filter_map(|item| Some((Key::of(&item)?, Arc::new(item))))
+                    .filter_map(|item| Some((Key::of(&item)?, item)))
                     .collect();
                 for key in &keys {
                     let item = by_key.remove(key);

@@ -12,12 +12,23 @@ pub struct StoreOp {
     pub op: &'static str,
 }
 
+/// Labels of a cache lookup: which tier, and whether it had the entry.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CacheOutcome {
+    /// `l1` (in-process) or `l2` (Redis).
+    pub tier: &'static str,
+    /// `hit` or `miss`.
+    pub result: &'static str,
+}
+
 /// Every metric of the gateway's backends.
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
     /// Store requests by operation: one per `Table` call (a batch is one request).
     pub store_requests: Family<StoreOp, Counter>,
+    /// Cache lookups by tier and outcome.
+    pub cache_requests: Family<CacheOutcome, Counter>,
 }
 
 impl Default for Metrics {
@@ -36,9 +47,16 @@ impl Metrics {
             "Requests to the store, by Table operation",
             store_requests.clone(),
         );
+        let cache_requests = Family::<CacheOutcome, Counter>::default();
+        registry.register(
+            "cache_requests",
+            "Cache lookups, by tier (l1 in-process, l2 Redis) and result",
+            cache_requests.clone(),
+        );
         Self {
             registry,
             store_requests,
+            cache_requests,
         }
     }
 
@@ -48,6 +66,13 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");
         out
+    }
+
+    /// The current count of cache lookups of one tier and result.
+    pub fn cache_count(&self, tier: &'static str, result: &'static str) -> u64 {
+        self.cache_requests
+            .get_or_create(&CacheOutcome { tier, result })
+            .get()
     }
 
     /// The current count of store requests of one operation.

@@ -2,8 +2,6 @@
 
 use serde_json::json;
 
-use crate::support::spawn_app;
-
 /// The store requests the README promises for the products page query.
 pub const PRODUCTS_PAGE_STORE_REQUESTS: u64 = 4;
 
@@ -16,9 +14,16 @@ const PRODUCTS_PAGE: &str = "query($first: Int!) {
     }
 }";
 
+/// A gateway without the item cache, so that every read reaches the store.
+pub async fn spawn_uncached_app() -> crate::support::TestApp {
+    let mut config = crate::support::test_config();
+    config.cache.enabled = false;
+    crate::support::spawn_app_with(config).await
+}
+
 #[tokio::test]
 async fn a_products_page_costs_the_same_few_store_requests_whatever_its_size() {
-    let app = spawn_app().await;
+    let app = spawn_uncached_app().await;
     let mut costs = vec![];
     for first in [1, 10, 50, 100] {
         let before = app.store_requests();
@@ -56,7 +61,7 @@ async fn a_products_page_costs_the_same_few_store_requests_whatever_its_size() {
 
 #[tokio::test]
 async fn one_request_reads_each_item_at_most_once() {
-    let app = spawn_app().await;
+    let app = spawn_uncached_app().await;
     let before = app.store_requests();
     // The same products twice under aliases, and their variants' products again.
     app.data(

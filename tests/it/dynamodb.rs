@@ -97,7 +97,11 @@ async fn the_catalog_api_answers_the_same_on_both_engines() {
 
 #[tokio::test]
 async fn a_products_page_costs_the_same_store_requests_on_dynamodb() {
-    let app = spawn_dynamo_app().await;
+    let table = fresh_dynamo_table().await;
+    let mut config = crate::support::test_config();
+    config.store = storefront_gateway::config::StoreEngine::Aws;
+    config.cache.enabled = false;
+    let app = crate::support::spawn_with_store(config, Arc::new(table)).await;
     let before = app.store_requests();
     app.data(
         "{ products(first: 50) { nodes { categories { title } variants(first: 10) { nodes { price { amount } quantityAvailable } } } } }",

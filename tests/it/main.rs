@@ -1,6 +1,7 @@
 //! Integration tests: the real router on a real port, driven over HTTP.
 
 mod batching;
+mod cache;
 mod catalog;
 mod cli;
 mod contract;

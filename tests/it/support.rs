@@ -105,6 +105,8 @@ impl TestApp {
 pub struct LocalAws {
     /// DynamoDB Local.
     pub dynamodb_url: String,
+    /// Redis.
+    pub redis_url: String,
 }
 
 /// The local AWS stack: the one named by `LOCAL_AWS_*` variables (as `.ci/run` exports them),
@@ -114,8 +116,14 @@ pub fn local_aws() -> LocalAws {
     static STACK: std::sync::OnceLock<LocalAws> = std::sync::OnceLock::new();
     STACK
         .get_or_init(|| {
-            if let Ok(url) = std::env::var("LOCAL_AWS_DYNAMODB_URL") {
-                return LocalAws { dynamodb_url: url };
+            if let (Ok(dynamodb_url), Ok(redis_url)) = (
+                std::env::var("LOCAL_AWS_DYNAMODB_URL"),
+                std::env::var("LOCAL_AWS_REDIS_URL"),
+            ) {
+                return LocalAws {
+                    dynamodb_url,
+                    redis_url,
+                };
             }
             let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/local-aws");
             let output = std::process::Command::new(script)
@@ -128,12 +136,17 @@ pub fn local_aws() -> LocalAws {
                 String::from_utf8_lossy(&output.stderr)
             );
             let exports = String::from_utf8_lossy(&output.stdout);
-            let url = exports
-                .lines()
-                .find_map(|l| l.strip_prefix("export LOCAL_AWS_DYNAMODB_URL="))
-                .expect("the script prints the DynamoDB endpoint")
-                .to_owned();
-            LocalAws { dynamodb_url: url }
+            let export = |name: &str| {
+                exports
+                    .lines()
+                    .find_map(|l| l.strip_prefix(&format!("export {name}=")))
+                    .unwrap_or_else(|| panic!("the script prints {name}"))
+                    .to_owned()
+            };
+            LocalAws {
+                dynamodb_url: export("LOCAL_AWS_DYNAMODB_URL"),
+                redis_url: export("LOCAL_AWS_REDIS_URL"),
+            }
         })
         .clone()
 }

@@ -210,6 +210,20 @@ pub mod keys {
     }
     /// GSI1 partition listing every store location.
     pub const LOCATIONS: &str = "LOCATIONS";
+    /// Whether an item belongs to the catalog (and so may be cached and shared).
+    pub fn is_catalog_key(key: &Key) -> bool {
+        const PREFIXES: [&str; 7] = [
+            "PRODUCT#",
+            "PRODUCT_HANDLE#",
+            "VARIANT#",
+            "SKU#",
+            "CATEGORY#",
+            "CATEGORY_HANDLE#",
+            "LOCATION#",
+        ];
+        PREFIXES.iter().any(|p| key.pk.starts_with(p))
+    }
+
     /// The item recording that the demo catalog was seeded.
     pub fn seed_marker() -> Key {
         Key::new("META", "CATALOG_SEED")

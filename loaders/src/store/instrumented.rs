@@ -34,6 +34,11 @@ impl Table for InstrumentedTable {
         self.inner.batch_get(keys).await
     }
 
+    async fn batch_get_shared(&self, keys: &[Key]) -> Result<Vec<Arc<Item>>, StoreError> {
+        self.count("batch_get");
+        self.inner.batch_get_shared(keys).await
+    }
+
     async fn query(&self, query: &Query) -> Result<Page, StoreError> {
         self.count("query");
         self.inner.query(query).await

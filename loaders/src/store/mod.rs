@@ -7,6 +7,7 @@ mod instrumented;
 mod redb_engine;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::Value;
@@ -323,6 +324,17 @@ pub trait Table: Send + Sync + 'static {
     /// Writes many whole items, unconditionally, for bulk loads (seed, import). Not atomic as a
     /// whole: the engine may split it into several backend calls.
     async fn batch_put(&self, items: Vec<Item>) -> Result<(), StoreError>;
+
+    /// Reads many items like `batch_get`, shared rather than copied (a caching engine hands
+    /// out the items it keeps).
+    async fn batch_get_shared(&self, keys: &[Key]) -> Result<Vec<Arc<Item>>, StoreError> {
+        Ok(self
+            .batch_get(keys)
+            .await?
+            .into_iter()
+            .map(Arc::new)
+            .collect())
+    }
 
     /// Reads one item by key.
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {

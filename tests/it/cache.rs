@@ -1,0 +1,218 @@
+//! The two-tier cache: in-process hits, cross-replica invalidation through Redis, and serving
+//! on while Redis is down.
+
+use std::process::{Child, Command};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use storefront_loaders::catalog::CatalogWriter;
+use storefront_loaders::store::{RedbTable, Table};
+
+use crate::support::{TestApp, local_aws, spawn_app, spawn_with_store, test_config};
+
+const STOCK: &str = "query($handle: String!) { product(handle: $handle) { variants(first: 1) { nodes { sku quantityAvailable } } } }";
+
+#[tokio::test]
+async fn repeated_reads_are_served_from_memory() {
+    let app = spawn_app().await;
+    let query = "{ products(first: 20) { nodes { categories { title } variants(first: 5) { nodes { quantityAvailable } } } } }";
+    let first = app.data(query, json!({})).await;
+    let before = app.store_requests();
+    let second = app.data(query, json!({})).await;
+    assert_eq!(first, second);
+    assert_eq!(
+        app.store_requests() - before,
+        1,
+        "only the listing query reaches the store"
+    );
+    assert!(app.app.metrics.cache_count("l1", "hit") > 0);
+}
+
+/// Two replicas over one store, sharing `redis_url` under a namespace of their own.
+async fn replicas(redis_url: &str) -> (TestApp, TestApp) {
+    let store: Arc<dyn Table> = Arc::new(RedbTable::in_memory().expect("memory store"));
+    let namespace = format!("test:{}:", uuid::Uuid::new_v4().simple());
+    let config = || {
+        let mut config = test_config();
+        config.cache.redis_url = Some(redis_url.to_owned());
+        config.cache.namespace = namespace.clone();
+        config
+    };
+    let a = spawn_with_store(config(), Arc::clone(&store)).await;
+    let b = spawn_with_store(config(), store).await;
+    (a, b)
+}
+
+async fn first_product(app: &TestApp) -> (String, String) {
+    let data = app
+        .data(
+            "{ products(first: 1) { nodes { handle variants(first: 1) { nodes { sku } } } } }",
+            json!({}),
+        )
+        .await;
+    let node = &data["products"]["nodes"][0];
+    (
+        node["handle"].as_str().expect("handle").to_owned(),
+        node["variants"]["nodes"][0]["sku"]
+            .as_str()
+            .expect("sku")
+            .to_owned(),
+    )
+}
+
+async fn stock(app: &TestApp, handle: &str) -> Value {
+    app.data(STOCK, json!({"handle": handle})).await["product"]["variants"]["nodes"][0]
+        ["quantityAvailable"]
+        .clone()
+}
+
+/// Waits (briefly; far below any TTL) until `app` reports `want`.
+async fn eventually(app: &TestApp, handle: &str, want: i64) {
+    for _ in 0..40 {
+        if stock(app, handle).await == json!(want) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "stock never became {want}; still {}",
+        stock(app, handle).await
+    );
+}
+
+async fn set_stock(app: &TestApp, sku: &str, quantity: i64) {
+    CatalogWriter::new(Arc::clone(&app.app.table))
+        .set_inventory(sku, quantity)
+        .await
+        .expect("stock update");
+}
+
+#[tokio::test]
+async fn an_inventory_change_on_one_replica_reaches_the_other_without_waiting_for_a_ttl() {
+    let (a, b) = replicas(&local_aws().redis_url).await;
+    let (handle, sku) = first_product(&a).await;
+    // Both replicas hold the variant's stock in memory now.
+    let before = stock(&b, &handle).await;
+    stock(&a, &handle).await;
+    set_stock(&a, &sku, 4321).await;
+    assert_eq!(
+        stock(&a, &handle).await,
+        json!(4321),
+        "the writer sees its write at once"
+    );
+    eventually(&b, &handle, 4321).await;
+    assert_ne!(before, json!(4321));
+    // B's miss was answered by Redis, which A filled.
+    assert!(b.app.metrics.cache_count("l2", "hit") + b.app.metrics.cache_count("l2", "miss") > 0);
+}
+
+struct RedisServer {
+    port: u16,
+    child: Child,
+}
+
+impl RedisServer {
+    fn start(port: u16) -> Self {
+        let child = Command::new("redis-server")
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server starts (scripts/local-aws installs it)");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { port, child }
+    }
+
+    fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+#[tokio::test]
+async fn killing_redis_loses_no_request_and_the_cache_comes_back_with_it() {
+    // Make sure the local stack (and with it redis-server) is installed.
+    local_aws();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let redis = RedisServer::start(port);
+    let (a, b) = replicas(&format!("redis://127.0.0.1:{}", redis.port)).await;
+    let (handle, sku) = first_product(&a).await;
+    stock(&b, &handle).await;
+
+    redis.kill();
+    for i in 0..20 {
+        let (status, body) = a
+            .post("{ products(first: 5) { nodes { handle variants(first: 2) { nodes { quantityAvailable } } } } }", json!({}))
+            .await;
+        assert_eq!(status, 200, "request {i} while Redis is down: {body}");
+        assert!(body.get("errors").is_none(), "request {i}: {body}");
+    }
+    set_stock(&a, &sku, 11).await;
+    assert_eq!(
+        stock(&a, &handle).await,
+        json!(11),
+        "writes and reads go on without Redis"
+    );
+
+    let redis = RedisServer::start(port);
+    // Once the replicas are back on Redis, invalidations flow again.
+    let mut delivered = false;
+    for attempt in 0..40 {
+        set_stock(&a, &sku, 100 + attempt).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if stock(&b, &handle).await == json!(100 + attempt) {
+            delivered = true;
+            break;
+        }
+    }
+    assert!(
+        delivered,
+        "invalidations reach the other replica again after Redis returns"
+    );
+    // A fills Redis with products B has not read; B finds them there once its own connection
+    // is back (it skips Redis for a second after each failure).
+    let data = a
+        .data(
+            "{ products(first: 30, sortKey: PRICE) { nodes { handle } } }",
+            json!({}),
+        )
+        .await;
+    let mut hit_again = false;
+    for node in data["products"]["nodes"].as_array().expect("nodes") {
+        let other = node["handle"].as_str().expect("handle");
+        let l2_before = b.app.metrics.cache_count("l2", "hit");
+        stock(&a, other).await;
+        stock(&b, other).await;
+        if b.app.metrics.cache_count("l2", "hit") > l2_before {
+            hit_again = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(hit_again, "Redis serves hits again");
+    redis.kill();
+}
