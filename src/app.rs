@@ -6,14 +6,17 @@ use anyhow::Context as _;
 use std::time::Duration;
 
 use storefront_loaders::Metrics;
-use storefront_loaders::cache::{CachedTable, ItemCacheSettings, RedisSettings, RedisTier};
+use storefront_loaders::cache::{
+    CachedTable, DocumentCache, ItemCacheSettings, RedisSettings, RedisTier,
+};
 use storefront_loaders::catalog::Catalog;
 use storefront_loaders::catalog::keys;
 use storefront_loaders::catalog::seed::{SeedOptions, SeedSummary, seed_demo_catalog};
 use storefront_loaders::store::{DynamoTable, InstrumentedTable, RedbTable, Table};
 use storefront_schema::StorefrontSchema;
+use storefront_schema::persisted::TrustedDocuments;
 
-use crate::config::{Config, StoreEngine};
+use crate::config::{Config, PersistedMode, StoreEngine};
 
 /// Everything a request needs, shared by all requests.
 #[derive(Clone)]
@@ -26,6 +29,10 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// The GraphQL schema.
     pub schema: StorefrontSchema,
+    /// Automatic persisted queries, shared through Redis.
+    pub documents: Arc<DocumentCache>,
+    /// Operations of the trusted-document manifests.
+    pub trusted: Arc<TrustedDocuments>,
 }
 
 /// Opens the store engine the configuration names.
@@ -65,11 +72,19 @@ impl App {
     /// Opens the configured store and builds the schema.
     pub async fn open(config: Config) -> anyhow::Result<Self> {
         let engine = open_store(&config).await?;
-        Ok(Self::with_store(config, engine))
+        Self::with_store(config, engine)
     }
 
     /// Builds the app around an already opened store engine.
-    pub fn with_store(config: Config, engine: Arc<dyn Table>) -> Self {
+    pub fn with_store(config: Config, engine: Arc<dyn Table>) -> anyhow::Result<Self> {
+        let trusted = TrustedDocuments::load_dir(&config.persisted.manifest_dir)
+            .context("invalid persisted-query manifest (setting `persisted.manifest_dir`)")?;
+        if config.persisted.mode == PersistedMode::Require && trusted.is_empty() {
+            anyhow::bail!(
+                "setting `persisted.mode = \"require\"` needs manifests, and {} holds none",
+                config.persisted.manifest_dir.display()
+            );
+        }
         let metrics = Arc::new(Metrics::new());
         let mut table: Arc<dyn Table> =
             Arc::new(InstrumentedTable::new(engine, Arc::clone(&metrics)));
@@ -100,12 +115,15 @@ impl App {
         }
         let schema =
             storefront_schema::build(Catalog::new(Arc::clone(&table)), &config.query_limits());
-        Self {
+        let documents = Arc::new(DocumentCache::new(10_000, redis, &config.cache.namespace));
+        Ok(Self {
             config: Arc::new(config),
             table,
             metrics,
             schema,
-        }
+            documents,
+            trusted: Arc::new(trusted),
+        })
     }
 
     /// Seeds the demo catalog of `products` products.

@@ -34,6 +34,39 @@ pub enum StoreEngine {
     Aws,
 }
 
+/// Whether operations must come from a manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ValueEnum, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum PersistedMode {
+    /// Free-form documents, automatic persisted queries and manifest ids are all accepted.
+    #[default]
+    Allow,
+    /// Only operations of the manifests run (by id, or by their exact text).
+    Require,
+}
+
+/// Persisted operations: Apollo APQ and trusted-document manifests.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PersistedConfig {
+    /// Directory of Apollo persisted-query manifests (`*.json`), loaded at start.
+    pub manifest_dir: PathBuf,
+    /// `allow` or `require`.
+    pub mode: PersistedMode,
+    /// Accept automatic persisted queries (registration by hash) in `allow` mode.
+    pub apq: bool,
+}
+
+impl Default for PersistedConfig {
+    fn default() -> Self {
+        Self {
+            manifest_dir: PathBuf::from("schema/persisted"),
+            mode: PersistedMode::Allow,
+            apq: true,
+        }
+    }
+}
+
 /// The two-tier cache.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -111,17 +144,27 @@ pub struct LimitsConfig {
     pub max_batch: usize,
     /// Whether introspection is answered.
     pub introspection: bool,
+    /// Most lexical tokens in a document.
+    pub max_tokens: usize,
+    /// Most aliased fields in a document (fragments expanded).
+    pub max_aliases: usize,
+    /// Most root fields in an operation.
+    pub max_root_fields: usize,
 }
 
 impl Default for LimitsConfig {
     fn default() -> Self {
         let schema = storefront_schema::QueryLimits::default();
+        let documents = storefront_schema::limits::DocumentLimits::default();
         Self {
             max_depth: schema.max_depth,
             max_complexity: schema.max_complexity,
             max_body_bytes: 256 * 1024,
             max_batch: 10,
             introspection: schema.introspection,
+            max_tokens: documents.max_tokens,
+            max_aliases: documents.max_aliases,
+            max_root_fields: documents.max_root_fields,
         }
     }
 }
@@ -152,6 +195,8 @@ pub struct Config {
     pub aws: AwsConfig,
     /// The two-tier cache.
     pub cache: CacheConfig,
+    /// Persisted operations.
+    pub persisted: PersistedConfig,
 }
 
 impl Default for Config {
@@ -168,6 +213,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             aws: AwsConfig::default(),
             cache: CacheConfig::default(),
+            persisted: PersistedConfig::default(),
         }
     }
 }
@@ -205,6 +251,9 @@ pub struct Overrides {
     /// DynamoDB endpoint override, e.g. http://127.0.0.1:8000 for DynamoDB Local.
     #[arg(long, env = "STOREFRONT_AWS_ENDPOINT_URL", global = true)]
     pub aws_endpoint_url: Option<String>,
+    /// Persisted operations: `allow`, or `require` (manifest operations only).
+    #[arg(long, env = "STOREFRONT_PERSISTED_MODE", global = true)]
+    pub persisted_mode: Option<PersistedMode>,
     /// Redis URL of the shared cache tier (ElastiCache).
     #[arg(long, env = "STOREFRONT_REDIS_URL", global = true)]
     pub redis_url: Option<String>,
@@ -305,6 +354,9 @@ impl Config {
         if let Some(v) = &o.aws_endpoint_url {
             self.aws.endpoint_url = Some(v.clone());
         }
+        if let Some(v) = o.persisted_mode {
+            self.persisted.mode = v;
+        }
         if let Some(v) = &o.redis_url {
             self.cache.redis_url = Some(v.clone()).filter(|s| !s.is_empty());
         }
@@ -347,6 +399,9 @@ impl Config {
             ("limits.max_complexity", limits.max_complexity),
             ("limits.max_body_bytes", limits.max_body_bytes),
             ("limits.max_batch", limits.max_batch),
+            ("limits.max_tokens", limits.max_tokens),
+            ("limits.max_aliases", limits.max_aliases),
+            ("limits.max_root_fields", limits.max_root_fields),
         ] {
             if value == 0 {
                 return Err(invalid(setting, "must be at least 1"));
@@ -404,6 +459,15 @@ impl Config {
             region: self.aws.region.clone(),
             table: self.aws.table.clone(),
             endpoint_url: self.aws.endpoint_url.clone(),
+        }
+    }
+
+    /// The document limits checked before a request runs.
+    pub fn document_limits(&self) -> storefront_schema::limits::DocumentLimits {
+        storefront_schema::limits::DocumentLimits {
+            max_tokens: self.limits.max_tokens,
+            max_aliases: self.limits.max_aliases,
+            max_root_fields: self.limits.max_root_fields,
         }
     }
 

@@ -1,6 +1,9 @@
 //! Builds the Storefront Gateway GraphQL schema: the merged resolvers, limits and the data
 //! every request shares; exports the SDL.
 
+pub mod limits;
+pub mod persisted;
+
 use async_graphql::{EmptyMutation, EmptySubscription, Schema, SchemaBuilder};
 use storefront_loaders::catalog::Catalog;
 use storefront_resolvers::QueryRoot;
@@ -43,6 +46,25 @@ pub fn build(catalog: Catalog, limits: &QueryLimits) -> StorefrontSchema {
         schema = schema.disable_introspection();
     }
     schema.finish()
+}
+
+/// The schema with no backends: for checking documents (validation errors are reported before
+/// any resolver runs, and resolvers find no data to act on).
+pub fn bare() -> StorefrontSchema {
+    builder().finish()
+}
+
+/// Checks a document against the schema; returns the validation errors (none: valid).
+/// Variables the document needs are not required for the check.
+pub async fn validate(document: &str) -> Vec<String> {
+    let response = bare().execute(document).await;
+    response
+        .errors
+        .into_iter()
+        .filter(|e| e.path.is_empty())
+        .map(|e| e.message)
+        .filter(|m| !(m.starts_with("Variable ") && m.contains("was not provided")))
+        .collect()
 }
 
 /// The public contract in SDL, as committed in `schema.graphql`.

@@ -1,9 +1,10 @@
-//! GraphQL over HTTP: POST (single or batched) and GET, per the GraphQL-over-HTTP spec.
+//! GraphQL over HTTP: POST (single or batched) and GET, per the GraphQL-over-HTTP spec, with
+//! persisted operations (Apollo APQ, trusted-document ids) and response caching headers.
 //!
 //! Responses are `application/graphql-response+json` unless the client accepts only
 //! `application/json`. With the former, a request that fails before execution (malformed
-//! body, syntax or validation error, unknown operation) gets a 4xx status; with the latter
-//! every well-formed request gets 200, as legacy clients expect.
+//! body, syntax or validation error, unknown operation, a limit) gets a 4xx status; with the
+//! latter every well-formed request gets 200, as legacy clients expect.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,10 +15,13 @@ use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response as HttpResponse};
-use serde_json::json;
+use serde::Deserialize;
+use serde_json::{Value, json};
 use storefront_loaders::{Batched, StoreLoader};
+use storefront_schema::persisted::document_hash;
 
 use crate::app::App;
+use crate::config::PersistedMode;
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
@@ -56,15 +60,172 @@ impl MediaType {
     }
 }
 
-/// An error response for a request that never reached execution.
-fn request_error(status: StatusCode, media: MediaType, code: &str, message: &str) -> HttpResponse {
-    let body = json!({"errors": [{"message": message, "extensions": {"code": code}}]});
-    (
-        status,
-        [(header::CONTENT_TYPE, media.header())],
-        body.to_string(),
-    )
-        .into_response()
+/// A request that cannot run, with the status and code to answer it with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct RequestError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl RequestError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn body(&self) -> Value {
+        json!({"errors": [{"message": self.message, "extensions": {"code": self.code}}]})
+    }
+
+    fn into_response(self, media: MediaType) -> HttpResponse {
+        // Legacy JSON clients get 200 for GraphQL-level failures, as they expect.
+        let status = if media == MediaType::Json && self.status == StatusCode::BAD_REQUEST {
+            StatusCode::OK
+        } else {
+            self.status
+        };
+        (
+            status,
+            [
+                (header::CONTENT_TYPE, media.header()),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            ],
+            self.body().to_string(),
+        )
+            .into_response()
+    }
+}
+
+/// One GraphQL request as clients send it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawRequest {
+    #[serde(default)]
+    query: Option<String>,
+    #[serde(default)]
+    operation_name: Option<String>,
+    #[serde(default)]
+    variables: Option<Value>,
+    #[serde(default)]
+    extensions: Option<serde_json::Map<String, Value>>,
+    /// A trusted document's id (the GraphQL-over-HTTP persisted documents proposal).
+    #[serde(default)]
+    document_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawBatch {
+    Single(RawRequest),
+    Batch(Vec<RawRequest>),
+}
+
+fn bad_request(code: &'static str, message: impl Into<String>) -> RequestError {
+    RequestError::new(StatusCode::BAD_REQUEST, code, message)
+}
+
+/// Resolves the document (free-form, APQ, or a trusted id), checks the document limits and
+/// builds the request to execute.
+async fn prepare(app: &App, raw: RawRequest) -> Result<Request, RequestError> {
+    let mode = app.config.persisted.mode;
+    let hash = raw
+        .extensions
+        .as_ref()
+        .and_then(|e| e.get("persistedQuery"))
+        .and_then(|p| p.get("sha256Hash"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .or_else(|| raw.document_id.clone());
+    let text = raw.query.filter(|q| !q.trim().is_empty());
+    let query = match (text, hash) {
+        (Some(text), Some(hash)) => {
+            if document_hash(&text) != hash {
+                return Err(bad_request(
+                    "PERSISTED_QUERY_HASH_MISMATCH",
+                    "the query's SHA-256 is not the given sha256Hash",
+                ));
+            }
+            if app.trusted.get(&hash).is_none() {
+                match mode {
+                    PersistedMode::Require => {
+                        return Err(bad_request(
+                            "PERSISTED_QUERY_REQUIRED",
+                            "only operations of the persisted-query manifests are accepted",
+                        ));
+                    }
+                    PersistedMode::Allow if app.config.persisted.apq => {
+                        app.documents.put(&hash, &text).await;
+                    }
+                    PersistedMode::Allow => {}
+                }
+            }
+            text
+        }
+        (None, Some(hash)) => {
+            if let Some(operation) = app.trusted.get(&hash) {
+                operation.body.clone()
+            } else if mode == PersistedMode::Allow && app.config.persisted.apq {
+                match app.documents.get(&hash).await {
+                    Some(document) => document.to_string(),
+                    None => {
+                        return Err(RequestError::new(
+                            StatusCode::OK,
+                            "PERSISTED_QUERY_NOT_FOUND",
+                            "PersistedQueryNotFound",
+                        ));
+                    }
+                }
+            } else {
+                return Err(RequestError::new(
+                    StatusCode::OK,
+                    "PERSISTED_QUERY_NOT_FOUND",
+                    "PersistedQueryNotFound",
+                ));
+            }
+        }
+        (Some(text), None) => {
+            if mode == PersistedMode::Require && app.trusted.get(&document_hash(&text)).is_none() {
+                return Err(bad_request(
+                    "PERSISTED_QUERY_REQUIRED",
+                    "only operations of the persisted-query manifests are accepted",
+                ));
+            }
+            text
+        }
+        (None, None) => {
+            return Err(bad_request(
+                "BAD_REQUEST",
+                "the request has no `query` (nor a persisted query id)",
+            ));
+        }
+    };
+    let operation_name = raw.operation_name.filter(|n| !n.is_empty());
+    if let Err(limit) = storefront_schema::limits::check(
+        &query,
+        operation_name.as_deref(),
+        &app.config.document_limits(),
+    ) {
+        return Err(bad_request(limit.code, limit.message));
+    }
+    let mut request = Request::new(query);
+    if let Some(name) = operation_name {
+        request = request.operation_name(name);
+    }
+    match raw.variables {
+        None | Some(Value::Null) => {}
+        Some(value @ Value::Object(_)) => request = request.variables(Variables::from_json(value)),
+        Some(_) => {
+            return Err(bad_request(
+                "BAD_REQUEST",
+                "`variables` must be a JSON object",
+            ));
+        }
+    }
+    Ok(request)
 }
 
 /// Whether a response is a request error: no data and only errors without a path (parse,
@@ -100,8 +261,68 @@ fn with_code(mut errors: Vec<ServerError>) -> Vec<ServerError> {
     errors
 }
 
-fn respond(batch: BatchResponse, media: MediaType) -> HttpResponse {
-    let (status, body) = match batch {
+/// Whether the request speaks for a customer (its response must never be shared).
+fn is_personal(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::AUTHORIZATION) || headers.contains_key(header::COOKIE)
+}
+
+/// The `Cache-Control` of a successful response: the schema's hints for public data,
+/// `private, no-store` for anything tied to a customer.
+fn cache_control(response: &Response, personal: bool) -> HeaderValue {
+    if personal {
+        return HeaderValue::from_static("private, no-store");
+    }
+    if !response.errors.is_empty() {
+        return HeaderValue::from_static("no-store");
+    }
+    let hints = &response.cache_control;
+    if hints.public && hints.max_age > 0 {
+        HeaderValue::from_str(&format!("public, max-age={}", hints.max_age))
+            .unwrap_or_else(|_| HeaderValue::from_static("no-cache"))
+    } else {
+        HeaderValue::from_static("no-cache")
+    }
+}
+
+/// The slots of a batch: prepared requests to run, or errors decided before running.
+enum Slot {
+    Run,
+    Failed(RequestError),
+}
+
+async fn execute(
+    app: &App,
+    raws: Vec<RawRequest>,
+    batched: bool,
+    headers: &HeaderMap,
+    media: MediaType,
+    conditional_get: bool,
+) -> HttpResponse {
+    let mut slots = Vec::with_capacity(raws.len());
+    let mut requests = Vec::new();
+    for raw in raws {
+        match prepare(app, raw).await {
+            Ok(request) => {
+                slots.push(Slot::Run);
+                requests.push(request);
+            }
+            Err(e) => slots.push(Slot::Failed(e)),
+        }
+    }
+    if !batched && let Some(Slot::Failed(e)) = slots.pop() {
+        return e.into_response(media);
+    }
+    // One loader per HTTP request: the operations of a batch share its cache.
+    let loader = StoreLoader::new(app.table.clone());
+    let batch = if batched {
+        BatchRequest::Batch(requests)
+    } else {
+        BatchRequest::Single(requests.pop().expect("a single request was prepared"))
+    }
+    .data(Arc::clone(&loader));
+    let response = Batched::new(app.schema.execute_batch(batch), loader).await;
+    let personal = is_personal(headers);
+    let (status, cache, body) = match response {
         BatchResponse::Single(mut response) => {
             let failed = is_request_error(&response);
             response.errors = with_code(std::mem::take(&mut response.errors));
@@ -110,39 +331,67 @@ fn respond(batch: BatchResponse, media: MediaType) -> HttpResponse {
             } else {
                 StatusCode::OK
             };
-            (status, serde_json::to_vec(&response))
+            let cache = cache_control(&response, personal);
+            (status, cache, serde_json::to_vec(&response))
         }
         BatchResponse::Batch(responses) => {
-            let responses: Vec<Response> = responses
+            let mut responses = responses.into_iter();
+            let bodies: Vec<Value> = slots
                 .into_iter()
-                .map(|mut r| {
-                    r.errors = with_code(std::mem::take(&mut r.errors));
-                    r
+                .map(|slot| match slot {
+                    Slot::Failed(e) => e.body(),
+                    Slot::Run => {
+                        let mut r = responses.next().expect("one response per request");
+                        r.errors = with_code(std::mem::take(&mut r.errors));
+                        serde_json::to_value(&r).unwrap_or(Value::Null)
+                    }
                 })
                 .collect();
-            (StatusCode::OK, serde_json::to_vec(&responses))
+            (
+                StatusCode::OK,
+                HeaderValue::from_static("no-store"),
+                serde_json::to_vec(&bodies),
+            )
         }
     };
-    match body {
-        Ok(body) => (status, [(header::CONTENT_TYPE, media.header())], body).into_response(),
+    let body = match body {
+        Ok(body) => body,
         Err(e) => {
             tracing::error!(error = %e, "cannot serialise a GraphQL response");
-            request_error(
+            return RequestError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                media,
                 "INTERNAL",
                 "internal error",
             )
+            .into_response(media);
+        }
+    };
+    let mut response_headers = HeaderMap::new();
+    response_headers.insert(header::CONTENT_TYPE, media.header());
+    response_headers.insert(header::CACHE_CONTROL, cache);
+    if conditional_get && status == StatusCode::OK {
+        // A strong validator of the exact bytes: CDNs and browsers revalidate with it.
+        let etag = format!("\"{}\"", &document_hash_bytes(&body)[..32]);
+        let matches = headers
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+        if let Ok(value) = HeaderValue::from_str(&etag) {
+            response_headers.insert(header::ETAG, value);
+        }
+        response_headers.insert(
+            header::VARY,
+            HeaderValue::from_static("accept, authorization"),
+        );
+        if matches {
+            return (StatusCode::NOT_MODIFIED, response_headers).into_response();
         }
     }
+    (status, response_headers, body).into_response()
 }
 
-async fn execute(app: &App, batch: BatchRequest, media: MediaType) -> HttpResponse {
-    // One loader per HTTP request: the operations of a batch share its cache.
-    let loader = StoreLoader::new(app.table.clone());
-    let batch = batch.data(Arc::clone(&loader));
-    let response = Batched::new(app.schema.execute_batch(batch), loader).await;
-    respond(response, media)
+fn document_hash_bytes(body: &[u8]) -> String {
+    document_hash(&String::from_utf8_lossy(body))
 }
 
 fn is_json_content_type(headers: &HeaderMap) -> bool {
@@ -162,39 +411,40 @@ fn is_json_content_type(headers: &HeaderMap) -> bool {
 pub async fn post(State(app): State<App>, headers: HeaderMap, body: Bytes) -> HttpResponse {
     let media = MediaType::negotiate(&headers);
     if !is_json_content_type(&headers) {
-        return request_error(
+        return RequestError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            media,
             "UNSUPPORTED_MEDIA_TYPE",
             "send the request as application/json",
-        );
+        )
+        .into_response(media);
     }
-    let batch: BatchRequest = match serde_json::from_slice(&body) {
+    let batch: RawBatch = match serde_json::from_slice(&body) {
         Ok(batch) => batch,
         Err(e) => {
-            return request_error(
+            return RequestError::new(
                 StatusCode::BAD_REQUEST,
-                media,
                 "BAD_REQUEST",
-                &format!("the body is not a valid GraphQL request: {e}"),
-            );
+                format!("the body is not a valid GraphQL request: {e}"),
+            )
+            .into_response(MediaType::GraphQlResponse)
+            .into_response();
         }
     };
-    if let BatchRequest::Batch(requests) = &batch {
-        let max = app.config.limits.max_batch;
-        if requests.is_empty() || requests.len() > max {
-            return request_error(
-                StatusCode::BAD_REQUEST,
-                media,
-                "BATCH_LIMIT_EXCEEDED",
-                &format!(
-                    "a batch holds 1 to {max} operations, not {}",
-                    requests.len()
-                ),
-            );
+    match batch {
+        RawBatch::Single(raw) => execute(&app, vec![raw], false, &headers, media, false).await,
+        RawBatch::Batch(raws) => {
+            let max = app.config.limits.max_batch;
+            if raws.is_empty() || raws.len() > max {
+                return RequestError::new(
+                    StatusCode::BAD_REQUEST,
+                    "BATCH_LIMIT_EXCEEDED",
+                    format!("a batch holds 1 to {max} operations, not {}", raws.len()),
+                )
+                .into_response(MediaType::GraphQlResponse);
+            }
+            execute(&app, raws, true, &headers, media, false).await
         }
     }
-    execute(&app, batch, media).await
 }
 
 /// The operation type a GET request would run, if its document parses and selects one.
@@ -208,56 +458,60 @@ fn operation_type(query: &str, operation_name: Option<&str>) -> Option<Operation
     Some(selected.1.node.ty)
 }
 
-/// `GET /graphql?query=…&variables=…&operationName=…&extensions=…`: queries only.
+/// `GET /graphql?query=…&variables=…&operationName=…&extensions=…` (or `documentId=…`):
+/// queries only, with `ETag` / `If-None-Match`.
 pub async fn get(
     State(app): State<App>,
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> HttpResponse {
     let media = MediaType::negotiate(&headers);
-    let bad = |message: &str| request_error(StatusCode::BAD_REQUEST, media, "BAD_REQUEST", message);
-    let Some(query) = params.get("query") else {
-        return bad("a GET request needs a `query` parameter");
+    let bad = |message: &str| {
+        bad_request("BAD_REQUEST", message).into_response(MediaType::GraphQlResponse)
     };
-    let operation_name = params.get("operationName").filter(|s| !s.is_empty());
-    if operation_type(query, operation_name.map(String::as_str))
-        .is_some_and(|t| t != OperationType::Query)
+    let json_param = |name: &str| -> Result<Option<Value>, HttpResponse> {
+        match params.get(name).filter(|s| !s.is_empty()) {
+            None => Ok(None),
+            Some(raw) => match serde_json::from_str::<Value>(raw) {
+                Ok(value @ Value::Object(_)) => Ok(Some(value)),
+                _ => Err(bad(&format!("`{name}` must be a JSON object"))),
+            },
+        }
+    };
+    let variables = match json_param("variables") {
+        Ok(v) => v,
+        Err(response) => return response,
+    };
+    let extensions = match json_param("extensions") {
+        Ok(v) => v.and_then(|v| v.as_object().cloned()),
+        Err(response) => return response,
+    };
+    let raw = RawRequest {
+        query: params.get("query").cloned(),
+        operation_name: params.get("operationName").cloned(),
+        variables,
+        extensions,
+        document_id: params.get("documentId").cloned(),
+    };
+    if raw.query.is_none() && raw.document_id.is_none() && raw.extensions.is_none() {
+        return bad("a GET request needs a `query` (or a persisted query id)");
+    }
+    // The document a persisted id names is checked after it is resolved, in `prepare`; here
+    // free-form text is checked before anything runs.
+    if let Some(query) = &raw.query
+        && operation_type(query, raw.operation_name.as_deref())
+            .is_some_and(|t| t != OperationType::Query)
     {
-        let mut response = request_error(
+        let mut response = RequestError::new(
             StatusCode::METHOD_NOT_ALLOWED,
-            media,
             "METHOD_NOT_ALLOWED",
             "only queries may be sent with GET; send mutations with POST",
-        );
+        )
+        .into_response(MediaType::GraphQlResponse);
         response
             .headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    let mut request = Request::new(query.clone());
-    if let Some(name) = operation_name {
-        request = request.operation_name(name.clone());
-    }
-    if let Some(raw) = params.get("variables").filter(|s| !s.is_empty()) {
-        match serde_json::from_str::<serde_json::Value>(raw) {
-            Ok(value @ serde_json::Value::Object(_)) => {
-                request = request.variables(Variables::from_json(value));
-            }
-            _ => return bad("`variables` must be a JSON object"),
-        }
-    }
-    if let Some(raw) = params.get("extensions").filter(|s| !s.is_empty()) {
-        match serde_json::from_str::<HashMap<String, serde_json::Value>>(raw) {
-            Ok(extensions) => {
-                request.extensions = async_graphql::Extensions(
-                    extensions
-                        .into_iter()
-                        .map(|(k, v)| (k, async_graphql::Value::from_json(v).unwrap_or_default()))
-                        .collect(),
-                );
-            }
-            Err(_) => return bad("`extensions` must be a JSON object"),
-        }
-    }
-    execute(&app, BatchRequest::Single(request), media).await
+    execute(&app, vec![raw], false, &headers, media, true).await
 }

@@ -193,7 +193,7 @@ pub async fn spawn_with_store(
         .await
         .expect("bind port 0");
     let addr = listener.local_addr().expect("local addr");
-    let app = App::with_store(config, store);
+    let app = App::with_store(config, store).expect("app builds");
     app.seed_if_empty().await.expect("seed");
     let served = app.clone();
     tokio::spawn(async move { serve(listener, served).await });

@@ -16,7 +16,7 @@ use crate::ids::{self, NodeType};
 pub struct Category(pub Arc<CategoryRecord>);
 
 /// A node of the category tree, such as "Men › Shirts".
-#[Object]
+#[Object(cache_control(max_age = 300))]
 impl Category {
     /// Globally unique, opaque ID.
     pub async fn id(&self) -> ID {

@@ -119,7 +119,7 @@ fn variant_page(
 }
 
 /// A product: what a product page shows, with its purchasable variants.
-#[Object]
+#[Object(cache_control(max_age = 60))]
 impl Product {
     /// Globally unique, opaque ID.
     pub async fn id(&self) -> ID {

@@ -46,7 +46,8 @@ impl ProductVariant {
 }
 
 /// One purchasable version of a product, such as size M in blue.
-#[Object]
+// Stock changes often: a short shared lifetime.
+#[Object(cache_control(max_age = 30))]
 impl ProductVariant {
     /// Globally unique, opaque ID.
     pub async fn id(&self) -> ID {
