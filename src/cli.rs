@@ -44,6 +44,12 @@ pub enum Command {
     },
     /// Print the GraphQL schema (SDL).
     ExportSchema,
+    /// Check persisted-query manifests: format, ids, and every operation against the schema.
+    ValidateManifest {
+        /// Manifest files (Apollo persisted-query-manifest JSON).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// AWS tasks.
     Aws {
         /// Which task.
@@ -77,9 +83,13 @@ pub enum Feed {
 /// Runs the command line; returns the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     let command = cli.command.unwrap_or(Command::Serve);
-    if let Command::ExportSchema = command {
-        print!("{}", storefront_schema::sdl());
-        return Ok(0);
+    match &command {
+        Command::ExportSchema => {
+            print!("{}", storefront_schema::sdl());
+            return Ok(0);
+        }
+        Command::ValidateManifest { files } => return Ok(validate_manifests(files).await),
+        _ => {}
     }
     let config = Config::load(&cli.overrides)?;
     match command {
@@ -124,8 +134,36 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             );
             Ok(0)
         }
-        Command::ExportSchema => unreachable!("handled above"),
+        Command::ExportSchema | Command::ValidateManifest { .. } => {
+            unreachable!("handled above")
+        }
     }
+}
+
+async fn validate_manifests(files: &[PathBuf]) -> i32 {
+    let mut failed = false;
+    for file in files {
+        match storefront_schema::persisted::read_manifest(file) {
+            Err(e) => {
+                eprintln!("{e}");
+                failed = true;
+            }
+            Ok(operations) => {
+                let mut file_failed = false;
+                for op in &operations {
+                    for error in storefront_schema::validate(&op.body).await {
+                        eprintln!("{}: operation `{}`: {error}", file.display(), op.name);
+                        file_failed = true;
+                    }
+                }
+                if !file_failed {
+                    println!("{}: {} operations valid", file.display(), operations.len());
+                }
+                failed |= file_failed;
+            }
+        }
+    }
+    i32::from(failed)
 }
 
 fn open(file: &PathBuf) -> anyhow::Result<BufReader<File>> {

@@ -153,6 +153,33 @@ fn root_fields(set: &SelectionSet, document: &ExecutableDocument, depth: usize) 
         .fold(0usize, usize::saturating_add)
 }
 
+/// Whether any operation of the document asks for `__schema` or `__type` (introspection
+/// fields exist only at the root; fragments spread there are followed).
+pub fn uses_introspection(document: &str) -> bool {
+    let Ok(parsed) = parse_query(document) else {
+        return false;
+    };
+    fn asks(set: &SelectionSet, document: &ExecutableDocument, depth: usize) -> bool {
+        depth < 8
+            && set.items.iter().any(|selection| match &selection.node {
+                Selection::Field(field) => {
+                    matches!(field.node.name.node.as_str(), "__schema" | "__type")
+                }
+                Selection::InlineFragment(inline) => {
+                    asks(&inline.node.selection_set.node, document, depth + 1)
+                }
+                Selection::FragmentSpread(spread) => document
+                    .fragments
+                    .get(spread.node.fragment_name.node.as_str())
+                    .is_some_and(|f| asks(&f.node.selection_set.node, document, depth + 1)),
+            })
+    }
+    parsed
+        .operations
+        .iter()
+        .any(|(_, op)| asks(&op.node.selection_set.node, &parsed, 0))
+}
+
 /// Checks a document against the limits. A document that does not parse passes here: the
 /// schema reports its syntax error.
 pub fn check(

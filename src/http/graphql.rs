@@ -211,6 +211,12 @@ async fn prepare(app: &App, raw: RawRequest) -> Result<Request, RequestError> {
     ) {
         return Err(bad_request(limit.code, limit.message));
     }
+    if !app.config.limits.introspection && storefront_schema::limits::uses_introspection(&query) {
+        return Err(bad_request(
+            "INTROSPECTION_DISABLED",
+            "introspection is turned off on this gateway",
+        ));
+    }
     let mut request = Request::new(query);
     if let Some(name) = operation_name {
         request = request.operation_name(name);

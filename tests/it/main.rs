@@ -9,4 +9,5 @@ mod deploy;
 mod dynamodb;
 mod http;
 mod pagination;
+mod persisted;
 mod support;

@@ -1,0 +1,281 @@
+//! Persisted operations, response caching headers and document limits.
+
+use serde_json::{Value, json};
+use storefront_gateway::config::PersistedMode;
+use storefront_schema::persisted::document_hash;
+
+use crate::support::{TestApp, local_aws, spawn_app, spawn_app_with, test_config};
+
+const QUERY: &str = "{ categories(first: 2) { nodes { handle } } }";
+
+async fn post_json(app: &TestApp, body: Value) -> (u16, reqwest::header::HeaderMap, Value) {
+    let response = app
+        .client
+        .post(app.url("/graphql"))
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, headers, response.json().await.expect("json"))
+}
+
+fn apq(hash: &str) -> Value {
+    json!({"persistedQuery": {"version": 1, "sha256Hash": hash}})
+}
+
+#[tokio::test]
+async fn a_query_registered_through_one_replica_is_served_by_another() {
+    let redis = local_aws().redis_url;
+    let namespace = format!("test:{}:", uuid::Uuid::new_v4().simple());
+    let config = || {
+        let mut config = test_config();
+        config.seed_demo = true;
+        config.cache.redis_url = Some(redis.clone());
+        config.cache.namespace = namespace.clone();
+        config
+    };
+    let a = spawn_app_with(config()).await;
+    let b = spawn_app_with(config()).await;
+    let query = "{ categories(first: 3) { nodes { handle title } } }";
+    let hash = document_hash(query);
+
+    let (_, _, unknown) = post_json(&b, json!({"extensions": apq(&hash)})).await;
+    assert_eq!(
+        unknown["errors"][0]["extensions"]["code"],
+        "PERSISTED_QUERY_NOT_FOUND"
+    );
+
+    let (status, _, registered) =
+        post_json(&a, json!({"query": query, "extensions": apq(&hash)})).await;
+    assert_eq!(status, 200, "{registered}");
+
+    let response = b
+        .client
+        .get(b.url("/graphql"))
+        .query(&[("extensions", apq(&hash).to_string())])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200);
+    let served: Value = response.json().await.expect("json");
+    assert_eq!(served, registered);
+
+    let (status, _, mismatch) = post_json(
+        &a,
+        json!({"query": "{ __typename }", "extensions": apq(&hash)}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        mismatch["errors"][0]["extensions"]["code"],
+        "PERSISTED_QUERY_HASH_MISMATCH"
+    );
+}
+
+#[tokio::test]
+async fn require_mode_refuses_free_form_queries_and_serves_manifest_operations_by_id() {
+    let mut config = test_config();
+    config.persisted.mode = PersistedMode::Require;
+    let app = spawn_app_with(config).await;
+
+    let (status, _, refused) = post_json(&app, json!({"query": QUERY})).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"],
+        "PERSISTED_QUERY_REQUIRED"
+    );
+    let (_, _, not_registered) = post_json(
+        &app,
+        json!({"query": QUERY, "extensions": apq(&document_hash(QUERY))}),
+    )
+    .await;
+    assert_eq!(
+        not_registered["errors"][0]["extensions"]["code"],
+        "PERSISTED_QUERY_REQUIRED"
+    );
+
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/schema/persisted/storefront-mobile.json"
+        ))
+        .expect("manifest"),
+    )
+    .expect("json");
+    let operation = manifest["operations"]
+        .as_array()
+        .expect("operations")
+        .iter()
+        .find(|o| o["name"] == "CategoryPage")
+        .expect("CategoryPage")
+        .clone();
+    let id = operation["id"].as_str().expect("id");
+    let get = |extra: Vec<(&'static str, String)>| {
+        let mut params = vec![("variables", json!({"handle": "men"}).to_string())];
+        params.extend(extra);
+        app.client.get(app.url("/graphql")).query(&params).send()
+    };
+    let response = get(vec![("documentId", id.to_owned())])
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "public, max-age=60");
+    let etag = response.headers()["etag"].clone();
+    let body: Value = response.json().await.expect("json");
+    assert!(body.get("errors").is_none(), "{body}");
+    assert_eq!(
+        body["data"]["category"]["products"]["nodes"]
+            .as_array()
+            .map(Vec::len),
+        Some(24)
+    );
+
+    // The same operation by its APQ hash, then revalidated with the ETag.
+    let by_hash = get(vec![("extensions", apq(id).to_string())])
+        .await
+        .expect("request");
+    assert_eq!(by_hash.headers()["etag"], etag);
+    let revalidated = app
+        .client
+        .get(app.url("/graphql"))
+        .query(&[
+            ("documentId", id.to_owned()),
+            ("variables", json!({"handle": "men"}).to_string()),
+        ])
+        .header("if-none-match", etag.clone())
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(revalidated.status(), 304);
+    assert!(revalidated.bytes().await.expect("body").is_empty());
+
+    // The manifest's text itself is accepted too.
+    let (status, _, by_text) = post_json(
+        &app,
+        json!({"query": operation["body"], "variables": {"handle": "men"}}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(by_text, body);
+}
+
+#[tokio::test]
+async fn customer_bound_requests_are_never_cacheable() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .get(app.url("/graphql"))
+        .query(&[("query", "{ products(first: 1) { nodes { handle } } }")])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.headers()["cache-control"], "public, max-age=60");
+    let personal = app
+        .client
+        .get(app.url("/graphql"))
+        .query(&[("query", "{ products(first: 1) { nodes { handle } } }")])
+        .header("authorization", "Bearer anything")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(personal.headers()["cache-control"], "private, no-store");
+    let (_, headers, _) = post_json(&app, json!({"query": "{ nope }"})).await;
+    assert_eq!(headers["cache-control"], "no-store");
+}
+
+#[tokio::test]
+async fn alias_bombs_wide_roots_and_token_floods_are_refused_and_the_server_keeps_serving() {
+    let app = spawn_app().await;
+    let aliases: String = (0..40).map(|i| format!("a{i}: __typename ")).collect();
+    let roots: String = (0..25)
+        .map(|i| format!("c{i}: categories(first: 1) {{ nodes {{ handle }} }} "))
+        .collect();
+    let flood = format!("{{ {} }}", "__typename ".repeat(6_000));
+    let fragment_bomb = format!(
+        "{{ {} }} fragment F on QueryRoot {{ x1: __typename x2: __typename }}",
+        "...F ".repeat(20)
+    );
+    for (query, code) in [
+        (format!("{{ {aliases} }}"), "QUERY_TOO_MANY_ALIASES"),
+        (fragment_bomb, "QUERY_TOO_MANY_ALIASES"),
+        (format!("query {{ {roots} }}"), "QUERY_TOO_MANY_ROOT_FIELDS"),
+        (flood, "QUERY_TOO_MANY_TOKENS"),
+    ] {
+        let (status, body) = app.post(&query, json!({})).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["errors"][0]["extensions"]["code"], code);
+    }
+    let wide: String = (0..25).map(|_| "__typename ").collect();
+    let (status, body) = app.post(&format!("{{ {wide} }}"), json!({})).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"],
+        "QUERY_TOO_MANY_ROOT_FIELDS"
+    );
+    app.data(QUERY, json!({})).await;
+}
+
+#[tokio::test]
+async fn introspection_can_be_turned_off() {
+    let mut config = test_config();
+    config.seed_demo = false;
+    config.limits.introspection = false;
+    let app = spawn_app_with(config).await;
+    for query in [
+        "{ __schema { types { name } } }",
+        "{ ...I } fragment I on QueryRoot { __type(name: \"Product\") { name } }",
+    ] {
+        let (status, body) = app.post(query, json!({})).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"],
+            "INTROSPECTION_DISABLED"
+        );
+    }
+    app.data("{ __typename }", json!({})).await;
+}
+
+#[test]
+fn the_committed_manifests_validate_against_the_schema_and_bad_ones_do_not() {
+    let binary = env!("CARGO_BIN_EXE_storefront-gateway");
+    let ok = std::process::Command::new(binary)
+        .args([
+            "validate-manifest",
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/schema/persisted/storefront-mobile.json"
+            ),
+        ])
+        .output()
+        .expect("runs");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+
+    let dir = tempfile::tempdir().expect("dir");
+    let body = "query Broken { product(handle: \"x\") { nope } }";
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        json!({"format": "apollo-persisted-query-manifest", "version": 1, "operations": [
+            {"id": document_hash(body), "name": "Broken", "type": "query", "body": body}
+        ]})
+        .to_string(),
+    )
+    .expect("write");
+    let output = std::process::Command::new(binary)
+        .args(["validate-manifest"])
+        .arg(&bad)
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("Broken") && stderr.contains("nope"),
+        "{stderr}"
+    );
+}
