@@ -475,22 +475,22 @@ pub async fn get(
     let bad = |message: &str| {
         bad_request("BAD_REQUEST", message).into_response(MediaType::GraphQlResponse)
     };
-    let json_param = |name: &str| -> Result<Option<Value>, HttpResponse> {
+    let json_param = |name: &str| -> Result<Option<Value>, String> {
         match params.get(name).filter(|s| !s.is_empty()) {
             None => Ok(None),
             Some(raw) => match serde_json::from_str::<Value>(raw) {
                 Ok(value @ Value::Object(_)) => Ok(Some(value)),
-                _ => Err(bad(&format!("`{name}` must be a JSON object"))),
+                _ => Err(format!("`{name}` must be a JSON object")),
             },
         }
     };
     let variables = match json_param("variables") {
         Ok(v) => v,
-        Err(response) => return response,
+        Err(message) => return bad(&message),
     };
     let extensions = match json_param("extensions") {
         Ok(v) => v.and_then(|v| v.as_object().cloned()),
-        Err(response) => return response,
+        Err(message) => return bad(&message),
     };
     let raw = RawRequest {
         query: params.get("query").cloned(),
