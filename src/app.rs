@@ -12,6 +12,7 @@ use storefront_loaders::cache::{
 use storefront_loaders::catalog::Catalog;
 use storefront_loaders::catalog::keys;
 use storefront_loaders::catalog::seed::{SeedOptions, SeedSummary, seed_demo_catalog};
+use storefront_loaders::rate_limit::{RateLimitSettings, RateLimiter};
 use storefront_loaders::store::{DynamoTable, InstrumentedTable, RedbTable, Table};
 use storefront_schema::StorefrontSchema;
 use storefront_schema::persisted::TrustedDocuments;
@@ -113,8 +114,21 @@ impl App {
                 Arc::clone(&metrics),
             ));
         }
-        let schema =
-            storefront_schema::build(Catalog::new(Arc::clone(&table)), &config.query_limits());
+        let limiter = config.rate_limit.enabled.then(|| {
+            Arc::new(RateLimiter::new(
+                RateLimitSettings {
+                    budget: config.rate_limit.budget,
+                    window: Duration::from_secs(config.rate_limit.window_seconds),
+                },
+                redis.clone(),
+                &config.cache.namespace,
+            ))
+        });
+        let schema = storefront_schema::build(
+            Catalog::new(Arc::clone(&table)),
+            &config.query_limits(),
+            limiter,
+        );
         let documents = Arc::new(DocumentCache::new(10_000, redis, &config.cache.namespace));
         Ok(Self {
             config: Arc::new(config),

@@ -67,6 +67,31 @@ impl Default for PersistedConfig {
     }
 }
 
+/// Rate limiting by query cost.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// Whether operations are counted against a budget.
+    pub enabled: bool,
+    /// Query cost (complexity) one client may spend per window.
+    pub budget: u64,
+    /// The window, in seconds.
+    pub window_seconds: u64,
+    /// Take the client's address from `X-Forwarded-For` (only behind a proxy you run).
+    pub trust_forwarded_for: bool,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            budget: 250_000,
+            window_seconds: 60,
+            trust_forwarded_for: false,
+        }
+    }
+}
+
 /// The two-tier cache.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -197,6 +222,8 @@ pub struct Config {
     pub cache: CacheConfig,
     /// Persisted operations.
     pub persisted: PersistedConfig,
+    /// Rate limiting.
+    pub rate_limit: RateLimitConfig,
 }
 
 impl Default for Config {
@@ -214,6 +241,7 @@ impl Default for Config {
             aws: AwsConfig::default(),
             cache: CacheConfig::default(),
             persisted: PersistedConfig::default(),
+            rate_limit: RateLimitConfig::default(),
         }
     }
 }
@@ -445,6 +473,12 @@ impl Config {
             return Err(invalid(
                 "cache.ttl_seconds",
                 "cache.ttl_seconds and cache.l1_capacity must be at least 1",
+            ));
+        }
+        if self.rate_limit.budget == 0 || self.rate_limit.window_seconds == 0 {
+            return Err(invalid(
+                "rate_limit.budget",
+                "rate_limit.budget and rate_limit.window_seconds must be at least 1",
             ));
         }
         if self.demo_products == 0 {

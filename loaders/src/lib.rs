@@ -5,6 +5,7 @@ pub mod cache;
 pub mod catalog;
 pub mod item_loader;
 pub mod metrics;
+pub mod rate_limit;
 pub mod store;
 
 pub use item_loader::{Batched, SharedItem, StoreLoader};

@@ -3,6 +3,7 @@
 
 pub mod limits;
 pub mod persisted;
+pub mod rate_limit;
 
 use async_graphql::{EmptyMutation, EmptySubscription, Schema, SchemaBuilder};
 use storefront_loaders::catalog::Catalog;
@@ -36,14 +37,21 @@ fn builder() -> SchemaBuilder<QueryRoot, EmptyMutation, EmptySubscription> {
     Schema::build(QueryRoot::default(), EmptyMutation, EmptySubscription)
 }
 
-/// The schema with its shared data and limits.
-pub fn build(catalog: Catalog, limits: &QueryLimits) -> StorefrontSchema {
+/// The schema with its shared data and limits, rate-limited when a limiter is given.
+pub fn build(
+    catalog: Catalog,
+    limits: &QueryLimits,
+    rate_limiter: Option<std::sync::Arc<storefront_loaders::rate_limit::RateLimiter>>,
+) -> StorefrontSchema {
     let mut schema = builder()
         .data(catalog)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity);
     if !limits.introspection {
         schema = schema.disable_introspection();
+    }
+    if let Some(limiter) = rate_limiter {
+        schema = schema.extension(rate_limit::RateLimit(limiter));
     }
     schema.finish()
 }

@@ -7,16 +7,18 @@
 //! latter every well-formed request gets 200, as legacy clients expect.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, BatchResponse, Request, Response, ServerError, Variables};
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response as HttpResponse};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use storefront_loaders::rate_limit::ClientId;
 use storefront_loaders::{Batched, StoreLoader};
 use storefront_schema::persisted::document_hash;
 
@@ -296,11 +298,50 @@ enum Slot {
     Failed(RequestError),
 }
 
+/// Who is asking, for rate limiting: the API key when sent, else the client's address.
+fn client_id(app: &App, headers: &HeaderMap, peer: SocketAddr) -> ClientId {
+    if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
+        return ClientId(format!("key:{}", &document_hash(key)[..24]));
+    }
+    let forwarded = app
+        .config
+        .rate_limit
+        .trust_forwarded_for
+        .then(|| {
+            headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .map(|ip| ip.trim().to_owned())
+        })
+        .flatten();
+    ClientId(format!(
+        "ip:{}",
+        forwarded.unwrap_or_else(|| peer.ip().to_string())
+    ))
+}
+
+/// The seconds to wait, when a response refuses an operation for its rate limit.
+fn retry_after(response: &Response) -> Option<u64> {
+    response.errors.iter().find_map(|e| {
+        let extensions = e.extensions.as_ref()?;
+        match (extensions.get("code"), extensions.get("retryAfter")) {
+            (Some(async_graphql::Value::String(code)), Some(async_graphql::Value::Number(n)))
+                if code == storefront_schema::rate_limit::RATE_LIMITED =>
+            {
+                n.as_u64()
+            }
+            _ => None,
+        }
+    })
+}
+
 async fn execute(
     app: &App,
     raws: Vec<RawRequest>,
     batched: bool,
     headers: &HeaderMap,
+    client: ClientId,
     media: MediaType,
     conditional_get: bool,
 ) -> HttpResponse {
@@ -325,14 +366,19 @@ async fn execute(
     } else {
         BatchRequest::Single(requests.pop().expect("a single request was prepared"))
     }
-    .data(Arc::clone(&loader));
+    .data(Arc::clone(&loader))
+    .data(client);
     let response = Batched::new(app.schema.execute_batch(batch), loader).await;
     let personal = is_personal(headers);
+    let mut wait = None;
     let (status, cache, body) = match response {
         BatchResponse::Single(mut response) => {
             let failed = is_request_error(&response);
             response.errors = with_code(std::mem::take(&mut response.errors));
-            let status = if failed && media == MediaType::GraphQlResponse {
+            wait = retry_after(&response);
+            let status = if wait.is_some() {
+                StatusCode::TOO_MANY_REQUESTS
+            } else if failed && media == MediaType::GraphQlResponse {
                 StatusCode::BAD_REQUEST
             } else {
                 StatusCode::OK
@@ -375,6 +421,9 @@ async fn execute(
     let mut response_headers = HeaderMap::new();
     response_headers.insert(header::CONTENT_TYPE, media.header());
     response_headers.insert(header::CACHE_CONTROL, cache);
+    if let Some(seconds) = wait {
+        response_headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
     if conditional_get && status == StatusCode::OK {
         // A strong validator of the exact bytes: CDNs and browsers revalidate with it.
         let etag = format!("\"{}\"", &document_hash_bytes(&body)[..32]);
@@ -414,8 +463,14 @@ fn is_json_content_type(headers: &HeaderMap) -> bool {
 }
 
 /// `POST /graphql`: a JSON body holding one request or an array of them.
-pub async fn post(State(app): State<App>, headers: HeaderMap, body: Bytes) -> HttpResponse {
+pub async fn post(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> HttpResponse {
     let media = MediaType::negotiate(&headers);
+    let client = client_id(&app, &headers, peer);
     if !is_json_content_type(&headers) {
         return RequestError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -437,7 +492,9 @@ pub async fn post(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Ht
         }
     };
     match batch {
-        RawBatch::Single(raw) => execute(&app, vec![raw], false, &headers, media, false).await,
+        RawBatch::Single(raw) => {
+            execute(&app, vec![raw], false, &headers, client, media, false).await
+        }
         RawBatch::Batch(raws) => {
             let max = app.config.limits.max_batch;
             if raws.is_empty() || raws.len() > max {
@@ -448,7 +505,7 @@ pub async fn post(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Ht
                 )
                 .into_response(MediaType::GraphQlResponse);
             }
-            execute(&app, raws, true, &headers, media, false).await
+            execute(&app, raws, true, &headers, client, media, false).await
         }
     }
 }
@@ -468,10 +525,12 @@ fn operation_type(query: &str, operation_name: Option<&str>) -> Option<Operation
 /// queries only, with `ETag` / `If-None-Match`.
 pub async fn get(
     State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> HttpResponse {
     let media = MediaType::negotiate(&headers);
+    let client = client_id(&app, &headers, peer);
     let bad = |message: &str| {
         bad_request("BAD_REQUEST", message).into_response(MediaType::GraphQlResponse)
     };
@@ -519,5 +578,5 @@ pub async fn get(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    execute(&app, vec![raw], false, &headers, media, true).await
+    execute(&app, vec![raw], false, &headers, client, media, true).await
 }

@@ -279,3 +279,62 @@ fn the_committed_manifests_validate_against_the_schema_and_bad_ones_do_not() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn the_rate_limit_is_shared_by_replicas_answers_429_and_recovers() {
+    let redis = local_aws().redis_url;
+    let namespace = format!("test:{}:", uuid::Uuid::new_v4().simple());
+    let config = || {
+        let mut config = test_config();
+        config.cache.redis_url = Some(redis.clone());
+        config.cache.namespace = namespace.clone();
+        config.rate_limit.budget = 30;
+        config.rate_limit.window_seconds = 2;
+        config
+    };
+    let a = spawn_app_with(config()).await;
+    let b = spawn_app_with(config()).await;
+    let query = json!({"query": "{ products(first: 10) { nodes { handle } } }"});
+    let send = |app: &TestApp, key: &'static str| {
+        app.client
+            .post(app.url("/graphql"))
+            .header("x-api-key", key)
+            .json(&query)
+            .send()
+    };
+    // Wait for the start of a window so that the three requests share one.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time");
+    let into_window = now.as_millis() % 2000;
+    if into_window > 1000 {
+        tokio::time::sleep(std::time::Duration::from_millis(
+            2050 - u64::try_from(into_window).expect("ms"),
+        ))
+        .await;
+    }
+    assert_eq!(send(&a, "mobile").await.expect("request").status(), 200);
+    let refused = send(&b, "mobile").await.expect("request");
+    assert_eq!(refused.status(), 429, "the budget spent on A counts on B");
+    let retry: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .expect("header")
+        .parse()
+        .expect("seconds");
+    assert!((1..=2).contains(&retry));
+    let body: Value = refused.json().await.expect("json");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "RATE_LIMITED");
+    assert!(body.get("data").is_none_or(Value::is_null));
+    assert_eq!(
+        send(&b, "web").await.expect("request").status(),
+        200,
+        "other clients are not limited"
+    );
+
+    tokio::time::sleep(std::time::Duration::from_secs(retry)).await;
+    assert_eq!(
+        send(&a, "mobile").await.expect("request").status(),
+        200,
+        "the budget comes back"
+    );
+}

@@ -221,6 +221,33 @@ impl RedisTier {
         result.map_err(|e| self.failed(e))
     }
 
+    /// Adds `by` to a counter, giving it a time to live when it is new; returns the total.
+    pub async fn incr_with_expiry(
+        &self,
+        key: &str,
+        by: u64,
+        ttl: Duration,
+    ) -> Result<u64, RedisTierError> {
+        let seconds = i64::try_from(ttl.as_secs().max(1)).unwrap_or(i64::MAX);
+        let result: redis::RedisResult<(u64, ())> = match self.connection().await? {
+            Connection::Single(mut conn) => {
+                redis::pipe()
+                    .incr(key, by)
+                    .expire(key, seconds)
+                    .query_async(&mut conn)
+                    .await
+            }
+            Connection::Cluster(mut conn) => {
+                redis::pipe()
+                    .incr(key, by)
+                    .expire(key, seconds)
+                    .query_async(&mut conn)
+                    .await
+            }
+        };
+        result.map(|(total, ())| total).map_err(|e| self.failed(e))
+    }
+
     /// Deletes keys and tells every subscriber of `channel`.
     pub async fn delete_and_publish(
         &self,

@@ -1,0 +1,113 @@
+//! Rate limiting by query cost: a fixed window per client, counted in Redis so that every
+//! replica shares it, or in-process when Redis is off or away.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::cache::RedisTier;
+
+/// Who is asking: an API key when the client sends one, else its address.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClientId(pub String);
+
+/// The budget of every client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitSettings {
+    /// Query cost (complexity) a client may spend per window.
+    pub budget: u64,
+    /// The window.
+    pub window: Duration,
+}
+
+/// A refusal: the client spent its budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limited {
+    /// Seconds until the window ends.
+    pub retry_after: u64,
+}
+
+/// Counts query cost per client and window.
+pub struct RateLimiter {
+    settings: RateLimitSettings,
+    redis: Option<Arc<RedisTier>>,
+    local: moka::future::Cache<String, Arc<AtomicU64>>,
+    namespace: String,
+}
+
+impl RateLimiter {
+    /// A limiter counting in `redis` when given (and reachable), else in-process.
+    pub fn new(
+        settings: RateLimitSettings,
+        redis: Option<Arc<RedisTier>>,
+        namespace: &str,
+    ) -> Self {
+        Self {
+            settings,
+            local: moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(settings.window * 2)
+                .build(),
+            redis,
+            namespace: namespace.to_owned(),
+        }
+    }
+
+    /// Spends `cost` of `client`'s budget; refuses when the window's total would exceed it.
+    pub async fn spend(&self, client: &ClientId, cost: u64) -> Result<(), Limited> {
+        let window = self.settings.window.as_secs().max(1);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let slot = now / window;
+        let retry_after = (slot + 1) * window - now;
+        let key = format!("{}rl:{}:{slot}", self.namespace, client.0);
+        let total = match &self.redis {
+            Some(redis) => match redis
+                .incr_with_expiry(&key, cost, Duration::from_secs(window * 2))
+                .await
+            {
+                Ok(total) => total,
+                Err(_) => self.spend_locally(&key, cost).await,
+            },
+            None => self.spend_locally(&key, cost).await,
+        };
+        if total > self.settings.budget {
+            Err(Limited {
+                retry_after: retry_after.max(1),
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn spend_locally(&self, key: &str, cost: u64) -> u64 {
+        let counter = self
+            .local
+            .get_with(key.to_owned(), async { Arc::new(AtomicU64::new(0)) })
+            .await;
+        counter.fetch_add(cost, Ordering::SeqCst) + cost
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_client_over_its_budget_is_refused_and_others_are_not() {
+        let limiter = RateLimiter::new(
+            RateLimitSettings {
+                budget: 100,
+                window: Duration::from_secs(60),
+            },
+            None,
+            "t:",
+        );
+        let a = ClientId("a".into());
+        assert!(limiter.spend(&a, 60).await.is_ok());
+        let refused = limiter.spend(&a, 60).await.expect_err("over budget");
+        assert!((1..=60).contains(&refused.retry_after));
+        assert!(limiter.spend(&ClientId("b".into()), 60).await.is_ok());
+    }
+}
