@@ -13,6 +13,7 @@ use std::sync::Arc;
 use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, BatchResponse, Request, Response, ServerError, Variables};
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response as HttpResponse};
@@ -467,10 +468,31 @@ pub async fn post(
     State(app): State<App>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> HttpResponse {
     let media = MediaType::negotiate(&headers);
     let client = client_id(&app, &headers, peer);
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            let status = rejection.status();
+            let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                "PAYLOAD_TOO_LARGE"
+            } else {
+                "BAD_REQUEST"
+            };
+            let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                format!(
+                    "the request body is larger than {} bytes",
+                    app.config.limits.max_body_bytes
+                )
+            } else {
+                rejection.body_text()
+            };
+            return RequestError::new(status, code, message)
+                .into_response(MediaType::GraphQlResponse);
+        }
+    };
     if !is_json_content_type(&headers) {
         return RequestError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

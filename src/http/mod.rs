@@ -7,11 +7,10 @@ mod graphql;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderName, StatusCode, header};
 use axum::response::{IntoResponse, Redirect};
 use axum::routing::get;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -31,7 +30,9 @@ pub fn router(app: App) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(app)
-        .layer(RequestBodyLimitLayer::new(config.limits.max_body_bytes));
+        // axum's limit (not tower-http's) so that the handler answers an oversized body with
+        // a GraphQL error rather than a plain-text 413.
+        .layer(DefaultBodyLimit::max(config.limits.max_body_bytes));
     layered(routes, &config)
 }
 

@@ -214,6 +214,8 @@ async fn deep_and_expensive_queries_are_refused_before_running_and_the_server_ke
         .await
         .expect("request");
     assert_eq!(response.status(), 413);
+    let body: Value = response.json().await.expect("a GraphQL error body");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "PAYLOAD_TOO_LARGE");
 
     app.data("{ categories(first: 1) { nodes { handle } } }", json!({}))
         .await;

@@ -392,3 +392,106 @@ impl Table for CachedTable {
         result
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::RedbTable;
+
+    struct Slow {
+        inner: RedbTable,
+        calls: Mutex<usize>,
+    }
+
+    #[async_trait]
+    impl Table for Slow {
+        async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
+            *self.calls.lock().expect("lock") += 1;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            self.inner.batch_get(keys).await
+        }
+        async fn query(&self, q: &Query) -> Result<Page, StoreError> {
+            self.inner.query(q).await
+        }
+        async fn put(&self, i: Item, c: Option<Condition>) -> Result<(), StoreError> {
+            self.inner.put(i, c).await
+        }
+        async fn update(
+            &self,
+            k: &Key,
+            u: &Update,
+            c: Option<Condition>,
+        ) -> Result<Item, StoreError> {
+            self.inner.update(k, u, c).await
+        }
+        async fn delete(&self, k: &Key, c: Option<Condition>) -> Result<(), StoreError> {
+            self.inner.delete(k, c).await
+        }
+        async fn transact_write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+            self.inner.transact_write(ops).await
+        }
+        async fn batch_put(&self, items: Vec<Item>) -> Result<(), StoreError> {
+            self.inner.batch_put(items).await
+        }
+    }
+
+    fn cached(inner: Arc<Slow>) -> CachedTable {
+        CachedTable::new(
+            inner,
+            None,
+            ItemCacheSettings {
+                l1_capacity: 100,
+                ttl: Duration::from_secs(60),
+                namespace: "t:".into(),
+            },
+            |_| true,
+            Arc::new(Metrics::new()),
+        )
+    }
+
+    #[tokio::test]
+    async fn concurrent_misses_of_one_key_make_one_backend_call_and_writes_invalidate() {
+        let inner = Arc::new(Slow {
+            inner: RedbTable::in_memory().expect("memory"),
+            calls: Mutex::new(0),
+        });
+        let key = Key::new("P", "1");
+        inner.inner.put(key.to_item(), None).await.expect("put");
+        let table = cached(Arc::clone(&inner));
+        let reads =
+            futures::future::join_all((0..10).map(|_| table.batch_get(std::slice::from_ref(&key))))
+                .await;
+        assert!(
+            reads
+                .iter()
+                .all(|r| r.as_ref().is_ok_and(|items| items.len() == 1))
+        );
+        assert_eq!(
+            *inner.calls.lock().expect("lock"),
+            1,
+            "one backend call for ten readers"
+        );
+        table
+            .batch_get(std::slice::from_ref(&key))
+            .await
+            .expect("hit");
+        assert_eq!(
+            *inner.calls.lock().expect("lock"),
+            1,
+            "then served from memory"
+        );
+
+        let mut changed = key.to_item();
+        changed.insert("v".into(), serde_json::json!(2));
+        table.put(changed, None).await.expect("write");
+        let after = table
+            .batch_get(std::slice::from_ref(&key))
+            .await
+            .expect("read");
+        assert_eq!(
+            after[0]["v"],
+            serde_json::json!(2),
+            "a write drops the cached copy"
+        );
+    }
+}
