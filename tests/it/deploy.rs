@@ -97,6 +97,19 @@ fn the_compose_stack_matches_the_gateways_configuration() {
             4000,
             "{name} listens where the proxy sends"
         );
+        let redis_port = services["redis"]["ports"][0]
+            .as_str()
+            .and_then(|p| p.split(':').next_back())
+            .expect("redis port");
+        assert_eq!(
+            config.cache.redis_url.as_deref(),
+            Some(format!("redis://redis:{redis_port}").as_str()),
+            "{name} shares the redis service"
+        );
+        assert!(
+            config.rate_limit.trust_forwarded_for,
+            "{name} sits behind the proxy"
+        );
         assert_eq!(
             services[name]["depends_on"]["bootstrap"]["condition"].as_str(),
             Some("service_completed_successfully")
