@@ -8,13 +8,7 @@ use storefront_gateway::config::{Config, StoreEngine};
 use crate::support::spawn_app_with;
 
 fn gateway() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_storefront-gateway"));
-    for (name, _) in std::env::vars() {
-        if name.starts_with("STOREFRONT_") {
-            command.env_remove(name);
-        }
-    }
-    command
+    crate::support::gateway_command()
 }
 
 #[test]

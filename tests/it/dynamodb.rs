@@ -115,12 +115,7 @@ async fn a_products_page_costs_the_same_store_requests_on_dynamodb() {
 }
 
 fn gateway(table: &str) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_storefront-gateway"));
-    for (name, _) in std::env::vars() {
-        if name.starts_with("STOREFRONT_") {
-            command.env_remove(name);
-        }
-    }
+    let mut command = crate::support::gateway_command();
     command
         .env("STOREFRONT_STORE", "aws")
         .env("STOREFRONT_AWS_TABLE", table)

@@ -203,3 +203,14 @@ pub async fn spawn_with_store(
         client: reqwest::Client::new(),
     }
 }
+
+/// The real binary, with no `STOREFRONT_*` variable of the test's environment leaking in.
+pub fn gateway_command() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_storefront-gateway"));
+    for (name, _) in std::env::vars() {
+        if name.starts_with("STOREFRONT_") {
+            command.env_remove(name);
+        }
+    }
+    command
+}

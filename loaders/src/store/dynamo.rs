@@ -248,6 +248,21 @@ async fn backoff(attempt: u32) {
     tokio::time::sleep(wait).await;
 }
 
+/// Waits before retry `attempt` of what a batch call left unprocessed (nothing before the
+/// first call), or gives up as throttled after [`MAX_BATCH_ATTEMPTS`].
+async fn retry_unprocessed(attempt: u32, left: usize, what: &str) -> Result<(), StoreError> {
+    if attempt == 0 {
+        return Ok(());
+    }
+    if attempt >= MAX_BATCH_ATTEMPTS {
+        return Err(StoreError::Throttled(format!(
+            "{left} {what} stayed unprocessed after {MAX_BATCH_ATTEMPTS} attempts"
+        )));
+    }
+    backoff(attempt).await;
+    Ok(())
+}
+
 /// A JSON value as a DynamoDB attribute value.
 pub fn to_attribute(value: &Value) -> AttributeValue {
     match value {
@@ -523,15 +538,7 @@ impl Table for DynamoTable {
                 chunk.iter().map(key_attributes).collect();
             let mut attempt = 0;
             while !pending.is_empty() {
-                if attempt > 0 {
-                    if attempt >= MAX_BATCH_ATTEMPTS {
-                        return Err(StoreError::Throttled(format!(
-                            "{} keys stayed unprocessed after {MAX_BATCH_ATTEMPTS} attempts",
-                            pending.len()
-                        )));
-                    }
-                    backoff(attempt).await;
-                }
+                retry_unprocessed(attempt, pending.len(), "keys").await?;
                 attempt += 1;
                 let request = KeysAndAttributes::builder()
                     .set_keys(Some(std::mem::take(&mut pending)))
@@ -753,15 +760,7 @@ impl Table for DynamoTable {
                 .collect::<Result<Vec<_>, StoreError>>()?;
             let mut attempt = 0;
             while !pending.is_empty() {
-                if attempt > 0 {
-                    if attempt >= MAX_BATCH_ATTEMPTS {
-                        return Err(StoreError::Throttled(format!(
-                            "{} items stayed unprocessed after {MAX_BATCH_ATTEMPTS} attempts",
-                            pending.len()
-                        )));
-                    }
-                    backoff(attempt).await;
-                }
+                retry_unprocessed(attempt, pending.len(), "items").await?;
                 attempt += 1;
                 let response = self
                     .client
