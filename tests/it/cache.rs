@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use storefront_loaders::catalog::CatalogWriter;
+use storefront_loaders::catalog::import::import_inventory;
 use storefront_loaders::store::{RedbTable, Table};
 
 use crate::support::{TestApp, local_aws, spawn_app, spawn_with_store, test_config};
@@ -31,11 +32,16 @@ async fn repeated_reads_are_served_from_memory() {
 
 /// Two replicas over one store, sharing `redis_url` under a namespace of their own.
 async fn replicas(redis_url: &str) -> (TestApp, TestApp) {
+    replicas_on(redis_url, false).await
+}
+
+async fn replicas_on(redis_url: &str, cluster: bool) -> (TestApp, TestApp) {
     let store: Arc<dyn Table> = Arc::new(RedbTable::in_memory().expect("memory store"));
     let namespace = format!("test:{}:", uuid::Uuid::new_v4().simple());
     let config = || {
         let mut config = test_config();
         config.cache.redis_url = Some(redis_url.to_owned());
+        config.cache.redis_cluster = cluster;
         config.cache.namespace = namespace.clone();
         config
     };
@@ -81,11 +87,15 @@ async fn eventually(app: &TestApp, handle: &str, want: i64) {
     );
 }
 
+/// Applies an inventory feed line through `app`'s store, as `import inventory` does.
 async fn set_stock(app: &TestApp, sku: &str, quantity: i64) {
-    CatalogWriter::new(Arc::clone(&app.app.table))
-        .set_inventory(sku, quantity)
-        .await
-        .expect("stock update");
+    let line = json!({"sku": sku, "quantity": quantity}).to_string();
+    let report = import_inventory(
+        &CatalogWriter::new(Arc::clone(&app.app.table)),
+        line.as_bytes(),
+    )
+    .await;
+    assert!(report.failures.is_empty(), "{report:?}");
 }
 
 #[tokio::test]
@@ -215,4 +225,116 @@ async fn killing_redis_loses_no_request_and_the_cache_comes_back_with_it() {
     }
     assert!(hit_again, "Redis serves hits again");
     redis.kill();
+}
+
+/// A free loopback port whose cluster bus port (port + 10000) is free too.
+fn cluster_port() -> u16 {
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("port")
+            .local_addr()
+            .expect("addr")
+            .port();
+        if port < 55_000 && std::net::TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+            return port;
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_cache_shares_and_invalidates_through_a_redis_cluster() {
+    local_aws();
+    let dir = tempfile::tempdir().expect("dir");
+    let ports: Vec<u16> = (0..3).map(|_| cluster_port()).collect();
+    let mut nodes: Vec<Child> = ports
+        .iter()
+        .map(|port| {
+            Command::new("redis-server")
+                .args([
+                    "--bind",
+                    "127.0.0.1",
+                    "--port",
+                    &port.to_string(),
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    &format!("nodes-{port}.conf"),
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ])
+                .current_dir(dir.path())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("redis-server starts")
+        })
+        .collect();
+    for port in &ports {
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", *port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let addresses: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let created = Command::new("redis-cli")
+        .args(["--cluster", "create"])
+        .args(&addresses)
+        .args(["--cluster-replicas", "0", "--cluster-yes"])
+        .output()
+        .expect("redis-cli runs");
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stdout)
+    );
+    for _ in 0..100 {
+        let info = Command::new("redis-cli")
+            .args(["-p", &ports[0].to_string(), "cluster", "info"])
+            .output()
+            .expect("redis-cli runs");
+        if String::from_utf8_lossy(&info.stdout).contains("cluster_state:ok") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let url = ports
+        .iter()
+        .map(|p| format!("redis://127.0.0.1:{p}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let (a, b) = replicas_on(&url, true).await;
+    let (handle, sku) = first_product(&a).await;
+    stock(&b, &handle).await;
+    stock(&a, &handle).await;
+    set_stock(&a, &sku, 2468).await;
+    eventually(&b, &handle, 2468).await;
+
+    // Items A read are found in the cluster by B.
+    let data = a
+        .data(
+            "{ products(first: 30, sortKey: PRICE) { nodes { handle } } }",
+            json!({}),
+        )
+        .await;
+    let mut shared = false;
+    for node in data["products"]["nodes"].as_array().expect("nodes") {
+        let other = node["handle"].as_str().expect("handle");
+        let before = b.app.metrics.cache_count("l2", "hit");
+        stock(&a, other).await;
+        stock(&b, other).await;
+        if b.app.metrics.cache_count("l2", "hit") > before {
+            shared = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(shared, "replicas share items through the cluster");
+    for node in &mut nodes {
+        let _ = node.kill();
+        let _ = node.wait();
+    }
 }
