@@ -18,13 +18,11 @@ use std::time::Duration;
 
 use futures::channel::oneshot;
 
-use crate::store::{Item, Key, StoreError, Table};
+use crate::store::{Key, StoreError, Table};
+use crate::stored::SharedItem;
 
 /// How long queued keys wait for a flush that never comes (loads outside [`Batched`]).
 const FALLBACK_FLUSH: Duration = Duration::from_millis(20);
-
-/// An item shared between the request's cache and its readers.
-pub type SharedItem = Arc<Item>;
 
 type LoadResult = Result<HashMap<Key, SharedItem>, Arc<StoreError>>;
 
@@ -157,7 +155,7 @@ impl StoreLoader {
             Ok(items) => {
                 let mut by_key: HashMap<Key, SharedItem> = items
                     .into_iter()
-                    .filter_map(|item| Some((Key::of(&item)?, item)))
+                    .filter_map(|item| Some((Key::of(item.item())?, item)))
                     .collect();
                 for key in &keys {
                     let item = by_key.remove(key);
@@ -254,7 +252,7 @@ impl Wake for WakeProbe {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::RedbTable;
+    use crate::store::{Item, RedbTable};
 
     struct Counting {
         inner: RedbTable,
@@ -329,7 +327,7 @@ mod tests {
         let missing = Batched::new(loader.load_one(Key::new("P", "nope")), Arc::clone(&loader))
             .await
             .expect("load");
-        assert_eq!(missing, None);
+        assert!(missing.is_none());
         assert_eq!(
             *table.calls.lock().expect("lock"),
             [300, 1],

@@ -7,6 +7,8 @@ pub mod item_loader;
 pub mod metrics;
 pub mod rate_limit;
 pub mod store;
+pub mod stored;
 
-pub use item_loader::{Batched, SharedItem, StoreLoader};
+pub use item_loader::{Batched, StoreLoader};
 pub use metrics::Metrics;
+pub use stored::{SharedItem, StoredItem};

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_graphql::Context;
 use serde::de::DeserializeOwned;
 use storefront_loaders::StoreLoader;
-use storefront_loaders::catalog::{Catalog, from_item};
+use storefront_loaders::catalog::Catalog;
 use storefront_loaders::store::Key;
 
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -27,25 +27,28 @@ pub fn catalog<'a>(ctx: &'a Context<'_>) -> ApiResult<&'a Catalog> {
     ctx.data::<Catalog>().map_err(|_| missing("the catalog"))
 }
 
-/// Loads and decodes one record through the request's DataLoader (batched with every other
-/// load of the same tick).
-pub async fn load<T: DeserializeOwned>(ctx: &Context<'_>, key: Key) -> ApiResult<Option<T>> {
+/// Loads one record through the request's loader (batched with every other load of the same
+/// pass); the record is decoded once per stored item and shared.
+pub async fn load<T: DeserializeOwned + Send + Sync + 'static>(
+    ctx: &Context<'_>,
+    key: Key,
+) -> ApiResult<Option<Arc<T>>> {
     loader(ctx)?
         .load_one(key)
         .await?
-        .map(|item| from_item(&item).map_err(ApiError::from))
+        .map(|item| item.record::<T>().map_err(ApiError::from))
         .transpose()
 }
 
-/// Loads and decodes many records in one batch; missing ones are absent from the map.
-pub async fn load_many<T: DeserializeOwned>(
+/// Loads many records in one batch; missing ones are absent from the map.
+pub async fn load_many<T: DeserializeOwned + Send + Sync + 'static>(
     ctx: &Context<'_>,
     keys: impl IntoIterator<Item = Key>,
-) -> ApiResult<HashMap<Key, T>> {
+) -> ApiResult<HashMap<Key, Arc<T>>> {
     loader(ctx)?
         .load_many(keys)
         .await?
         .into_iter()
-        .map(|(key, item)| Ok((key, from_item(&item)?)))
+        .map(|(key, item)| Ok((key, item.record::<T>()?)))
         .collect()
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use async_graphql::{Context, ID, Interface, Object};
-use storefront_loaders::catalog::{CategoryRecord, ProductRecord, VariantRecord, from_item, keys};
+use storefront_loaders::catalog::{CategoryRecord, ProductRecord, VariantRecord, keys};
 use storefront_loaders::store::Key;
 
 use crate::catalog::{Category, Product, ProductVariant};
@@ -42,11 +42,11 @@ async fn resolve(
         .load_many(targets.iter().map(|(k, id)| key_of(*k, id)))
         .await?;
     // Variants are priced in their product's currency, so their products are loaded too.
-    let variants: Vec<VariantRecord> = targets
+    let variants: Vec<Arc<VariantRecord>> = targets
         .iter()
         .filter(|(k, _)| *k == NodeType::ProductVariant)
         .filter_map(|(k, id)| found.get(&key_of(*k, id)))
-        .map(|item| from_item(item))
+        .map(|item| item.record::<VariantRecord>())
         .collect::<Result<_, _>>()?;
     let products =
         load_many::<ProductRecord>(ctx, variants.iter().map(|v| keys::product(&v.product_id)))
@@ -58,12 +58,10 @@ async fn resolve(
                 return Ok(None);
             };
             Ok(Some(match kind {
-                NodeType::Product => Node::Product(Product(Arc::new(from_item(item)?))),
-                NodeType::Category => {
-                    Node::Category(Category(Arc::new(from_item::<CategoryRecord>(item)?)))
-                }
+                NodeType::Product => Node::Product(Product(item.record::<ProductRecord>()?)),
+                NodeType::Category => Node::Category(Category(item.record::<CategoryRecord>()?)),
                 NodeType::ProductVariant => {
-                    let variant: VariantRecord = from_item(item)?;
+                    let variant = item.record::<VariantRecord>()?;
                     let currency = products
                         .get(&keys::product(&variant.product_id))
                         .map_or("USD", |p| p.currency.as_str())

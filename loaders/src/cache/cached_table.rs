@@ -14,8 +14,9 @@ use futures::future::{BoxFuture, Shared};
 use super::redis_tier::RedisTier;
 use crate::metrics::{CacheOutcome, Metrics};
 use crate::store::{Condition, Item, Key, Page, Query, StoreError, Table, Update, WriteOp};
+use crate::stored::{SharedItem, StoredItem};
 
-type Loaded = Result<Arc<HashMap<Key, Arc<Item>>>, Arc<StoreError>>;
+type Loaded = Result<Arc<HashMap<Key, SharedItem>>, Arc<StoreError>>;
 type InFlight = Shared<BoxFuture<'static, Loaded>>;
 
 /// How the item cache behaves.
@@ -34,7 +35,7 @@ pub struct ItemCacheSettings {
 pub type Cacheable = fn(&Key) -> bool;
 
 struct L1State {
-    l1: moka::future::Cache<Key, Arc<Item>>,
+    l1: moka::future::Cache<Key, SharedItem>,
     // Bumped by every invalidation: a load that saw it change must not fill the caches with
     // what it read before the write.
     epoch: AtomicU64,
@@ -167,7 +168,7 @@ impl CachedTable {
         let ttl = self.settings.ttl;
         async move {
             let epoch = state.epoch.load(Ordering::SeqCst);
-            let mut found: HashMap<Key, Arc<Item>> = HashMap::new();
+            let mut found: HashMap<Key, SharedItem> = HashMap::new();
             let mut missing = keys.clone();
             if let Some(redis) = &l2 {
                 let redis_keys: Vec<String> =
@@ -187,7 +188,7 @@ impl CachedTable {
                             .inc();
                         match item {
                             Some(item) => {
-                                found.insert(key.clone(), Arc::new(item));
+                                found.insert(key.clone(), Arc::new(StoredItem::new(item)));
                             }
                             None => missing.push(key.clone()),
                         }
@@ -207,7 +208,7 @@ impl CachedTable {
                 {
                     fill_l2.push((redis_key(&namespace, &key), bytes));
                 }
-                found.insert(key, Arc::new(item));
+                found.insert(key, Arc::new(StoredItem::new(item)));
             }
             // A write landed while we read: what we read may be older than it; don't keep it.
             if state.epoch.load(Ordering::SeqCst) == epoch {
@@ -224,7 +225,7 @@ impl CachedTable {
     }
 
     /// Reads items, sharing them instead of copying.
-    pub async fn batch_get_shared(&self, keys: &[Key]) -> Result<Vec<Arc<Item>>, StoreError> {
+    pub async fn batch_get_shared(&self, keys: &[Key]) -> Result<Vec<SharedItem>, StoreError> {
         let unique: HashSet<&Key> = keys.iter().collect();
         let mut out = Vec::with_capacity(unique.len());
         let mut uncached = Vec::new();
@@ -293,13 +294,7 @@ impl CachedTable {
             return Err(StoreError::Backend(e.to_string()));
         }
         if !uncached.is_empty() {
-            out.extend(
-                self.inner
-                    .batch_get(&uncached)
-                    .await?
-                    .into_iter()
-                    .map(Arc::new),
-            );
+            out.extend(self.inner.batch_get_shared(&uncached).await?);
         }
         Ok(out)
     }
@@ -332,11 +327,13 @@ impl Table for CachedTable {
             .batch_get_shared(keys)
             .await?
             .into_iter()
-            .map(Arc::unwrap_or_clone)
+            .map(|shared| {
+                Arc::try_unwrap(shared).map_or_else(|s| s.item().clone(), StoredItem::into_item)
+            })
             .collect())
     }
 
-    async fn batch_get_shared(&self, keys: &[Key]) -> Result<Vec<Arc<Item>>, StoreError> {
+    async fn batch_get_shared(&self, keys: &[Key]) -> Result<Vec<SharedItem>, StoreError> {
         CachedTable::batch_get_shared(self, keys).await
     }
 

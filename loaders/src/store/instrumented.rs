@@ -34,7 +34,10 @@ impl Table for InstrumentedTable {
         self.inner.batch_get(keys).await
     }
 
-    async fn batch_get_shared(&self, keys: &[Key]) -> Result<Vec<Arc<Item>>, StoreError> {
+    async fn batch_get_shared(
+        &self,
+        keys: &[Key],
+    ) -> Result<Vec<crate::stored::SharedItem>, StoreError> {
         self.count("batch_get");
         self.inner.batch_get_shared(keys).await
     }

@@ -9,6 +9,8 @@ mod redb_engine;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::stored::{SharedItem, StoredItem};
+
 use async_trait::async_trait;
 use serde_json::Value;
 
@@ -327,12 +329,12 @@ pub trait Table: Send + Sync + 'static {
 
     /// Reads many items like `batch_get`, shared rather than copied (a caching engine hands
     /// out the items it keeps).
-    async fn batch_get_shared(&self, keys: &[Key]) -> Result<Vec<Arc<Item>>, StoreError> {
+    async fn batch_get_shared(&self, keys: &[Key]) -> Result<Vec<SharedItem>, StoreError> {
         Ok(self
             .batch_get(keys)
             .await?
             .into_iter()
-            .map(Arc::new)
+            .map(|item| Arc::new(StoredItem::new(item)))
             .collect())
     }
 

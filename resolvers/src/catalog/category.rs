@@ -45,7 +45,7 @@ impl Category {
         };
         Ok(load::<CategoryRecord>(ctx, keys::category(parent))
             .await?
-            .map(|c| Category(Arc::new(c))))
+            .map(Category))
     }
 
     /// The child categories, in display order.
@@ -58,7 +58,7 @@ impl Category {
             .child_ids
             .iter()
             .filter_map(|id| found.get(&keys::category(id)))
-            .map(|c| Category(Arc::new(c.clone())))
+            .map(|c| Category(Arc::clone(c)))
             .collect())
     }
 

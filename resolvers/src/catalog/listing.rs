@@ -112,7 +112,7 @@ pub(crate) async fn product_connection(
                 i: index.name().to_owned(),
                 k: entry.position,
             });
-            Some((cursor, Product(Arc::new(product.clone()))))
+            Some((cursor, Product(Arc::clone(product))))
         })
         .collect();
     Ok(page.connection(read, slice.has_more))

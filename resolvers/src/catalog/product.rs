@@ -75,7 +75,7 @@ pub(crate) async fn stock_of(
         load_many::<InventoryRecord>(ctx, variant_ids.iter().map(|v| keys::inventory(v))).await?;
     Ok(records
         .into_values()
-        .map(|r| (r.variant_id, r.quantity))
+        .map(|r| (r.variant_id.clone(), r.quantity))
         .collect())
 }
 
@@ -166,7 +166,7 @@ impl Product {
             .category_ids
             .iter()
             .filter_map(|id| found.get(&keys::category(id)))
-            .map(|c| Category(Arc::new(c.clone())))
+            .map(|c| Category(Arc::clone(c)))
             .collect())
     }
 
@@ -212,7 +212,7 @@ impl Product {
                 let record = found.get(&keys::variant(&id))?;
                 Some((
                     encode_cursor(&("variant", i)),
-                    ProductVariant::new(record.clone(), &self.0.currency),
+                    ProductVariant::new(Arc::clone(record), &self.0.currency),
                 ))
             })
             .collect();

@@ -41,7 +41,7 @@ impl CatalogQuery {
         };
         Ok(load::<ProductRecord>(ctx, keys::product(&product_id))
             .await?
-            .map(|p| Product(Arc::new(p))))
+            .map(Product))
     }
 
     /// Products, sorted and filtered, one page at a time.
@@ -96,7 +96,7 @@ impl CatalogQuery {
         };
         Ok(load::<CategoryRecord>(ctx, keys::category(&id))
             .await?
-            .map(|c| Category(Arc::new(c))))
+            .map(Category))
     }
 
     /// Every category in display order (parents before their children).

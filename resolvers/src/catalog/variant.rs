@@ -29,9 +29,9 @@ pub struct ProductVariant {
 
 impl ProductVariant {
     /// A variant priced in `currency` (its product's).
-    pub fn new(record: VariantRecord, currency: &str) -> Self {
+    pub fn new(record: Arc<VariantRecord>, currency: &str) -> Self {
         Self {
-            record: Arc::new(record),
+            record,
             currency: currency.into(),
         }
     }
@@ -103,7 +103,7 @@ impl ProductVariant {
         Ok(
             load::<ProductRecord>(ctx, keys::product(&self.record.product_id))
                 .await?
-                .map(|p| Product(Arc::new(p))),
+                .map(Product),
         )
     }
 }
