@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextValidation};
-use async_graphql::{ErrorExtensions, ServerError, ValidationResult};
+use async_graphql::{ErrorExtensionValues, ServerError, ValidationResult};
 use storefront_loaders::rate_limit::{ClientId, RateLimiter};
 
 /// The error code of a refused operation; its `extensions.retryAfter` holds seconds.
@@ -37,15 +37,16 @@ impl Extension for RateLimitExtension {
         match self.0.spend(client, cost).await {
             Ok(()) => Ok(result),
             Err(limited) => {
-                let error = async_graphql::Error::new(format!(
-                    "rate limit exceeded: retry in {} s",
-                    limited.retry_after
-                ))
-                .extend_with(|_, e| {
-                    e.set("code", RATE_LIMITED);
-                    e.set("retryAfter", limited.retry_after);
-                });
-                Err(vec![error.into_server_error(async_graphql::Pos::default())])
+                // No location: the refusal is about the whole request, not a place in it.
+                let mut error = ServerError::new(
+                    format!("rate limit exceeded: retry in {} s", limited.retry_after),
+                    None,
+                );
+                let mut extensions = ErrorExtensionValues::default();
+                extensions.set("code", RATE_LIMITED);
+                extensions.set("retryAfter", limited.retry_after);
+                error.extensions = Some(extensions);
+                Err(vec![error])
             }
         }
     }

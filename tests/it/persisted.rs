@@ -324,6 +324,7 @@ async fn the_rate_limit_is_shared_by_replicas_answers_429_and_recovers() {
     assert!((1..=2).contains(&retry));
     let body: Value = refused.json().await.expect("json");
     assert_eq!(body["errors"][0]["extensions"]["code"], "RATE_LIMITED");
+    assert!(body["errors"][0].get("locations").is_none(), "{body}");
     assert!(body.get("data").is_none_or(Value::is_null));
     assert_eq!(
         send(&b, "web").await.expect("request").status(),
