@@ -91,6 +91,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::ValidateManifest { files } => return Ok(validate_manifests(files).await),
         _ => {}
     }
+    check_environment(std::env::vars().map(|(name, _)| name))?;
     let config = Config::load(&cli.overrides)?;
     match command {
         Command::Serve => serve(config).await,
@@ -138,6 +139,33 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             unreachable!("handled above")
         }
     }
+}
+
+/// Variables read outside the command line's flags.
+const OTHER_VARIABLES: [&str; 1] = ["STOREFRONT_LOG"];
+
+/// Refuses `STOREFRONT_*` variables the gateway does not read: a misspelt setting must not be
+/// silently ignored, just as an unknown key in the config file is not.
+pub fn check_environment(names: impl IntoIterator<Item = String>) -> anyhow::Result<()> {
+    use clap::CommandFactory;
+    let command = Cli::command();
+    let known: Vec<String> = command
+        .get_arguments()
+        .filter_map(|a| a.get_env().and_then(|e| e.to_str()).map(str::to_owned))
+        .chain(OTHER_VARIABLES.iter().map(|s| (*s).to_owned()))
+        .collect();
+    let mut unknown: Vec<String> = names
+        .into_iter()
+        .filter(|n| n.starts_with("STOREFRONT_") && !known.contains(n))
+        .collect();
+    unknown.sort();
+    anyhow::ensure!(
+        unknown.is_empty(),
+        "unknown setting {} (the gateway reads {})",
+        unknown.join(", "),
+        known.join(", ")
+    );
+    Ok(())
 }
 
 async fn validate_manifests(files: &[PathBuf]) -> i32 {

@@ -6,7 +6,7 @@
 //! several batches whenever resolving it takes longer than the window. This loader batches by
 //! *pass* instead: [`Batched`] wraps the request's execution and flushes the queued keys each
 //! time the execution can go no further without them, which is exactly when every resolver of
-//! the level has asked. A timer flush stays as a safety net for loads made outside [`Batched`].
+//! the level has asked. A timer flush is the safety net for loads made outside [`Batched`].
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -50,6 +50,9 @@ struct State {
 pub struct StoreLoader {
     table: Arc<dyn Table>,
     state: Mutex<State>,
+    // Set once a `Batched` future drives the loader: it flushes every pass, and a timer
+    // flush could only split a pass that a busy machine is slow to finish.
+    driven: AtomicBool,
 }
 
 impl StoreLoader {
@@ -58,6 +61,7 @@ impl StoreLoader {
         Arc::new(Self {
             table,
             state: Mutex::new(State::default()),
+            driven: AtomicBool::new(false),
         })
     }
 
@@ -109,7 +113,10 @@ impl StoreLoader {
                 found,
                 reply,
             });
-            if !state.queued.is_empty() && !state.fallback_armed {
+            if !state.queued.is_empty()
+                && !state.fallback_armed
+                && !self.driven.load(AtomicOrdering::Acquire)
+            {
                 state.fallback_armed = true;
                 let loader = Arc::clone(self);
                 tokio::spawn(async move {
@@ -205,6 +212,7 @@ pub struct Batched<F> {
 impl<F: Future> Batched<F> {
     /// Wraps `future`, flushing `loader`.
     pub fn new(future: F, loader: Arc<StoreLoader>) -> Self {
+        loader.driven.store(true, AtomicOrdering::Release);
         Self {
             inner: Box::pin(future),
             loader,

@@ -47,6 +47,21 @@ fn an_unknown_config_key_stops_the_gateway_with_its_name() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("missing.toml"));
 }
 
+#[test]
+fn a_misspelt_storefront_variable_stops_the_gateway_with_its_name() {
+    let output = gateway()
+        .env("STOREFRONT_LISTNE", "127.0.0.1:0")
+        .arg("serve")
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("unknown setting STOREFRONT_LISTNE"),
+        "{stderr}"
+    );
+}
+
 #[tokio::test]
 async fn feeds_apply_good_lines_report_bad_ones_and_exit_non_zero() {
     let dir = tempfile::tempdir().expect("dir");
