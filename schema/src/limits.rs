@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use async_graphql::parser::parse_query;
-use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
 
 /// The limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,12 +153,18 @@ fn root_fields(set: &SelectionSet, document: &ExecutableDocument, depth: usize) 
         .fold(0usize, usize::saturating_add)
 }
 
+/// What the checks learned of a document that parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DocumentFacts {
+    /// The type of the operation that will run, when one is selected.
+    pub operation_type: Option<OperationType>,
+    /// Whether any operation asks for `__schema` or `__type`.
+    pub introspection: bool,
+}
+
 /// Whether any operation of the document asks for `__schema` or `__type` (introspection
 /// fields exist only at the root; fragments spread there are followed).
-pub fn uses_introspection(document: &str) -> bool {
-    let Ok(parsed) = parse_query(document) else {
-        return false;
-    };
+fn uses_introspection(parsed: &ExecutableDocument) -> bool {
     fn asks(set: &SelectionSet, document: &ExecutableDocument, depth: usize) -> bool {
         depth < 8
             && set.items.iter().any(|selection| match &selection.node {
@@ -177,16 +183,16 @@ pub fn uses_introspection(document: &str) -> bool {
     parsed
         .operations
         .iter()
-        .any(|(_, op)| asks(&op.node.selection_set.node, &parsed, 0))
+        .any(|(_, op)| asks(&op.node.selection_set.node, parsed, 0))
 }
 
-/// Checks a document against the limits. A document that does not parse passes here: the
-/// schema reports its syntax error.
+/// Checks a document against the limits, parsing it once, and tells what it found. A document
+/// that does not parse passes here with no facts: the schema reports its syntax error.
 pub fn check(
     document: &str,
     operation_name: Option<&str>,
     limits: &DocumentLimits,
-) -> Result<(), LimitExceeded> {
+) -> Result<DocumentFacts, LimitExceeded> {
     let tokens = count_tokens(document);
     if tokens > limits.max_tokens {
         return Err(LimitExceeded {
@@ -198,7 +204,7 @@ pub fn check(
         });
     }
     let Ok(parsed) = parse_query(document) else {
-        return Ok(());
+        return Ok(DocumentFacts::default());
     };
     let mut memo = HashMap::new();
     let mut total_aliases: usize = 0;
@@ -238,7 +244,10 @@ pub fn check(
             });
         }
     }
-    Ok(())
+    Ok(DocumentFacts {
+        operation_type: selected.map(|(_, operation)| operation.node.ty),
+        introspection: uses_introspection(&parsed),
+    })
 }
 
 #[cfg(test)]
@@ -277,7 +286,9 @@ mod tests {
             max_root_fields: 2,
             ..DocumentLimits::default()
         };
-        assert!(check("query A { a b } query B { a b c }", Some("A"), &limits).is_ok());
+        let facts =
+            check("query A { a b } query B { a b c }", Some("A"), &limits).expect("2 roots");
+        assert_eq!(facts.operation_type, Some(OperationType::Query));
         assert_eq!(
             check("query A { a b } query B { a b c }", Some("B"), &limits)
                 .expect_err("3 roots")

@@ -10,8 +10,15 @@ use sha2::{Digest, Sha256};
 
 /// The lowercase hex SHA-256 of a document: its id in manifests and in APQ.
 pub fn document_hash(body: &str) -> String {
-    let digest = Sha256::digest(body.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    sha256_hex(body.as_bytes())
+}
+
+/// The lowercase hex SHA-256 of any bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// One operation of a manifest.

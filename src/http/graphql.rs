@@ -15,13 +15,13 @@ use async_graphql::{BatchRequest, BatchResponse, Request, Response, ServerError,
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response as HttpResponse};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use storefront_loaders::rate_limit::ClientId;
 use storefront_loaders::{Batched, StoreLoader};
-use storefront_schema::persisted::document_hash;
+use storefront_schema::persisted::{document_hash, sha256_hex};
 
 use crate::app::App;
 use crate::config::PersistedMode;
@@ -91,7 +91,7 @@ impl RequestError {
         } else {
             self.status
         };
-        (
+        let mut response = (
             status,
             [
                 (header::CONTENT_TYPE, media.header()),
@@ -99,7 +99,13 @@ impl RequestError {
             ],
             self.body().to_string(),
         )
-            .into_response()
+            .into_response();
+        if status == StatusCode::METHOD_NOT_ALLOWED {
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        }
+        response
     }
 }
 
@@ -133,7 +139,7 @@ fn bad_request(code: &'static str, message: impl Into<String>) -> RequestError {
 
 /// Resolves the document (free-form, APQ, or a trusted id), checks the document limits and
 /// builds the request to execute.
-async fn prepare(app: &App, raw: RawRequest) -> Result<Request, RequestError> {
+async fn prepare(app: &App, raw: RawRequest, method: Method) -> Result<Request, RequestError> {
     let mode = app.config.persisted.mode;
     let hash = raw
         .extensions
@@ -207,14 +213,26 @@ async fn prepare(app: &App, raw: RawRequest) -> Result<Request, RequestError> {
         }
     };
     let operation_name = raw.operation_name.filter(|n| !n.is_empty());
-    if let Err(limit) = storefront_schema::limits::check(
+    let facts = storefront_schema::limits::check(
         &query,
         operation_name.as_deref(),
         &app.config.document_limits(),
-    ) {
-        return Err(bad_request(limit.code, limit.message));
+    )
+    .map_err(|limit| bad_request(limit.code, limit.message))?;
+    // Checked on the resolved document, so that a persisted id naming a mutation is refused
+    // over GET just as its text would be.
+    if method == Method::GET
+        && facts
+            .operation_type
+            .is_some_and(|t| t != OperationType::Query)
+    {
+        return Err(RequestError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            "only queries may be sent with GET; send mutations with POST",
+        ));
     }
-    if !app.config.limits.introspection && storefront_schema::limits::uses_introspection(&query) {
+    if !app.config.limits.introspection && facts.introspection {
         return Err(bad_request(
             "INTROSPECTION_DISABLED",
             "introspection is turned off on this gateway",
@@ -344,12 +362,12 @@ async fn execute(
     headers: &HeaderMap,
     client: ClientId,
     media: MediaType,
-    conditional_get: bool,
+    method: Method,
 ) -> HttpResponse {
     let mut slots = Vec::with_capacity(raws.len());
     let mut requests = Vec::new();
     for raw in raws {
-        match prepare(app, raw).await {
+        match prepare(app, raw, method.clone()).await {
             Ok(request) => {
                 slots.push(Slot::Run);
                 requests.push(request);
@@ -425,9 +443,9 @@ async fn execute(
     if let Some(seconds) = wait {
         response_headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }
-    if conditional_get && status == StatusCode::OK {
+    if method == Method::GET && status == StatusCode::OK {
         // A strong validator of the exact bytes: CDNs and browsers revalidate with it.
-        let etag = format!("\"{}\"", &document_hash_bytes(&body)[..32]);
+        let etag = format!("\"{}\"", &sha256_hex(&body)[..32]);
         let matches = headers
             .get(header::IF_NONE_MATCH)
             .and_then(|v| v.to_str().ok())
@@ -444,10 +462,6 @@ async fn execute(
         }
     }
     (status, response_headers, body).into_response()
-}
-
-fn document_hash_bytes(body: &[u8]) -> String {
-    document_hash(&String::from_utf8_lossy(body))
 }
 
 fn is_json_content_type(headers: &HeaderMap) -> bool {
@@ -515,7 +529,16 @@ pub async fn post(
     };
     match batch {
         RawBatch::Single(raw) => {
-            execute(&app, vec![raw], false, &headers, client, media, false).await
+            execute(
+                &app,
+                vec![raw],
+                false,
+                &headers,
+                client,
+                media,
+                Method::POST,
+            )
+            .await
         }
         RawBatch::Batch(raws) => {
             let max = app.config.limits.max_batch;
@@ -527,20 +550,9 @@ pub async fn post(
                 )
                 .into_response(MediaType::GraphQlResponse);
             }
-            execute(&app, raws, true, &headers, client, media, false).await
+            execute(&app, raws, true, &headers, client, media, Method::POST).await
         }
     }
-}
-
-/// The operation type a GET request would run, if its document parses and selects one.
-fn operation_type(query: &str, operation_name: Option<&str>) -> Option<OperationType> {
-    let document = async_graphql::parser::parse_query(query).ok()?;
-    let mut operations = document.operations.iter();
-    let selected = match operation_name {
-        Some(name) => operations.find(|(n, _)| n.is_some_and(|n| n.as_str() == name)),
-        None => operations.next(),
-    }?;
-    Some(selected.1.node.ty)
 }
 
 /// `GET /graphql?query=…&variables=…&operationName=…&extensions=…` (or `documentId=…`):
@@ -583,22 +595,5 @@ pub async fn get(
     if raw.query.is_none() && raw.document_id.is_none() && raw.extensions.is_none() {
         return bad("a GET request needs a `query` (or a persisted query id)");
     }
-    // The document a persisted id names is checked after it is resolved, in `prepare`; here
-    // free-form text is checked before anything runs.
-    if let Some(query) = &raw.query
-        && operation_type(query, raw.operation_name.as_deref())
-            .is_some_and(|t| t != OperationType::Query)
-    {
-        let mut response = RequestError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "METHOD_NOT_ALLOWED",
-            "only queries may be sent with GET; send mutations with POST",
-        )
-        .into_response(MediaType::GraphQlResponse);
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("POST"));
-        return response;
-    }
-    execute(&app, vec![raw], false, &headers, client, media, true).await
+    execute(&app, vec![raw], false, &headers, client, media, Method::GET).await
 }

@@ -339,3 +339,26 @@ async fn the_rate_limit_is_shared_by_replicas_answers_429_and_recovers() {
         "the budget comes back"
     );
 }
+
+#[tokio::test]
+async fn a_persisted_mutation_is_refused_over_get_like_its_text() {
+    let app = spawn_app().await;
+    let mutation = "mutation Anything { anything }";
+    let hash = document_hash(mutation);
+    // Registered through POST (where it then fails validation: the schema has no mutations).
+    post_json(&app, json!({"query": mutation, "extensions": apq(&hash)})).await;
+    for params in [
+        vec![("extensions", apq(&hash).to_string())],
+        vec![("query", mutation.to_owned())],
+    ] {
+        let response = app
+            .client
+            .get(app.url("/graphql"))
+            .query(&params)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 405, "{params:?}");
+        assert_eq!(response.headers()["allow"], "POST");
+    }
+}
