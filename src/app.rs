@@ -17,7 +17,13 @@ use storefront_loaders::store::{DynamoTable, InstrumentedTable, RedbTable, Table
 use storefront_schema::StorefrontSchema;
 use storefront_schema::persisted::TrustedDocuments;
 
-use crate::config::{Config, PersistedMode, StoreEngine};
+use storefront_loaders::identity::{
+    CodeDelivery, CognitoIdentity, CognitoSettings, EmbeddedIdentity, EmbeddedSettings, Identity,
+    IdentityProvider, JwksCache, KeySource, LogDelivery, ProfileStore, SignInThrottle, SigningKey,
+    ThrottleSettings, TokenVerifier, VerifierSettings,
+};
+
+use crate::config::{Config, IdentityEngine, PersistedMode, StoreEngine};
 
 /// Everything a request needs, shared by all requests.
 #[derive(Clone)]
@@ -34,6 +40,10 @@ pub struct App {
     pub documents: Arc<DocumentCache>,
     /// Operations of the trusted-document manifests.
     pub trusted: Arc<TrustedDocuments>,
+    /// Customer identity: the provider and the token verifier.
+    pub identity: Identity,
+    /// The embedded provider's public keys (`/.well-known/jwks.json`); none with Cognito.
+    pub jwks: Option<Arc<serde_json::Value>>,
 }
 
 /// Opens the store engine the configuration names.
@@ -69,15 +79,110 @@ pub async fn connect_dynamo(config: &Config) -> anyhow::Result<DynamoTable> {
         .context("cannot configure DynamoDB (settings under `[aws]`)")
 }
 
+/// The embedded provider's signing key: the configured file, else one per store engine.
+async fn signing_key(config: &Config, table: &Arc<dyn Table>) -> anyhow::Result<SigningKey> {
+    let key = match (&config.identity.key_file, config.store) {
+        (Some(path), _) => SigningKey::load_or_create(path),
+        (None, StoreEngine::Embedded) => {
+            SigningKey::load_or_create(&config.data_dir.join("identity-signing-key.pem"))
+        }
+        (None, StoreEngine::Memory) => SigningKey::generate().map(|(key, _)| key),
+        (None, StoreEngine::Aws) => SigningKey::load_or_create_in(table).await,
+    };
+    key.context("cannot load the token signing key (setting `identity.key_file`)")
+}
+
+/// The configured identity provider with its verifier, throttle and profile store.
+async fn identity(
+    config: &Config,
+    table: &Arc<dyn Table>,
+    redis: Option<Arc<RedisTier>>,
+    delivery: Arc<dyn CodeDelivery>,
+) -> anyhow::Result<(Identity, Option<Arc<serde_json::Value>>)> {
+    let settings = &config.identity;
+    let verifier_settings = VerifierSettings {
+        issuer: config.token_issuer(),
+        audience: config.token_audience(),
+        leeway: Duration::from_secs(settings.leeway_seconds),
+    };
+    let (provider, verifier, jwks): (Arc<dyn IdentityProvider>, _, _) = match settings.engine {
+        IdentityEngine::Embedded => {
+            let key = Arc::new(signing_key(config, table).await?);
+            let jwks = serde_json::to_value(key.jwks()).context("cannot encode the JWKS")?;
+            let verifier =
+                TokenVerifier::new(verifier_settings, KeySource::Fixed(key.jwks().clone()));
+            let provider = EmbeddedIdentity::new(
+                Arc::clone(table),
+                key,
+                EmbeddedSettings {
+                    issuer: config.token_issuer(),
+                    audience: config.token_audience(),
+                    access_ttl: Duration::from_secs(settings.access_token_ttl_seconds),
+                    refresh_ttl: Duration::from_secs(settings.refresh_token_ttl_days * 86_400),
+                    auto_confirm: settings.auto_confirm,
+                },
+                delivery,
+            );
+            (Arc::new(provider) as _, verifier, Some(Arc::new(jwks)))
+        }
+        IdentityEngine::Cognito => {
+            let cognito = &settings.cognito;
+            let provider = CognitoIdentity::connect(CognitoSettings {
+                region: config.cognito_region(),
+                user_pool_id: cognito.user_pool_id.clone(),
+                client_id: cognito.client_id.clone(),
+                client_secret: cognito.client_secret.clone(),
+                endpoint_url: cognito.endpoint_url.clone(),
+            })
+            .await
+            .context("cannot configure Cognito (settings under `[identity.cognito]`)")?;
+            let url = settings
+                .jwks_url
+                .clone()
+                .unwrap_or_else(|| format!("{}/.well-known/jwks.json", config.token_issuer()));
+            let keys = JwksCache::http(&url, Duration::from_secs(settings.jwks_refetch_seconds))
+                .map_err(anyhow::Error::msg)?;
+            let verifier = TokenVerifier::new(verifier_settings, KeySource::Remote(keys));
+            (Arc::new(provider) as _, verifier, None)
+        }
+    };
+    let throttle = SignInThrottle::new(
+        ThrottleSettings {
+            max_failures: settings.max_failed_attempts,
+            window: Duration::from_secs(settings.failed_attempts_window_seconds),
+        },
+        redis,
+        &config.cache.namespace,
+    );
+    Ok((
+        Identity {
+            provider,
+            verifier: Arc::new(verifier),
+            throttle: Arc::new(throttle),
+            profiles: ProfileStore::new(Arc::clone(table)),
+        },
+        jwks,
+    ))
+}
+
 impl App {
     /// Opens the configured store and builds the schema.
     pub async fn open(config: Config) -> anyhow::Result<Self> {
         let engine = open_store(&config).await?;
-        Self::with_store(config, engine)
+        Self::with_store(config, engine).await
     }
 
-    /// Builds the app around an already opened store engine.
-    pub fn with_store(config: Config, engine: Arc<dyn Table>) -> anyhow::Result<Self> {
+    /// Builds the app around an already opened store engine; codes are delivered by log.
+    pub async fn with_store(config: Config, engine: Arc<dyn Table>) -> anyhow::Result<Self> {
+        Self::with_delivery(config, engine, Arc::new(LogDelivery)).await
+    }
+
+    /// Builds the app around an opened store, delivering one-time codes through `delivery`.
+    pub async fn with_delivery(
+        config: Config,
+        engine: Arc<dyn Table>,
+        delivery: Arc<dyn CodeDelivery>,
+    ) -> anyhow::Result<Self> {
         let trusted = TrustedDocuments::load_dir(&config.persisted.manifest_dir)
             .context("invalid persisted-query manifest (setting `persisted.manifest_dir`)")?;
         if config.persisted.mode == PersistedMode::Require && trusted.is_empty() {
@@ -124,8 +229,10 @@ impl App {
                 &config.cache.namespace,
             ))
         });
+        let (identity, jwks) = identity(&config, &table, redis.clone(), delivery).await?;
         let schema = storefront_schema::build(
             Catalog::new(Arc::clone(&table)),
+            identity.clone(),
             &config.query_limits(),
             limiter,
         );
@@ -137,6 +244,8 @@ impl App {
             schema,
             documents,
             trusted: Arc::new(trusted),
+            identity,
+            jwks,
         })
     }
 

@@ -146,6 +146,90 @@ impl Default for AwsConfig {
     }
 }
 
+/// Which identity provider signs customers in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ValueEnum, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum IdentityEngine {
+    /// The gateway's own provider: accounts in the store, tokens signed with its own key.
+    #[default]
+    Embedded,
+    /// A Cognito user pool (settings under `[identity.cognito]`).
+    Cognito,
+}
+
+/// The Cognito user pool.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CognitoConfig {
+    /// Region of the pool; defaults to `aws.region`.
+    pub region: Option<String>,
+    /// The pool id, such as `eu-west-1_AbCdEf123`.
+    pub user_pool_id: String,
+    /// The app client id (it must allow USER_PASSWORD_AUTH and REFRESH_TOKEN_AUTH).
+    pub client_id: String,
+    /// The app client secret, when the client has one (better set by
+    /// `STOREFRONT_COGNITO_CLIENT_SECRET` than in a file).
+    pub client_secret: Option<String>,
+    /// Endpoint override (moto, LocalStack).
+    pub endpoint_url: Option<String>,
+}
+
+/// Customer identity: the provider and how access tokens are checked.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdentityConfig {
+    /// `embedded` or `cognito`.
+    pub engine: IdentityEngine,
+    /// The `iss` tokens must carry. Default: `storefront-gateway` (embedded), the pool's
+    /// `https://cognito-idp.<region>.amazonaws.com/<pool>` (Cognito).
+    pub issuer: Option<String>,
+    /// Where the signing keys are published (Cognito). Default: `<issuer>/.well-known/jwks.json`.
+    pub jwks_url: Option<String>,
+    /// The client tokens must be issued to (`client_id` or `aud`). Default: `storefront`
+    /// (embedded), the app client id (Cognito).
+    pub audience: Option<String>,
+    /// Clock skew allowed on `exp` and `nbf`, in seconds.
+    pub leeway_seconds: u64,
+    /// The least time between two key-set fetches for unknown key ids, in seconds.
+    pub jwks_refetch_seconds: u64,
+    /// Access-token lifetime of the embedded provider, in seconds.
+    pub access_token_ttl_seconds: u64,
+    /// Refresh-token lifetime of the embedded provider, in days.
+    pub refresh_token_ttl_days: u64,
+    /// Embedded provider: accounts need no confirmation code.
+    pub auto_confirm: bool,
+    /// Embedded provider: the RS256 signing key (PKCS#8 PEM), created when missing. Default:
+    /// `<data_dir>/identity-signing-key.pem` for the embedded store, a key kept in the table
+    /// for DynamoDB (so every replica signs alike), a fresh key for the memory store.
+    pub key_file: Option<PathBuf>,
+    /// Failed sign-ins (or codes) allowed per email and per address in one window.
+    pub max_failed_attempts: u64,
+    /// The failure-counting window, in seconds.
+    pub failed_attempts_window_seconds: u64,
+    /// The Cognito user pool.
+    pub cognito: CognitoConfig,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        Self {
+            engine: IdentityEngine::Embedded,
+            issuer: None,
+            jwks_url: None,
+            audience: None,
+            leeway_seconds: 60,
+            jwks_refetch_seconds: 60,
+            access_token_ttl_seconds: 3600,
+            refresh_token_ttl_days: 30,
+            auto_confirm: false,
+            key_file: None,
+            max_failed_attempts: 5,
+            failed_attempts_window_seconds: 900,
+            cognito: CognitoConfig::default(),
+        }
+    }
+}
+
 /// Cross-origin access for browser storefronts.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -224,6 +308,8 @@ pub struct Config {
     pub persisted: PersistedConfig,
     /// Rate limiting.
     pub rate_limit: RateLimitConfig,
+    /// Customer identity.
+    pub identity: IdentityConfig,
 }
 
 impl Default for Config {
@@ -242,6 +328,7 @@ impl Default for Config {
             cache: CacheConfig::default(),
             persisted: PersistedConfig::default(),
             rate_limit: RateLimitConfig::default(),
+            identity: IdentityConfig::default(),
         }
     }
 }
@@ -288,6 +375,35 @@ pub struct Overrides {
     /// Redis URL of the shared cache tier (ElastiCache).
     #[arg(long, env = "STOREFRONT_REDIS_URL", global = true)]
     pub redis_url: Option<String>,
+    /// Identity provider: `embedded` or `cognito`.
+    #[arg(long, env = "STOREFRONT_IDENTITY_ENGINE", global = true)]
+    pub identity_engine: Option<IdentityEngine>,
+    /// The `iss` access tokens must carry.
+    #[arg(long, env = "STOREFRONT_IDENTITY_ISSUER", global = true)]
+    pub identity_issuer: Option<String>,
+    /// Where the token signing keys are published.
+    #[arg(long, env = "STOREFRONT_IDENTITY_JWKS_URL", global = true)]
+    pub identity_jwks_url: Option<String>,
+    /// Embedded provider: accounts need no confirmation code.
+    #[arg(long, env = "STOREFRONT_IDENTITY_AUTO_CONFIRM", global = true)]
+    pub identity_auto_confirm: Option<bool>,
+    /// Cognito user pool id.
+    #[arg(long, env = "STOREFRONT_COGNITO_USER_POOL_ID", global = true)]
+    pub cognito_user_pool_id: Option<String>,
+    /// Cognito app client id.
+    #[arg(long, env = "STOREFRONT_COGNITO_CLIENT_ID", global = true)]
+    pub cognito_client_id: Option<String>,
+    /// Cognito app client secret.
+    #[arg(
+        long,
+        env = "STOREFRONT_COGNITO_CLIENT_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
+    pub cognito_client_secret: Option<String>,
+    /// Cognito endpoint override, e.g. moto's URL.
+    #[arg(long, env = "STOREFRONT_COGNITO_ENDPOINT_URL", global = true)]
+    pub cognito_endpoint_url: Option<String>,
     /// Origins allowed to call the API, comma-separated.
     #[arg(
         long,
@@ -394,6 +510,30 @@ impl Config {
         if let Some(v) = &o.redis_url {
             self.cache.redis_url = Some(v.clone()).filter(|s| !s.is_empty());
         }
+        if let Some(v) = o.identity_engine {
+            self.identity.engine = v;
+        }
+        if let Some(v) = &o.identity_issuer {
+            self.identity.issuer = Some(v.clone()).filter(|s| !s.is_empty());
+        }
+        if let Some(v) = &o.identity_jwks_url {
+            self.identity.jwks_url = Some(v.clone()).filter(|s| !s.is_empty());
+        }
+        if let Some(v) = o.identity_auto_confirm {
+            self.identity.auto_confirm = v;
+        }
+        if let Some(v) = &o.cognito_user_pool_id {
+            self.identity.cognito.user_pool_id = v.clone();
+        }
+        if let Some(v) = &o.cognito_client_id {
+            self.identity.cognito.client_id = v.clone();
+        }
+        if let Some(v) = &o.cognito_client_secret {
+            self.identity.cognito.client_secret = Some(v.clone()).filter(|s| !s.is_empty());
+        }
+        if let Some(v) = &o.cognito_endpoint_url {
+            self.identity.cognito.endpoint_url = Some(v.clone()).filter(|s| !s.is_empty());
+        }
         if let Some(v) = &o.cors_origins {
             self.cors.allowed_origins = v.iter().filter(|s| !s.is_empty()).cloned().collect();
         }
@@ -487,10 +627,105 @@ impl Config {
                 "rate_limit.budget and rate_limit.window_seconds must be at least 1",
             ));
         }
+        let identity = &self.identity;
+        for (setting, value) in [
+            (
+                "identity.jwks_refetch_seconds",
+                identity.jwks_refetch_seconds,
+            ),
+            (
+                "identity.access_token_ttl_seconds",
+                identity.access_token_ttl_seconds,
+            ),
+            (
+                "identity.refresh_token_ttl_days",
+                identity.refresh_token_ttl_days,
+            ),
+            ("identity.max_failed_attempts", identity.max_failed_attempts),
+            (
+                "identity.failed_attempts_window_seconds",
+                identity.failed_attempts_window_seconds,
+            ),
+        ] {
+            if value == 0 {
+                return Err(invalid(setting, "must be at least 1"));
+            }
+        }
+        if identity.leeway_seconds > 600 {
+            return Err(invalid("identity.leeway_seconds", "must be at most 600"));
+        }
+        if identity.refresh_token_ttl_days > 3650 || identity.access_token_ttl_seconds > 86_400 {
+            return Err(invalid(
+                "identity.access_token_ttl_seconds",
+                "access tokens live at most a day and refresh tokens at most 3650 days",
+            ));
+        }
+        if let Some(url) = &identity.jwks_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(invalid("identity.jwks_url", "must be an http(s) URL"));
+        }
+        if identity.engine == IdentityEngine::Cognito {
+            let cognito = &identity.cognito;
+            if cognito.user_pool_id.trim().is_empty() {
+                return Err(invalid(
+                    "identity.cognito.user_pool_id",
+                    "the Cognito engine needs the user pool id (STOREFRONT_COGNITO_USER_POOL_ID)",
+                ));
+            }
+            if cognito.client_id.trim().is_empty() {
+                return Err(invalid(
+                    "identity.cognito.client_id",
+                    "the Cognito engine needs the app client id (STOREFRONT_COGNITO_CLIENT_ID)",
+                ));
+            }
+            if self.cognito_region().is_none() {
+                return Err(invalid(
+                    "identity.cognito.region",
+                    "the Cognito engine needs a region (this or `aws.region`)",
+                ));
+            }
+        }
         if self.demo_products == 0 {
             return Err(invalid("demo_products", "must be at least 1"));
         }
         Ok(self)
+    }
+
+    /// The Cognito pool's region: its own setting, else the shared AWS one.
+    pub fn cognito_region(&self) -> Option<String> {
+        self.identity
+            .cognito
+            .region
+            .clone()
+            .or_else(|| self.aws.region.clone())
+            .filter(|r| !r.trim().is_empty())
+    }
+
+    /// The issuer access tokens must carry.
+    pub fn token_issuer(&self) -> String {
+        if let Some(issuer) = &self.identity.issuer {
+            return issuer.clone();
+        }
+        match self.identity.engine {
+            IdentityEngine::Embedded => "storefront-gateway".into(),
+            IdentityEngine::Cognito => format!(
+                "https://cognito-idp.{}.amazonaws.com/{}",
+                self.cognito_region().unwrap_or_default(),
+                self.identity.cognito.user_pool_id
+            ),
+        }
+    }
+
+    /// The client access tokens must be issued to.
+    pub fn token_audience(&self) -> String {
+        if let Some(audience) = &self.identity.audience {
+            return audience.clone();
+        }
+        match self.identity.engine {
+            IdentityEngine::Embedded => "storefront".into(),
+            IdentityEngine::Cognito => self.identity.cognito.client_id.clone(),
+        }
     }
 
     /// The DynamoDB settings of the store.

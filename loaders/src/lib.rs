@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod catalog;
+pub mod identity;
 pub mod item_loader;
 pub mod metrics;
 pub mod rate_limit;

@@ -55,12 +55,32 @@ impl RateLimiter {
 
     /// Spends `cost` of `client`'s budget; refuses when the window's total would exceed it.
     pub async fn spend(&self, client: &ClientId, cost: u64) -> Result<(), Limited> {
+        let (total, retry_after) = self.add(client, cost).await;
+        if total > self.settings.budget {
+            Err(Limited { retry_after })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Refuses when `client` has spent its whole budget this window; spends nothing.
+    pub async fn check(&self, client: &ClientId) -> Result<(), Limited> {
+        let (total, retry_after) = self.add(client, 0).await;
+        if total >= self.settings.budget {
+            Err(Limited { retry_after })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Adds `cost` to the client's window; returns the window's total and the seconds left.
+    async fn add(&self, client: &ClientId, cost: u64) -> (u64, u64) {
         let window = self.settings.window.as_secs().max(1);
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         let slot = now / window;
-        let retry_after = (slot + 1) * window - now;
+        let retry_after = ((slot + 1) * window - now).max(1);
         let key = format!("{}rl:{}:{slot}", self.namespace, client.0);
         let total = match &self.redis {
             Some(redis) => match redis
@@ -72,13 +92,7 @@ impl RateLimiter {
             },
             None => self.spend_locally(&key, cost).await,
         };
-        if total > self.settings.budget {
-            Err(Limited {
-                retry_after: retry_after.max(1),
-            })
-        } else {
-            Ok(())
-        }
+        (total, retry_after)
     }
 
     async fn spend_locally(&self, key: &str, cost: u64) -> u64 {

@@ -7,6 +7,7 @@ use async_graphql::Context;
 use serde::de::DeserializeOwned;
 use storefront_loaders::StoreLoader;
 use storefront_loaders::catalog::Catalog;
+use storefront_loaders::identity::Identity;
 use storefront_loaders::store::Key;
 
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -25,6 +26,12 @@ pub fn loader<'a>(ctx: &'a Context<'_>) -> ApiResult<&'a Arc<StoreLoader>> {
 /// The catalog queries.
 pub fn catalog<'a>(ctx: &'a Context<'_>) -> ApiResult<&'a Catalog> {
     ctx.data::<Catalog>().map_err(|_| missing("the catalog"))
+}
+
+/// The identity provider, verifier, throttle and profiles.
+pub fn identity<'a>(ctx: &'a Context<'_>) -> ApiResult<&'a Identity> {
+    ctx.data::<Identity>()
+        .map_err(|_| missing("the identity service"))
 }
 
 /// Loads one record through the request's loader (batched with every other load of the same

@@ -12,6 +12,11 @@ pub enum ErrorCode {
     InvalidId,
     /// A pagination cursor is malformed or belongs to another list.
     InvalidCursor,
+    /// The request needs a signed-in customer, or its access token is not valid.
+    Unauthenticated,
+    /// Too many failed sign-ins (or codes) for an email or from an address; `retryAfter` says
+    /// how many seconds to wait.
+    TooManyAttempts,
     /// A backend is overloaded (the store kept throttling); retrying shortly may work.
     ServiceUnavailable,
     /// Something went wrong inside the gateway; details are in its logs.
@@ -25,6 +30,8 @@ impl ErrorCode {
             ErrorCode::BadUserInput => "BAD_USER_INPUT",
             ErrorCode::InvalidId => "INVALID_ID",
             ErrorCode::InvalidCursor => "INVALID_CURSOR",
+            ErrorCode::Unauthenticated => "UNAUTHENTICATED",
+            ErrorCode::TooManyAttempts => "TOO_MANY_ATTEMPTS",
             ErrorCode::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             ErrorCode::Internal => "INTERNAL",
         }

@@ -17,6 +17,8 @@ pub enum NodeType {
     ProductVariant,
     /// A category.
     Category,
+    /// A customer (resolvable by that customer only).
+    Customer,
 }
 
 impl NodeType {
@@ -25,13 +27,19 @@ impl NodeType {
             NodeType::Product => "Product",
             NodeType::ProductVariant => "ProductVariant",
             NodeType::Category => "Category",
+            NodeType::Customer => "Customer",
         }
     }
 
     fn parse(name: &str) -> Option<Self> {
-        [Self::Product, Self::ProductVariant, Self::Category]
-            .into_iter()
-            .find(|t| t.name() == name)
+        [
+            Self::Product,
+            Self::ProductVariant,
+            Self::Category,
+            Self::Customer,
+        ]
+        .into_iter()
+        .find(|t| t.name() == name)
     }
 }
 

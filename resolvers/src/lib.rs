@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod connection;
 pub mod context;
+pub mod customer;
 pub mod error;
 pub mod ids;
 pub mod node;
@@ -15,4 +16,12 @@ pub use error::{ApiError, ErrorCode};
 
 /// The storefront's queries.
 #[derive(MergedObject, Default)]
-pub struct QueryRoot(catalog::CatalogQuery, node::NodeQuery);
+pub struct QueryRoot(
+    catalog::CatalogQuery,
+    customer::CustomerQuery,
+    node::NodeQuery,
+);
+
+/// The storefront's mutations.
+#[derive(MergedObject, Default)]
+pub struct MutationRoot(customer::CustomerMutation);

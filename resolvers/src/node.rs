@@ -6,8 +6,11 @@ use async_graphql::{Context, ID, Interface, Object};
 use storefront_loaders::catalog::{CategoryRecord, ProductRecord, VariantRecord, keys};
 use storefront_loaders::store::Key;
 
+use storefront_loaders::identity::Viewer;
+
 use crate::catalog::{Category, Product, ProductVariant};
 use crate::context::{load_many, loader};
+use crate::customer::{Customer, own_customer};
 use crate::error::{ApiError, ApiResult};
 use crate::ids::{self, NodeType};
 
@@ -24,13 +27,17 @@ pub enum Node {
     ProductVariant(ProductVariant),
     /// A category.
     Category(Category),
+    /// The signed-in customer (other customers' IDs resolve to null).
+    Customer(Customer),
 }
 
-fn key_of(kind: NodeType, id: &str) -> Key {
+/// The catalog item behind a global ID (customers are not catalog items).
+fn key_of(kind: NodeType, id: &str) -> Option<Key> {
     match kind {
-        NodeType::Product => keys::product(id),
-        NodeType::ProductVariant => keys::variant(id),
-        NodeType::Category => keys::category(id),
+        NodeType::Product => Some(keys::product(id)),
+        NodeType::ProductVariant => Some(keys::variant(id)),
+        NodeType::Category => Some(keys::category(id)),
+        NodeType::Customer => None,
     }
 }
 
@@ -39,22 +46,34 @@ async fn resolve(
     targets: &[(NodeType, String)],
 ) -> ApiResult<Vec<Option<Node>>> {
     let found = loader(ctx)?
-        .load_many(targets.iter().map(|(k, id)| key_of(*k, id)))
+        .load_many(targets.iter().filter_map(|(k, id)| key_of(*k, id)))
         .await?;
     // Variants are priced in their product's currency, so their products are loaded too.
     let variants: Vec<Arc<VariantRecord>> = targets
         .iter()
         .filter(|(k, _)| *k == NodeType::ProductVariant)
-        .filter_map(|(k, id)| found.get(&key_of(*k, id)))
+        .filter_map(|(k, id)| found.get(&key_of(*k, id)?))
         .map(|item| item.record::<VariantRecord>())
         .collect::<Result<_, _>>()?;
     let products =
         load_many::<ProductRecord>(ctx, variants.iter().map(|v| keys::product(&v.product_id)))
             .await?;
+    // A customer is visible to that customer only; to anyone else the ID resolves to null,
+    // exactly like an ID that does not exist.
+    let viewer = ctx
+        .data_opt::<Viewer>()
+        .filter(|v| targets.contains(&(NodeType::Customer, v.sub().to_owned())));
+    let own = match viewer {
+        Some(viewer) => Some(own_customer(ctx, viewer).await?),
+        None => None,
+    };
     targets
         .iter()
         .map(|(kind, id)| {
-            let Some(item) = found.get(&key_of(*kind, id)) else {
+            if *kind == NodeType::Customer {
+                return Ok(own.clone().filter(|c| c.0.sub == *id).map(Node::Customer));
+            }
+            let Some(item) = key_of(*kind, id).and_then(|key| found.get(&key)) else {
                 return Ok(None);
             };
             Ok(Some(match kind {
@@ -68,6 +87,8 @@ async fn resolve(
                         .to_owned();
                     Node::ProductVariant(ProductVariant::new(variant, &currency))
                 }
+                // Answered above; never a catalog item.
+                NodeType::Customer => return Ok(None),
             }))
         })
         .collect::<Result<_, storefront_loaders::store::StoreError>>()

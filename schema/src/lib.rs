@@ -5,12 +5,13 @@ pub mod limits;
 pub mod persisted;
 pub mod rate_limit;
 
-use async_graphql::{EmptyMutation, EmptySubscription, Schema, SchemaBuilder};
+use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
 use storefront_loaders::catalog::Catalog;
-use storefront_resolvers::QueryRoot;
+use storefront_loaders::identity::Identity;
+use storefront_resolvers::{MutationRoot, QueryRoot};
 
 /// The gateway's schema type.
-pub type StorefrontSchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
+pub type StorefrontSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 /// Query limits enforced on every operation before it runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,18 +34,24 @@ impl Default for QueryLimits {
     }
 }
 
-fn builder() -> SchemaBuilder<QueryRoot, EmptyMutation, EmptySubscription> {
-    Schema::build(QueryRoot::default(), EmptyMutation, EmptySubscription)
+fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        EmptySubscription,
+    )
 }
 
 /// The schema with its shared data and limits, rate-limited when a limiter is given.
 pub fn build(
     catalog: Catalog,
+    identity: Identity,
     limits: &QueryLimits,
     rate_limiter: Option<std::sync::Arc<storefront_loaders::rate_limit::RateLimiter>>,
 ) -> StorefrontSchema {
     let mut schema = builder()
         .data(catalog)
+        .data(identity)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity);
     if !limits.introspection {

@@ -19,6 +19,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response as HttpResponse};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use storefront_loaders::identity::{ClientIp, TokenError, Viewer};
 use storefront_loaders::rate_limit::ClientId;
 use storefront_loaders::{Batched, StoreLoader};
 use storefront_schema::persisted::{document_hash, sha256_hex};
@@ -104,6 +105,12 @@ impl RequestError {
             response
                 .headers_mut()
                 .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            );
         }
         response
     }
@@ -317,11 +324,14 @@ enum Slot {
     Failed(RequestError),
 }
 
-/// Who is asking, for rate limiting: the API key when sent, else the client's address.
-fn client_id(app: &App, headers: &HeaderMap, peer: SocketAddr) -> ClientId {
-    if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
-        return ClientId(format!("key:{}", &document_hash(key)[..24]));
-    }
+/// Who is asking: the rate-limit identity (the API key when sent, else the address) and the
+/// address itself (sign-in throttling counts per address even when clients share a key).
+struct Caller {
+    client: ClientId,
+    ip: ClientIp,
+}
+
+fn caller(app: &App, headers: &HeaderMap, peer: SocketAddr) -> Caller {
     let forwarded = app
         .config
         .rate_limit
@@ -334,25 +344,62 @@ fn client_id(app: &App, headers: &HeaderMap, peer: SocketAddr) -> ClientId {
                 .map(|ip| ip.trim().to_owned())
         })
         .flatten();
-    ClientId(format!(
-        "ip:{}",
-        forwarded.unwrap_or_else(|| peer.ip().to_string())
-    ))
+    let ip = forwarded.unwrap_or_else(|| peer.ip().to_string());
+    let client = match headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
+        Some(key) => ClientId(format!("key:{}", &document_hash(key)[..24])),
+        None => ClientId(format!("ip:{ip}")),
+    };
+    Caller {
+        client,
+        ip: ClientIp(ip),
+    }
 }
 
-/// The seconds to wait, when a response refuses an operation for its rate limit.
-fn retry_after(response: &Response) -> Option<u64> {
-    response.errors.iter().find_map(|e| {
-        let extensions = e.extensions.as_ref()?;
-        match (extensions.get("code"), extensions.get("retryAfter")) {
-            (Some(async_graphql::Value::String(code)), Some(async_graphql::Value::Number(n)))
-                if code == storefront_schema::rate_limit::RATE_LIMITED =>
-            {
-                n.as_u64()
-            }
-            _ => None,
+/// The signed-in customer of a request: none without `Authorization`; a request whose token
+/// is not valid is refused (never treated as anonymous).
+async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Option<Viewer>, RequestError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let unauthenticated =
+        |message: String| RequestError::new(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message);
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .filter(|token| !token.is_empty())
+        .ok_or_else(|| {
+            unauthenticated("send the access token as `Authorization: Bearer <token>`".into())
+        })?;
+    match app.identity.verifier.verify(token).await {
+        Ok(claims) => Ok(Some(Viewer {
+            claims,
+            access_token: token.to_owned(),
+        })),
+        Err(e @ TokenError::KeysUnavailable(_)) => {
+            tracing::error!(error = %e, "cannot verify access tokens");
+            Err(RequestError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "SERVICE_UNAVAILABLE",
+                "access tokens cannot be checked right now; retry shortly",
+            ))
         }
-    })
+        Err(e) => Err(unauthenticated(e.to_string())),
+    }
+}
+
+/// The seconds to wait, when a response refuses an operation for a limit (the rate limit, or
+/// the sign-in throttle): any error with a `retryAfter`.
+fn retry_after(response: &Response) -> Option<u64> {
+    response
+        .errors
+        .iter()
+        .find_map(|e| match e.extensions.as_ref()?.get("retryAfter") {
+            Some(async_graphql::Value::Number(n)) => n.as_u64(),
+            _ => None,
+        })
 }
 
 async fn execute(
@@ -360,10 +407,14 @@ async fn execute(
     raws: Vec<RawRequest>,
     batched: bool,
     headers: &HeaderMap,
-    client: ClientId,
+    caller: Caller,
     media: MediaType,
     method: Method,
 ) -> HttpResponse {
+    let viewer = match authenticate(app, headers).await {
+        Ok(viewer) => viewer,
+        Err(e) => return e.into_response(media),
+    };
     let mut slots = Vec::with_capacity(raws.len());
     let mut requests = Vec::new();
     for raw in raws {
@@ -386,7 +437,12 @@ async fn execute(
         BatchRequest::Single(requests.pop().expect("a single request was prepared"))
     }
     .data(Arc::clone(&loader))
-    .data(client);
+    .data(caller.client)
+    .data(caller.ip);
+    let batch = match viewer {
+        Some(viewer) => batch.data(viewer),
+        None => batch,
+    };
     let response = Batched::new(app.schema.execute_batch(batch), loader).await;
     let personal = is_personal(headers);
     let mut wait = None;
@@ -485,7 +541,7 @@ pub async fn post(
     body: Result<Bytes, BytesRejection>,
 ) -> HttpResponse {
     let media = MediaType::negotiate(&headers);
-    let client = client_id(&app, &headers, peer);
+    let caller = caller(&app, &headers, peer);
     let body = match body {
         Ok(body) => body,
         Err(rejection) => {
@@ -534,7 +590,7 @@ pub async fn post(
                 vec![raw],
                 false,
                 &headers,
-                client,
+                caller,
                 media,
                 Method::POST,
             )
@@ -550,7 +606,7 @@ pub async fn post(
                 )
                 .into_response(MediaType::GraphQlResponse);
             }
-            execute(&app, raws, true, &headers, client, media, Method::POST).await
+            execute(&app, raws, true, &headers, caller, media, Method::POST).await
         }
     }
 }
@@ -564,7 +620,7 @@ pub async fn get(
     Query(params): Query<HashMap<String, String>>,
 ) -> HttpResponse {
     let media = MediaType::negotiate(&headers);
-    let client = client_id(&app, &headers, peer);
+    let caller = caller(&app, &headers, peer);
     let bad = |message: &str| {
         bad_request("BAD_REQUEST", message).into_response(MediaType::GraphQlResponse)
     };
@@ -595,5 +651,5 @@ pub async fn get(
     if raw.query.is_none() && raw.document_id.is_none() && raw.extensions.is_none() {
         return bad("a GET request needs a `query` (or a persisted query id)");
     }
-    execute(&app, vec![raw], false, &headers, client, media, Method::GET).await
+    execute(&app, vec![raw], false, &headers, caller, media, Method::GET).await
 }

@@ -28,6 +28,7 @@ pub fn router(app: App) -> Router {
         .route("/graphiql", get(graphiql::page))
         .route("/graphiql/assets/{file}", get(graphiql::asset))
         .route("/metrics", get(metrics))
+        .route("/.well-known/jwks.json", get(jwks))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(app)
         // axum's limit (not tower-http's) so that the handler answers an oversized body with
@@ -57,6 +58,22 @@ pub fn layered(routes: Router, config: &crate::config::Config) -> Router {
             StatusCode::GATEWAY_TIMEOUT,
             Duration::from_secs(30),
         ))
+}
+
+/// The embedded identity provider's public keys, for services that verify its tokens.
+async fn jwks(State(app): State<App>) -> axum::response::Response {
+    match &app.jwks {
+        Some(jwks) => (
+            [(header::CACHE_CONTROL, "public, max-age=300")],
+            axum::Json(jwks.as_ref().clone()),
+        )
+            .into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            "the gateway signs no tokens: its identity engine is Cognito",
+        )
+            .into_response(),
+    }
 }
 
 async fn metrics(State(app): State<App>) -> impl IntoResponse {

@@ -163,7 +163,20 @@ async fn require_mode_refuses_free_form_queries_and_serves_manifest_operations_b
 
 #[tokio::test]
 async fn customer_bound_requests_are_never_cacheable() {
-    let app = spawn_app().await;
+    let mut config = crate::support::test_config();
+    config.identity.auto_confirm = true;
+    let app = crate::support::spawn_app_with(config).await;
+    let credentials = json!({"email": "ada@example.com", "password": "correct horse 9"});
+    app.data(
+        "mutation($email: String!, $password: String!) {
+            customerSignUp(input: {email: $email, password: $password}) { userErrors { code } } }",
+        credentials.clone(),
+    )
+    .await;
+    let session = app.data(crate::customer::SIGN_IN, credentials).await;
+    let token = session["customerSignIn"]["accessToken"]
+        .as_str()
+        .expect("signed in");
     let response = app
         .client
         .get(app.url("/graphql"))
@@ -176,10 +189,11 @@ async fn customer_bound_requests_are_never_cacheable() {
         .client
         .get(app.url("/graphql"))
         .query(&[("query", "{ products(first: 1) { nodes { handle } } }")])
-        .header("authorization", "Bearer anything")
+        .bearer_auth(token)
         .send()
         .await
         .expect("request");
+    assert_eq!(personal.status(), 200);
     assert_eq!(personal.headers()["cache-control"], "private, no-store");
     let (_, headers, _) = post_json(&app, json!({"query": "{ nope }"})).await;
     assert_eq!(headers["cache-control"], "no-store");

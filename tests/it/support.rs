@@ -1,10 +1,12 @@
 //! Test support: a gateway per test on port 0 with a fresh in-memory store.
 
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 use storefront_gateway::config::{Config, StoreEngine};
 use storefront_gateway::{App, serve};
+use storefront_loaders::identity::{CodeDelivery, CodePurpose, Email};
 
 /// A running gateway and a client for it.
 pub struct TestApp {
@@ -14,6 +16,8 @@ pub struct TestApp {
     pub app: App,
     /// An HTTP client.
     pub client: reqwest::Client,
+    /// Codes the identity provider sent.
+    pub outbox: Arc<Outbox>,
 }
 
 /// The configuration tests start from: memory store, demo catalog seeded.
@@ -56,6 +60,27 @@ impl TestApp {
             .expect("request");
         let status = response.status().as_u16();
         (status, response.json().await.expect("JSON body"))
+    }
+
+    /// POSTs a GraphQL operation with `Authorization: Bearer <token>`; returns the status, the
+    /// headers and the JSON body.
+    pub async fn post_as(
+        &self,
+        token: &str,
+        query: &str,
+        variables: Value,
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
+        let response = self
+            .client
+            .post(self.url("/graphql"))
+            .bearer_auth(token)
+            .json(&json!({"query": query, "variables": variables}))
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        (status, headers, response.json().await.expect("JSON body"))
     }
 
     /// POSTs a query that must succeed; returns its `data`.
@@ -107,6 +132,8 @@ pub struct LocalAws {
     pub dynamodb_url: String,
     /// Redis.
     pub redis_url: String,
+    /// moto (Cognito, SQS, EventBridge).
+    pub moto_url: String,
 }
 
 /// The local AWS stack: the one named by `LOCAL_AWS_*` variables (as `.ci/run` exports them),
@@ -116,13 +143,15 @@ pub fn local_aws() -> LocalAws {
     static STACK: std::sync::OnceLock<LocalAws> = std::sync::OnceLock::new();
     STACK
         .get_or_init(|| {
-            if let (Ok(dynamodb_url), Ok(redis_url)) = (
+            if let (Ok(dynamodb_url), Ok(redis_url), Ok(moto_url)) = (
                 std::env::var("LOCAL_AWS_DYNAMODB_URL"),
                 std::env::var("LOCAL_AWS_REDIS_URL"),
+                std::env::var("LOCAL_AWS_MOTO_URL"),
             ) {
                 return LocalAws {
                     dynamodb_url,
                     redis_url,
+                    moto_url,
                 };
             }
             let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/local-aws");
@@ -146,6 +175,7 @@ pub fn local_aws() -> LocalAws {
             LocalAws {
                 dynamodb_url: export("LOCAL_AWS_DYNAMODB_URL"),
                 redis_url: export("LOCAL_AWS_REDIS_URL"),
+                moto_url: export("LOCAL_AWS_MOTO_URL"),
             }
         })
         .clone()
@@ -193,7 +223,10 @@ pub async fn spawn_with_store(
         .await
         .expect("bind port 0");
     let addr = listener.local_addr().expect("local addr");
-    let app = App::with_store(config, store).expect("app builds");
+    let outbox = Arc::new(Outbox::default());
+    let app = App::with_delivery(config, store, Arc::clone(&outbox) as _)
+        .await
+        .expect("app builds");
     app.seed_if_empty().await.expect("seed");
     let served = app.clone();
     tokio::spawn(async move { serve(listener, served).await });
@@ -201,6 +234,34 @@ pub async fn spawn_with_store(
         addr,
         app,
         client: reqwest::Client::new(),
+        outbox,
+    }
+}
+
+/// The one-time codes the embedded identity provider sent, as a mailbox would hold them.
+#[derive(Default)]
+pub struct Outbox(Mutex<Vec<(String, String)>>);
+
+impl CodeDelivery for Outbox {
+    fn deliver(&self, email: &Email, _purpose: CodePurpose, code: &str) {
+        self.0
+            .lock()
+            .expect("outbox lock")
+            .push((email.to_string(), code.to_owned()));
+    }
+}
+
+impl Outbox {
+    /// The latest code sent to `email`.
+    pub fn last_code(&self, email: &str) -> String {
+        self.0
+            .lock()
+            .expect("outbox lock")
+            .iter()
+            .rev()
+            .find(|(to, _)| to == email)
+            .map(|(_, code)| code.clone())
+            .unwrap_or_else(|| panic!("no code was sent to {email}"))
     }
 }
 

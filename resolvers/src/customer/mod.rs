@@ -1,0 +1,15 @@
+//! Customers: sign-up, sign-in and sessions through the configured identity provider, the
+//! signed-in customer's profile, and the guard that keeps customer data to its owner.
+
+mod guard;
+mod inputs;
+mod mutation;
+mod query;
+mod types;
+mod user_errors;
+
+pub use guard::{signed_in, viewer};
+pub use mutation::CustomerMutation;
+pub use query::{CustomerQuery, own_customer};
+pub use types::{Customer, MailingAddress};
+pub use user_errors::{CustomerErrorCode, CustomerUserError};

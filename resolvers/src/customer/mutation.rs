@@ -1,0 +1,425 @@
+//! Sign-up, confirmation, sign-in, refresh, sign-out, password reset and profile updates.
+
+use async_graphql::{Context, ErrorExtensions as _, Object, SimpleObject};
+use storefront_loaders::identity::{
+    ClientIp, Email, Identity, IdentityError, NewAccount, ProfileChanges, SessionTokens,
+};
+use storefront_loaders::rate_limit::Limited;
+
+use super::guard::{signed_in, viewer};
+use super::inputs::{Checks, CustomerSignUpInput, CustomerUpdateInput};
+use super::types::Customer;
+use super::user_errors::{CustomerUserError, Fields, from_identity};
+use crate::context::identity;
+use crate::error::{ApiError, ErrorCode};
+use crate::scalars::DateTime;
+
+/// The result of `customerSignUp`.
+#[derive(SimpleObject)]
+pub struct CustomerSignUpPayload {
+    /// The new customer; null on failure.
+    pub customer: Option<Customer>,
+    /// Whether the code sent to the email must be confirmed before signing in.
+    pub confirmation_required: bool,
+    /// What was wrong with the input.
+    pub user_errors: Vec<CustomerUserError>,
+}
+
+/// The result of `customerConfirmSignUp`.
+#[derive(SimpleObject)]
+pub struct CustomerConfirmSignUpPayload {
+    /// Whether the account is confirmed and can sign in.
+    pub confirmed: bool,
+    /// What was wrong with the input.
+    pub user_errors: Vec<CustomerUserError>,
+}
+
+/// A signed-in session: the result of `customerSignIn` and `customerTokenRefresh`.
+#[derive(SimpleObject, Default)]
+pub struct CustomerSessionPayload {
+    /// The bearer token for requests: `Authorization: Bearer <accessToken>`.
+    pub access_token: Option<String>,
+    /// Renews the access token with `customerTokenRefresh`; keep it secret.
+    pub refresh_token: Option<String>,
+    /// When the access token expires.
+    pub expires_at: Option<DateTime>,
+    /// The signed-in customer.
+    pub customer: Option<Customer>,
+    /// Why signing in failed.
+    pub user_errors: Vec<CustomerUserError>,
+}
+
+/// The result of `customerSignOut`.
+#[derive(SimpleObject)]
+pub struct CustomerSignOutPayload {
+    /// Whether the session was ended.
+    pub signed_out: bool,
+    /// What went wrong.
+    pub user_errors: Vec<CustomerUserError>,
+}
+
+/// The result of `customerPasswordResetRequest` and `customerPasswordReset`.
+#[derive(SimpleObject)]
+pub struct CustomerPasswordResetPayload {
+    /// Whether the request was accepted (a code is sent when the email has an account; the
+    /// answer is the same when it has none, so accounts cannot be probed).
+    pub accepted: bool,
+    /// What was wrong with the input.
+    pub user_errors: Vec<CustomerUserError>,
+}
+
+/// The result of `customerUpdate`.
+#[derive(SimpleObject)]
+pub struct CustomerUpdatePayload {
+    /// The updated customer; null on failure.
+    pub customer: Option<Customer>,
+    /// What was wrong with the input.
+    pub user_errors: Vec<CustomerUserError>,
+}
+
+/// The refusal of a throttled sign-in: `TOO_MANY_ATTEMPTS`, with `retryAfter` seconds (the
+/// HTTP response says `429` and `Retry-After`).
+fn throttled(limited: Limited) -> async_graphql::Error {
+    let seconds = limited.retry_after;
+    async_graphql::Error::new(format!(
+        "too many failed attempts: try again in {seconds} s"
+    ))
+    .extend_with(|_, e| {
+        e.set("code", ErrorCode::TooManyAttempts.as_str());
+        e.set("retryAfter", seconds);
+    })
+}
+
+/// Runs a password or code check under the brute-force throttle: refused while the email or
+/// the address is locked, and counted when it fails.
+async fn throttled_attempt<T>(
+    identity: &Identity,
+    ip: Option<&ClientIp>,
+    email: &Email,
+    attempt: impl Future<Output = Result<T, IdentityError>>,
+) -> async_graphql::Result<Result<T, IdentityError>> {
+    identity
+        .throttle
+        .check(email, ip)
+        .await
+        .map_err(throttled)?;
+    let result = attempt.await;
+    if let Err(IdentityError::InvalidCredentials | IdentityError::CodeMismatch) = &result {
+        identity.throttle.failed(email, ip).await;
+    }
+    Ok(result)
+}
+
+/// The payload of a new or renewed session.
+async fn session(
+    identity: &Identity,
+    tokens: SessionTokens,
+    email: Option<&Email>,
+) -> Result<CustomerSessionPayload, ApiError> {
+    let claims = identity
+        .verifier
+        .verify(&tokens.access_token)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "a token the provider just issued does not verify: \
+                check the identity issuer, audience and JWKS settings");
+            ApiError::new(ErrorCode::Internal, "internal error")
+        })?;
+    let email = email.map(Email::as_str).or(claims.email.as_deref());
+    let profile = identity
+        .profiles
+        .ensure(&claims.sub, email, &ProfileChanges::default())
+        .await?;
+    Ok(CustomerSessionPayload {
+        access_token: Some(tokens.access_token),
+        refresh_token: Some(tokens.refresh_token),
+        expires_at: Some(DateTime(tokens.expires_at)),
+        customer: Some(Customer(profile)),
+        user_errors: Vec::new(),
+    })
+}
+
+const SIGN_UP: Fields<'static> = Fields {
+    email: &["input", "email"],
+    password: &["input", "password"],
+    code: &[],
+};
+const BY_EMAIL: Fields<'static> = Fields {
+    email: &["email"],
+    password: &["password"],
+    code: &["code"],
+};
+const RESET: Fields<'static> = Fields {
+    email: &["email"],
+    password: &["newPassword"],
+    code: &["code"],
+};
+
+/// Customer account mutations.
+#[derive(Default)]
+pub struct CustomerMutation;
+
+/// Customer account mutations.
+#[Object]
+impl CustomerMutation {
+    /// Creates an account. Unless the gateway auto-confirms, a 6-digit code is sent to the
+    /// email, to be entered with `customerConfirmSignUp` before the first sign-in.
+    async fn customer_sign_up(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The new customer's details.")] input: CustomerSignUpInput,
+    ) -> async_graphql::Result<CustomerSignUpPayload> {
+        let mut checks = Checks::default();
+        let email = checks.email(SIGN_UP.email, &input.email);
+        checks.password(SIGN_UP.password, &input.password);
+        let profile = checks.sign_up_profile(&input);
+        let failed = |user_errors| CustomerSignUpPayload {
+            customer: None,
+            confirmation_required: false,
+            user_errors,
+        };
+        let Some(email) = email.filter(|_| checks.errors.is_empty()) else {
+            return Ok(failed(checks.errors));
+        };
+        let identity = identity(ctx)?;
+        let account = NewAccount {
+            email: email.clone(),
+            password: input.password,
+            first_name: profile.first_name.clone().filter(|n| !n.is_empty()),
+            last_name: profile.last_name.clone().filter(|n| !n.is_empty()),
+        };
+        match identity.provider.sign_up(&account).await {
+            Ok(outcome) => {
+                let customer = identity
+                    .profiles
+                    .ensure(&outcome.sub, Some(email.as_str()), &profile)
+                    .await
+                    .map_err(ApiError::from)?;
+                Ok(CustomerSignUpPayload {
+                    customer: Some(Customer(customer)),
+                    confirmation_required: !outcome.confirmed,
+                    user_errors: Vec::new(),
+                })
+            }
+            Err(e) => Ok(failed(vec![from_identity(e, SIGN_UP)?])),
+        }
+    }
+
+    /// Confirms a sign-up with the code sent to the email.
+    async fn customer_confirm_sign_up(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The email signed up with.")] email: String,
+        #[graphql(desc = "The code sent to it.")] code: String,
+    ) -> async_graphql::Result<CustomerConfirmSignUpPayload> {
+        let mut checks = Checks::default();
+        let email = checks.email(BY_EMAIL.email, &email);
+        checks.code(BY_EMAIL.code, &code);
+        let Some(email) = email.filter(|_| checks.errors.is_empty()) else {
+            return Ok(CustomerConfirmSignUpPayload {
+                confirmed: false,
+                user_errors: checks.errors,
+            });
+        };
+        let identity = identity(ctx)?;
+        let ip = ctx.data_opt::<ClientIp>();
+        let result = throttled_attempt(
+            identity,
+            ip,
+            &email,
+            identity.provider.confirm_sign_up(&email, &code),
+        )
+        .await?;
+        Ok(match result {
+            Ok(()) => CustomerConfirmSignUpPayload {
+                confirmed: true,
+                user_errors: Vec::new(),
+            },
+            Err(e) => CustomerConfirmSignUpPayload {
+                confirmed: false,
+                user_errors: vec![from_identity(e, BY_EMAIL)?],
+            },
+        })
+    }
+
+    /// Signs in with email and password. Repeated failures for an email or from an address
+    /// are refused for a while with `TOO_MANY_ATTEMPTS` (HTTP 429, `Retry-After`).
+    async fn customer_sign_in(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The account's email.")] email: String,
+        #[graphql(desc = "The account's password.")] password: String,
+    ) -> async_graphql::Result<CustomerSessionPayload> {
+        let mut checks = Checks::default();
+        let email = checks.email(BY_EMAIL.email, &email);
+        checks.password(BY_EMAIL.password, &password);
+        let Some(email) = email.filter(|_| checks.errors.is_empty()) else {
+            return Ok(CustomerSessionPayload {
+                user_errors: checks.errors,
+                ..CustomerSessionPayload::default()
+            });
+        };
+        let identity = identity(ctx)?;
+        let ip = ctx.data_opt::<ClientIp>();
+        let result = throttled_attempt(
+            identity,
+            ip,
+            &email,
+            identity.provider.sign_in(&email, &password),
+        )
+        .await?;
+        Ok(match result {
+            Ok(tokens) => session(identity, tokens, Some(&email)).await?,
+            Err(e) => CustomerSessionPayload {
+                user_errors: vec![from_identity(e, BY_EMAIL)?],
+                ..CustomerSessionPayload::default()
+            },
+        })
+    }
+
+    /// A new access token for a refresh token (from `customerSignIn`).
+    async fn customer_token_refresh(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The session's refresh token.")] refresh_token: String,
+    ) -> async_graphql::Result<CustomerSessionPayload> {
+        let identity = identity(ctx)?;
+        if refresh_token.trim().is_empty() || refresh_token.len() > 8192 {
+            return Ok(CustomerSessionPayload {
+                user_errors: vec![from_identity(IdentityError::InvalidRefreshToken, BY_EMAIL)?],
+                ..CustomerSessionPayload::default()
+            });
+        }
+        Ok(match identity.provider.refresh(&refresh_token).await {
+            Ok(tokens) => session(identity, tokens, None).await?,
+            Err(e) => CustomerSessionPayload {
+                user_errors: vec![from_identity(e, BY_EMAIL)?],
+                ..CustomerSessionPayload::default()
+            },
+        })
+    }
+
+    /// Ends the signed-in session: its refresh token stops working (Cognito: every session of
+    /// the customer ends).
+    #[graphql(guard = "signed_in")]
+    async fn customer_sign_out(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<CustomerSignOutPayload> {
+        let viewer = viewer(ctx)?;
+        let identity = identity(ctx)?;
+        Ok(
+            match identity
+                .provider
+                .sign_out(&viewer.access_token, &viewer.claims)
+                .await
+            {
+                Ok(()) => CustomerSignOutPayload {
+                    signed_out: true,
+                    user_errors: Vec::new(),
+                },
+                Err(e) => CustomerSignOutPayload {
+                    signed_out: false,
+                    user_errors: vec![from_identity(e, BY_EMAIL)?],
+                },
+            },
+        )
+    }
+
+    /// Sends a password-reset code to the email (when it has an account).
+    async fn customer_password_reset_request(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The account's email.")] email: String,
+    ) -> async_graphql::Result<CustomerPasswordResetPayload> {
+        let mut checks = Checks::default();
+        let Some(email) = checks.email(BY_EMAIL.email, &email) else {
+            return Ok(CustomerPasswordResetPayload {
+                accepted: false,
+                user_errors: checks.errors,
+            });
+        };
+        let identity = identity(ctx)?;
+        Ok(
+            match identity.provider.request_password_reset(&email).await {
+                Ok(()) => CustomerPasswordResetPayload {
+                    accepted: true,
+                    user_errors: Vec::new(),
+                },
+                Err(e) => CustomerPasswordResetPayload {
+                    accepted: false,
+                    user_errors: vec![from_identity(e, RESET)?],
+                },
+            },
+        )
+    }
+
+    /// Sets a new password with the code from `customerPasswordResetRequest`; every earlier
+    /// session of the account ends.
+    async fn customer_password_reset(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The account's email.")] email: String,
+        #[graphql(desc = "The code sent to it.")] code: String,
+        #[graphql(desc = "The new password.")] new_password: String,
+    ) -> async_graphql::Result<CustomerPasswordResetPayload> {
+        let mut checks = Checks::default();
+        let email = checks.email(RESET.email, &email);
+        checks.code(RESET.code, &code);
+        checks.password(RESET.password, &new_password);
+        let Some(email) = email.filter(|_| checks.errors.is_empty()) else {
+            return Ok(CustomerPasswordResetPayload {
+                accepted: false,
+                user_errors: checks.errors,
+            });
+        };
+        let identity = identity(ctx)?;
+        let ip = ctx.data_opt::<ClientIp>();
+        let result = throttled_attempt(
+            identity,
+            ip,
+            &email,
+            identity
+                .provider
+                .reset_password(&email, &code, &new_password),
+        )
+        .await?;
+        Ok(match result {
+            Ok(()) => CustomerPasswordResetPayload {
+                accepted: true,
+                user_errors: Vec::new(),
+            },
+            Err(e) => CustomerPasswordResetPayload {
+                accepted: false,
+                user_errors: vec![from_identity(e, RESET)?],
+            },
+        })
+    }
+
+    /// Changes the signed-in customer's profile.
+    #[graphql(guard = "signed_in")]
+    async fn customer_update(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The changes.")] customer: CustomerUpdateInput,
+    ) -> async_graphql::Result<CustomerUpdatePayload> {
+        let viewer = viewer(ctx)?;
+        let mut checks = Checks::default();
+        let changes = checks.update(&customer);
+        if !checks.errors.is_empty() {
+            return Ok(CustomerUpdatePayload {
+                customer: None,
+                user_errors: checks.errors,
+            });
+        }
+        let profile = identity(ctx)?
+            .profiles
+            .update(viewer.sub(), viewer.claims.email.as_deref(), &changes)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(CustomerUpdatePayload {
+            customer: Some(Customer(profile)),
+            user_errors: Vec::new(),
+        })
+    }
+}

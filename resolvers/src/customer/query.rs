@@ -1,0 +1,37 @@
+//! The signed-in customer.
+
+use async_graphql::{Context, Object};
+use storefront_loaders::identity::{ProfileChanges, Viewer};
+
+use super::types::Customer;
+use crate::context::identity;
+use crate::error::ApiResult;
+
+/// The viewer's own customer account (its profile is created on first use).
+pub async fn own_customer(ctx: &Context<'_>, viewer: &Viewer) -> ApiResult<Customer> {
+    let profile = identity(ctx)?
+        .profiles
+        .ensure(
+            viewer.sub(),
+            viewer.claims.email.as_deref(),
+            &ProfileChanges::default(),
+        )
+        .await?;
+    Ok(Customer(profile))
+}
+
+/// Queries about the signed-in customer.
+#[derive(Default)]
+pub struct CustomerQuery;
+
+/// Queries about the signed-in customer.
+#[Object]
+impl CustomerQuery {
+    /// The signed-in customer; null when the request carries no access token.
+    async fn customer(&self, ctx: &Context<'_>) -> ApiResult<Option<Customer>> {
+        match ctx.data_opt::<Viewer>() {
+            Some(viewer) => own_customer(ctx, viewer).await.map(Some),
+            None => Ok(None),
+        }
+    }
+}

@@ -1,0 +1,501 @@
+//! Customer identity on the embedded provider: the whole account flow, token verification,
+//! isolation between customers, and the brute-force throttle.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+use storefront_gateway::config::Config;
+use storefront_loaders::identity::SigningKey;
+
+use crate::support::{TestApp, spawn_app_with, test_config};
+
+pub const SIGN_UP: &str = "mutation($input: CustomerSignUpInput!) {
+  customerSignUp(input: $input) {
+    customer { email firstName lastName acceptsMarketing }
+    confirmationRequired
+    userErrors { field message code }
+  }
+}";
+pub const CONFIRM: &str = "mutation($email: String!, $code: String!) {
+  customerConfirmSignUp(email: $email, code: $code) { confirmed userErrors { field code } }
+}";
+pub const SIGN_IN: &str = "mutation($email: String!, $password: String!) {
+  customerSignIn(email: $email, password: $password) {
+    accessToken refreshToken expiresAt
+    customer { id email firstName }
+    userErrors { field message code }
+  }
+}";
+pub const REFRESH: &str = "mutation($token: String!) {
+  customerTokenRefresh(refreshToken: $token) {
+    accessToken refreshToken expiresAt customer { id email } userErrors { field code }
+  }
+}";
+pub const SIGN_OUT: &str = "mutation { customerSignOut { signedOut userErrors { code } } }";
+pub const ME: &str = "{ customer { id email firstName lastName displayName acceptsMarketing
+  addresses { address1 city countryCode } } }";
+
+const PASSWORD: &str = "correct horse 9";
+
+/// A gateway whose signing key the test holds, so it can forge tokens with it.
+async fn app_with_key(
+    change: impl FnOnce(&mut Config),
+) -> (TestApp, SigningKey, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (key, pem) = SigningKey::generate().expect("key");
+    let path = dir.path().join("signing-key.pem");
+    std::fs::write(&path, pem).expect("key file");
+    let mut config = test_config();
+    config.identity.key_file = Some(path);
+    change(&mut config);
+    (spawn_app_with(config).await, key, dir)
+}
+
+/// Signs up, confirms with the mailed code and signs in; returns the sign-in payload.
+async fn signed_in(app: &TestApp, email: &str, first_name: &str) -> Value {
+    let data = app
+        .data(
+            SIGN_UP,
+            json!({"input": {"email": email, "password": PASSWORD, "firstName": first_name}}),
+        )
+        .await;
+    assert_eq!(data["customerSignUp"]["userErrors"], json!([]));
+    let code = app.outbox.last_code(email);
+    let data = app
+        .data(CONFIRM, json!({"email": email, "code": code}))
+        .await;
+    assert_eq!(data["customerConfirmSignUp"]["confirmed"], true);
+    let data = app
+        .data(SIGN_IN, json!({"email": email, "password": PASSWORD}))
+        .await;
+    assert_eq!(data["customerSignIn"]["userErrors"], json!([]), "{data:#}");
+    data["customerSignIn"].clone()
+}
+
+fn token_of(session: &Value) -> String {
+    session["accessToken"]
+        .as_str()
+        .expect("access token")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn sign_up_confirm_sign_in_read_refresh_and_sign_out() {
+    let app = spawn_app_with(test_config()).await;
+    let (_, body) = app.post(ME, json!({})).await;
+    assert_eq!(
+        body,
+        json!({"data": {"customer": null}}),
+        "anonymous: no customer"
+    );
+
+    let data = app
+        .data(
+            SIGN_UP,
+            json!({"input": {"email": " Ada@Example.com", "password": PASSWORD,
+                "firstName": "Ada", "lastName": "Lovelace", "acceptsMarketing": true}}),
+        )
+        .await;
+    assert_eq!(
+        data,
+        json!({"customerSignUp": {
+            "customer": {"email": "ada@example.com", "firstName": "Ada", "lastName": "Lovelace",
+                "acceptsMarketing": true},
+            "confirmationRequired": true,
+            "userErrors": []
+        }})
+    );
+    let data = app
+        .data(
+            SIGN_IN,
+            json!({"email": "ada@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(
+        data["customerSignIn"]["userErrors"],
+        json!([{"field": ["email"], "code": "CUSTOMER_NOT_CONFIRMED",
+            "message": "the account is not confirmed: enter the code sent to your email"}])
+    );
+    let code = app.outbox.last_code("ada@example.com");
+    let data = app
+        .data(CONFIRM, json!({"email": "ada@example.com", "code": code}))
+        .await;
+    assert_eq!(
+        data,
+        json!({"customerConfirmSignUp": {"confirmed": true, "userErrors": []}})
+    );
+
+    let data = app
+        .data(
+            SIGN_IN,
+            json!({"email": "ADA@example.com", "password": PASSWORD}),
+        )
+        .await;
+    let session = &data["customerSignIn"];
+    assert_eq!(session["customer"]["email"], "ada@example.com");
+    assert_eq!(session["customer"]["firstName"], "Ada");
+    let token = token_of(session);
+
+    let (status, headers, body) = app.post_as(&token, ME, json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["cache-control"], "private, no-store");
+    assert_eq!(
+        body["data"]["customer"],
+        json!({"id": session["customer"]["id"], "email": "ada@example.com", "firstName": "Ada",
+            "lastName": "Lovelace", "displayName": "Ada Lovelace", "acceptsMarketing": true,
+            "addresses": []})
+    );
+
+    let refresh = session["refreshToken"].as_str().expect("refresh token");
+    let data = app.data(REFRESH, json!({"token": refresh})).await;
+    let renewed = &data["customerTokenRefresh"];
+    assert_eq!(renewed["userErrors"], json!([]));
+    assert_eq!(renewed["customer"]["email"], "ada@example.com");
+    let renewed_token = token_of(renewed);
+    let (_, _, body) = app.post_as(&renewed_token, ME, json!({})).await;
+    assert_eq!(body["data"]["customer"]["email"], "ada@example.com");
+
+    let (status, _, body) = app.post_as(&token, SIGN_OUT, json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body["data"],
+        json!({"customerSignOut": {"signedOut": true, "userErrors": []}})
+    );
+    let data = app.data(REFRESH, json!({"token": refresh})).await;
+    assert_eq!(
+        data["customerTokenRefresh"],
+        json!({"accessToken": null, "refreshToken": null, "expiresAt": null, "customer": null,
+            "userErrors": [{"field": ["refreshToken"], "code": "INVALID_REFRESH_TOKEN"}]})
+    );
+}
+
+#[tokio::test]
+async fn bad_sign_up_input_is_reported_field_by_field() {
+    let app = spawn_app_with(test_config()).await;
+    let data = app
+        .data(
+            SIGN_UP,
+            json!({"input": {"email": "not-an-email", "password": "", "firstName": "x".repeat(101)}}),
+        )
+        .await;
+    let errors: Vec<(Value, Value)> = data["customerSignUp"]["userErrors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| (e["field"].clone(), e["code"].clone()))
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            (json!(["input", "email"]), json!("INVALID")),
+            (json!(["input", "password"]), json!("BLANK")),
+            (json!(["input", "firstName"]), json!("TOO_LONG")),
+        ]
+    );
+    let weak = app
+        .data(
+            SIGN_UP,
+            json!({"input": {"email": "a@example.com", "password": "password"}}),
+        )
+        .await;
+    assert_eq!(
+        weak["customerSignUp"]["userErrors"][0]["code"],
+        "PASSWORD_TOO_WEAK"
+    );
+    signed_in(&app, "taken@example.com", "T").await;
+    let taken = app
+        .data(
+            SIGN_UP,
+            json!({"input": {"email": "taken@example.com", "password": PASSWORD}}),
+        )
+        .await;
+    assert_eq!(
+        taken["customerSignUp"]["userErrors"],
+        json!([{"field": ["input", "email"], "code": "TAKEN",
+            "message": "an account with this email already exists"}])
+    );
+}
+
+#[tokio::test]
+async fn customer_only_mutations_refuse_anonymous_requests() {
+    let app = spawn_app_with(test_config()).await;
+    for mutation in [
+        SIGN_OUT,
+        "mutation { customerUpdate(customer: {firstName: \"X\"}) { customer { id } } }",
+    ] {
+        assert_eq!(
+            app.error_codes(mutation, json!({})).await,
+            ["UNAUTHENTICATED"]
+        );
+    }
+}
+
+#[tokio::test]
+async fn invalid_tokens_are_refused_with_unauthenticated_never_served_anonymously() {
+    let (app, key, _dir) = app_with_key(|_| {}).await;
+    let session = signed_in(&app, "ada@example.com", "Ada").await;
+    let valid = token_of(&session);
+    let (status, _, body) = app.post_as(&valid, ME, json!({})).await;
+    assert_eq!(
+        (status, &body["data"]["customer"]["email"]),
+        (200, &json!("ada@example.com"))
+    );
+
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let claims = jsonwebtoken::dangerous::insecure_decode_claims::<Value>(&valid).expect("claims");
+    let with = |change: &dyn Fn(&mut Value)| {
+        let mut c = claims.clone();
+        change(&mut c);
+        c
+    };
+    let segment = |v: &Value| URL_SAFE_NO_PAD.encode(v.to_string());
+    let mut hs256 = Header::new(Algorithm::HS256);
+    hs256.kid = Some(key.kid().to_owned());
+    let public_key = serde_json::to_vec(key.jwks()).expect("jwks");
+    let other_key = SigningKey::generate().expect("key").0;
+
+    let forged: Vec<(&str, String)> = vec![
+        (
+            "alg none",
+            format!(
+                "{}.{}.",
+                segment(&json!({"alg": "none", "typ": "JWT", "kid": key.kid()})),
+                segment(&claims)
+            ),
+        ),
+        (
+            "HS256 keyed with the public key",
+            jsonwebtoken::encode(&hs256, &claims, &EncodingKey::from_secret(&public_key))
+                .expect("hs256"),
+        ),
+        ("unknown kid", other_key.sign(&claims).expect("signed")),
+        (
+            "wrong issuer",
+            key.sign(&with(&|c| c["iss"] = json!("https://evil.example")))
+                .expect("signed"),
+        ),
+        (
+            "wrong audience",
+            key.sign(&with(&|c| c["client_id"] = json!("another-app")))
+                .expect("signed"),
+        ),
+        (
+            "id token",
+            key.sign(&with(&|c| c["token_use"] = json!("id")))
+                .expect("signed"),
+        ),
+        (
+            "expired",
+            key.sign(&with(&|c| c["exp"] = json!(now - 3600)))
+                .expect("signed"),
+        ),
+        ("tampered", format!("{}x", &valid[..valid.len() - 1])),
+        ("garbage", "not.a.token".into()),
+    ];
+    for (name, token) in forged {
+        let (status, headers, body) = app.post_as(&token, ME, json!({})).await;
+        assert_eq!(status, 401, "{name}: {body}");
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+            "{name}"
+        );
+        assert!(body.get("data").is_none(), "{name}: nothing is executed");
+        assert_eq!(
+            headers["www-authenticate"], "Bearer error=\"invalid_token\"",
+            "{name}"
+        );
+    }
+    let response = app
+        .client
+        .post(app.url("/graphql"))
+        .header("authorization", format!("Basic {valid}"))
+        .json(&json!({"query": ME}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 401, "only the Bearer scheme");
+}
+
+#[tokio::test]
+async fn the_jwks_endpoint_publishes_the_key_tokens_are_signed_with() {
+    let (app, key, _dir) = app_with_key(|_| {}).await;
+    let response = app
+        .client
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200);
+    let jwks: Value = response.json().await.expect("json");
+    assert_eq!(jwks, serde_json::to_value(key.jwks()).expect("jwks"));
+    let session = signed_in(&app, "ada@example.com", "Ada").await;
+    let header = jsonwebtoken::decode_header(token_of(&session)).expect("header");
+    assert_eq!(header.alg, Algorithm::RS256);
+    assert_eq!(header.kid.as_deref(), Some(key.kid()));
+}
+
+#[tokio::test]
+async fn one_customer_cannot_read_or_change_anothers_data() {
+    let app = spawn_app_with(test_config()).await;
+    let ada = signed_in(&app, "ada@example.com", "Ada").await;
+    let bob = signed_in(&app, "bob@example.com", "Bob").await;
+    let ada_id = ada["customer"]["id"].clone();
+    let lookup = "query($id: ID!) { node(id: $id) { ... on Customer { email firstName } } }";
+
+    let (_, _, body) = app
+        .post_as(&token_of(&ada), lookup, json!({"id": ada_id}))
+        .await;
+    assert_eq!(
+        body,
+        json!({"data": {"node": {"email": "ada@example.com", "firstName": "Ada"}}}),
+        "a customer's own ID resolves for them"
+    );
+    let (_, _, body) = app
+        .post_as(&token_of(&bob), lookup, json!({"id": ada_id}))
+        .await;
+    assert_eq!(
+        body,
+        json!({"data": {"node": null}}),
+        "as if Ada did not exist"
+    );
+    let (_, body) = app.post(lookup, json!({"id": ada_id})).await;
+    assert_eq!(
+        body,
+        json!({"data": {"node": null}}),
+        "nor for anonymous requests"
+    );
+
+    let update = "mutation($c: CustomerUpdateInput!) { customerUpdate(customer: $c) {
+        customer { id firstName addresses { city countryCode } } userErrors { field code } } }";
+    let (_, _, body) = app
+        .post_as(
+            &token_of(&bob),
+            update,
+            json!({"c": {"firstName": "Robert", "addresses": [
+                {"address1": "1 Main St", "city": "Springfield", "countryCode": "us"}]}}),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["customerUpdate"],
+        json!({"customer": {"id": bob["customer"]["id"], "firstName": "Robert",
+            "addresses": [{"city": "Springfield", "countryCode": "US"}]}, "userErrors": []}),
+        "an update changes the signed-in customer"
+    );
+    let (_, _, body) = app.post_as(&token_of(&ada), ME, json!({})).await;
+    assert_eq!(body["data"]["customer"]["firstName"], "Ada");
+    assert_eq!(body["data"]["customer"]["addresses"], json!([]));
+}
+
+#[tokio::test]
+async fn failed_sign_ins_trip_the_throttle_which_recovers_after_its_window() {
+    let window = 4;
+    let app = spawn_app_with({
+        let mut config = test_config();
+        config.identity.max_failed_attempts = 3;
+        config.identity.failed_attempts_window_seconds = window;
+        config
+    })
+    .await;
+    signed_in(&app, "ada@example.com", "Ada").await;
+    // Start at the beginning of a window, so the failures all fall in one.
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock");
+    let into_window = now.as_millis() % u128::from(window * 1000);
+    tokio::time::sleep(Duration::from_millis(
+        u64::try_from(u128::from(window * 1000) - into_window).expect("small") + 50,
+    ))
+    .await;
+    for _ in 0..3 {
+        let data = app
+            .data(
+                SIGN_IN,
+                json!({"email": "ada@example.com", "password": "wrong horse 9"}),
+            )
+            .await;
+        assert_eq!(
+            data["customerSignIn"]["userErrors"][0]["code"],
+            "UNIDENTIFIED_CUSTOMER"
+        );
+    }
+    let attempt = json!({"query": SIGN_IN,
+        "variables": {"email": "ada@example.com", "password": PASSWORD}});
+    let response = app
+        .client
+        .post(app.url("/graphql"))
+        .json(&attempt)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 429, "even the right password waits");
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!((1..=window).contains(&retry_after));
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "TOO_MANY_ATTEMPTS");
+    assert_eq!(
+        body["errors"][0]["extensions"]["retryAfter"],
+        json!(retry_after)
+    );
+    assert_eq!(body["data"]["customerSignIn"], Value::Null);
+
+    tokio::time::sleep(Duration::from_secs(retry_after) + Duration::from_millis(200)).await;
+    let data = app.data(SIGN_IN, attempt["variables"].clone()).await;
+    assert_eq!(
+        data["customerSignIn"]["userErrors"],
+        json!([]),
+        "the throttle recovered"
+    );
+    assert!(data["customerSignIn"]["accessToken"].is_string());
+}
+
+#[tokio::test]
+async fn a_password_reset_replaces_the_password_and_ends_sessions() {
+    let app = spawn_app_with(test_config()).await;
+    let session = signed_in(&app, "ada@example.com", "Ada").await;
+    let request = "mutation($e: String!) { customerPasswordResetRequest(email: $e) {
+        accepted userErrors { code } } }";
+    for email in ["ada@example.com", "nobody@example.com"] {
+        let data = app.data(request, json!({"e": email})).await;
+        assert_eq!(
+            data,
+            json!({"customerPasswordResetRequest": {"accepted": true, "userErrors": []}}),
+            "the same answer whether or not the email has an account"
+        );
+    }
+    let reset = "mutation($e: String!, $c: String!, $p: String!) {
+        customerPasswordReset(email: $e, code: $c, newPassword: $p) {
+        accepted userErrors { field code } } }";
+    let code = app.outbox.last_code("ada@example.com");
+    let data = app
+        .data(
+            reset,
+            json!({"e": "ada@example.com", "c": code, "p": "battery staple 7"}),
+        )
+        .await;
+    assert_eq!(
+        data,
+        json!({"customerPasswordReset": {"accepted": true, "userErrors": []}})
+    );
+    let data = app
+        .data(REFRESH, json!({"token": session["refreshToken"]}))
+        .await;
+    assert_eq!(
+        data["customerTokenRefresh"]["userErrors"][0]["code"],
+        "INVALID_REFRESH_TOKEN"
+    );
+    let data = app
+        .data(
+            SIGN_IN,
+            json!({"email": "ada@example.com", "password": "battery staple 7"}),
+        )
+        .await;
+    assert_eq!(data["customerSignIn"]["userErrors"], json!([]));
+}
