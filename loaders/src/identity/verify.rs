@@ -320,6 +320,8 @@ mod tests {
     use super::*;
     use crate::identity::SigningKey;
 
+    type Change = Box<dyn FnOnce(&mut serde_json::Value)>;
+
     fn now() -> u64 {
         jsonwebtoken::get_current_timestamp()
     }
@@ -363,7 +365,7 @@ mod tests {
     #[tokio::test]
     async fn each_wrong_claim_is_refused_for_its_reason() {
         let verifier = fixed();
-        let cases: [(&str, Box<dyn FnOnce(&mut serde_json::Value)>, TokenError); 7] = [
+        let cases: [(&str, Change, TokenError); 7] = [
             (
                 "issuer",
                 Box::new(|c| c["iss"] = "https://evil.test".into()),
