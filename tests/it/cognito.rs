@@ -177,6 +177,64 @@ async fn sign_up_confirm_sign_in_read_refresh_and_sign_out_on_cognito() {
 }
 
 #[tokio::test]
+async fn a_password_reset_through_cognito_replaces_the_password() {
+    let cognito = cognito_client();
+    let pool = fresh_pool(&cognito).await;
+    let app = spawn_cognito_app(&pool).await;
+    app.data(
+        SIGN_UP,
+        json!({"input": {"email": "ada@example.com", "password": PASSWORD}}),
+    )
+    .await;
+    app.data(
+        CONFIRM,
+        json!({"email": "ada@example.com", "code": "123456"}),
+    )
+    .await;
+    let request = "mutation($e: String!) { customerPasswordResetRequest(email: $e) {
+        accepted userErrors { code } } }";
+    for email in ["ada@example.com", "nobody@example.com"] {
+        let data = app.data(request, json!({"e": email})).await;
+        assert_eq!(
+            data,
+            json!({"customerPasswordResetRequest": {"accepted": true, "userErrors": []}}),
+            "{email}"
+        );
+    }
+    let reset = "mutation($e: String!, $c: String!, $p: String!) {
+        customerPasswordReset(email: $e, code: $c, newPassword: $p) {
+        accepted userErrors { field code } } }";
+    // moto accepts any code that is not one of its own `moto-confirmation-code:` ones.
+    let data = app
+        .data(
+            reset,
+            json!({"e": "ada@example.com", "c": "123456", "p": "Battery-staple-7"}),
+        )
+        .await;
+    assert_eq!(
+        data,
+        json!({"customerPasswordReset": {"accepted": true, "userErrors": []}})
+    );
+    let data = app
+        .data(
+            SIGN_IN,
+            json!({"email": "ada@example.com", "password": "Battery-staple-7"}),
+        )
+        .await;
+    assert_eq!(data["customerSignIn"]["userErrors"], json!([]));
+    let data = app
+        .data(
+            SIGN_IN,
+            json!({"email": "ada@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(
+        data["customerSignIn"]["userErrors"][0]["code"],
+        "UNIDENTIFIED_CUSTOMER"
+    );
+}
+
+#[tokio::test]
 async fn cognito_id_tokens_and_other_pools_tokens_are_unauthenticated() {
     let cognito = cognito_client();
     let pool = fresh_pool(&cognito).await;

@@ -10,7 +10,9 @@ use serde_json::{Value, json};
 use storefront_gateway::config::Config;
 use storefront_loaders::identity::SigningKey;
 
-use crate::support::{TestApp, spawn_app_with, test_config};
+use std::sync::Arc;
+
+use crate::support::{TestApp, local_aws, spawn_app_with, spawn_with_store, test_config};
 
 pub const SIGN_UP: &str = "mutation($input: CustomerSignUpInput!) {
   customerSignUp(input: $input) {
@@ -454,6 +456,86 @@ async fn failed_sign_ins_trip_the_throttle_which_recovers_after_its_window() {
         "the throttle recovered"
     );
     assert!(data["customerSignIn"]["accessToken"].is_string());
+}
+
+#[tokio::test]
+async fn a_lost_code_can_be_resent_but_codes_are_not_mailed_without_limit() {
+    let mut config = test_config();
+    // Long enough that the requests below never straddle two windows.
+    config.identity.failed_attempts_window_seconds = 3600;
+    let app = spawn_app_with(config).await;
+    app.data(
+        SIGN_UP,
+        json!({"input": {"email": "ada@example.com", "password": PASSWORD}}),
+    )
+    .await;
+    let resend = "mutation($e: String!) { customerConfirmationResend(email: $e) {
+        accepted userErrors { code } } }";
+    let accepted = json!({"customerConfirmationResend": {"accepted": true, "userErrors": []}});
+    assert_eq!(
+        app.data(resend, json!({"e": "ada@example.com"})).await,
+        accepted
+    );
+    let code = app.outbox.last_code("ada@example.com");
+    let data = app
+        .data(CONFIRM, json!({"email": "ada@example.com", "code": code}))
+        .await;
+    assert_eq!(data["customerConfirmSignUp"]["confirmed"], true);
+    // The limit is 5 codes per email and window (as for failures); the resend was the first.
+    for _ in 0..4 {
+        assert_eq!(
+            app.data(resend, json!({"e": "ada@example.com"})).await,
+            accepted
+        );
+    }
+    let (status, body) = app.post(resend, json!({"e": "ada@example.com"})).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "TOO_MANY_ATTEMPTS");
+    let (status, _) = app.post(resend, json!({"e": "bob@example.com"})).await;
+    assert_eq!(status, 200, "other emails are not affected");
+}
+
+#[tokio::test]
+async fn replicas_share_the_throttle_through_redis() {
+    let namespace = format!("throttle-{}:", uuid::Uuid::new_v4().simple());
+    let config = || {
+        let mut config = test_config();
+        config.cache.redis_url = Some(local_aws().redis_url);
+        config.cache.namespace = namespace.clone();
+        config.identity.max_failed_attempts = 2;
+        // Long enough that the failures below never straddle two windows.
+        config.identity.failed_attempts_window_seconds = 3600;
+        config
+    };
+    let store = storefront_gateway::app::open_store(&config())
+        .await
+        .expect("store");
+    let a = spawn_with_store(config(), Arc::clone(&store)).await;
+    let b = spawn_with_store(config(), store).await;
+    signed_in(&a, "ada@example.com", "Ada").await;
+    for _ in 0..2 {
+        let data = a
+            .data(
+                SIGN_IN,
+                json!({"email": "ada@example.com", "password": "wrong horse 9"}),
+            )
+            .await;
+        assert_eq!(
+            data["customerSignIn"]["userErrors"][0]["code"],
+            "UNIDENTIFIED_CUSTOMER"
+        );
+    }
+    let (status, body) = b
+        .post(
+            SIGN_IN,
+            json!({"email": "ada@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(
+        status, 429,
+        "the other replica counts the same failures: {body}"
+    );
+    assert_eq!(body["errors"][0]["extensions"]["code"], "TOO_MANY_ATTEMPTS");
 }
 
 #[tokio::test]

@@ -202,6 +202,30 @@ impl IdentityProvider for CognitoIdentity {
         })
     }
 
+    async fn resend_confirmation(&self, email: &Email) -> Result<(), IdentityError> {
+        match self
+            .client
+            .resend_confirmation_code()
+            .client_id(&self.settings.client_id)
+            .username(email.as_str())
+            .set_secret_hash(self.secret_hash(email.as_str()))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Unknown or already confirmed: not revealed.
+            Err(e)
+                if matches!(
+                    e.code(),
+                    Some("UserNotFoundException" | "InvalidParameterException")
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(map_error(&e, Refusal::Credentials)),
+        }
+    }
+
     async fn confirm_sign_up(&self, email: &Email, code: &str) -> Result<(), IdentityError> {
         self.client
             .confirm_sign_up()

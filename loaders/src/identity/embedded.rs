@@ -262,6 +262,21 @@ impl IdentityProvider for EmbeddedIdentity {
         })
     }
 
+    async fn resend_confirmation(&self, email: &Email) -> Result<(), IdentityError> {
+        let Some(mut account) = self.account(email).await? else {
+            return Ok(());
+        };
+        if account.confirmed {
+            return Ok(());
+        }
+        let code = new_code();
+        account.confirm = Some(PendingCode::new(&account.sub, &code, CONFIRM_CODE_TTL));
+        self.save(account).await?;
+        self.delivery
+            .deliver(email, CodePurpose::ConfirmSignUp, &code);
+        Ok(())
+    }
+
     async fn confirm_sign_up(&self, email: &Email, code: &str) -> Result<(), IdentityError> {
         let Some(mut account) = self.account(email).await? else {
             return Err(IdentityError::CodeMismatch);
@@ -530,6 +545,13 @@ mod tests {
             idp.confirm_sign_up(&account.email, &code).await,
             Err(IdentityError::CodeExpired)
         ));
+        idp.resend_confirmation(&account.email)
+            .await
+            .expect("resent");
+        let fresh = outbox.last();
+        idp.confirm_sign_up(&account.email, &fresh)
+            .await
+            .expect("a resent code confirms");
     }
 
     #[tokio::test]

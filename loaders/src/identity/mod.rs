@@ -113,6 +113,9 @@ pub struct SessionTokens {
 pub trait IdentityProvider: Send + Sync {
     /// Registers an account; it needs confirming unless the provider auto-confirms.
     async fn sign_up(&self, account: &NewAccount) -> Result<SignUpOutcome, IdentityError>;
+    /// Sends a new sign-up confirmation code, if the email has an unconfirmed account
+    /// (silently nothing, else).
+    async fn resend_confirmation(&self, email: &Email) -> Result<(), IdentityError>;
     /// Confirms a sign-up with the code sent to the email.
     async fn confirm_sign_up(&self, email: &Email, code: &str) -> Result<(), IdentityError>;
     /// Checks the password and opens a session.

@@ -19,23 +19,22 @@ pub struct ThrottleSettings {
     pub window: Duration,
 }
 
-/// Counts failed attempts.
+/// Counts failed attempts, and requests for codes (each sends an email).
 pub struct SignInThrottle {
     limiter: RateLimiter,
+    code_requests: RateLimiter,
 }
 
 impl SignInThrottle {
     /// A throttle counting in `redis` when given, else in-process.
     pub fn new(settings: ThrottleSettings, redis: Option<Arc<RedisTier>>, namespace: &str) -> Self {
+        let settings = RateLimitSettings {
+            budget: settings.max_failures,
+            window: settings.window,
+        };
         Self {
-            limiter: RateLimiter::new(
-                RateLimitSettings {
-                    budget: settings.max_failures,
-                    window: settings.window,
-                },
-                redis,
-                &format!("{namespace}signin:"),
-            ),
+            limiter: RateLimiter::new(settings, redis.clone(), &format!("{namespace}signin:")),
+            code_requests: RateLimiter::new(settings, redis, &format!("{namespace}codes:")),
         }
     }
 
@@ -61,6 +60,14 @@ impl SignInThrottle {
             }
         }
         refused.map_or(Ok(()), Err)
+    }
+
+    /// Counts a request that mails `email` a code; refuses past the limit, so that nobody can
+    /// flood an inbox through the gateway.
+    pub async fn code_requested(&self, email: &Email) -> Result<(), Limited> {
+        self.code_requests
+            .spend(&ClientId(format!("email:{email}")), 1)
+            .await
     }
 
     /// Counts a failed attempt against the email and the address.
@@ -104,5 +111,12 @@ mod tests {
             "address is locked"
         );
         assert!(throttle.check(&bob, Some(&cafe)).await.is_ok());
+        for _ in 0..3 {
+            assert!(throttle.code_requested(&bob).await.is_ok());
+        }
+        assert!(
+            throttle.code_requested(&bob).await.is_err(),
+            "a fourth email is refused"
+        );
     }
 }

@@ -58,11 +58,13 @@ pub struct CustomerSignOutPayload {
     pub user_errors: Vec<CustomerUserError>,
 }
 
-/// The result of `customerPasswordResetRequest` and `customerPasswordReset`.
+/// The result of `customerConfirmationResend`, `customerPasswordResetRequest` and
+/// `customerPasswordReset`.
 #[derive(SimpleObject)]
-pub struct CustomerPasswordResetPayload {
-    /// Whether the request was accepted (a code is sent when the email has an account; the
-    /// answer is the same when it has none, so accounts cannot be probed).
+pub struct CustomerAcceptedPayload {
+    /// Whether the request was accepted. A code is sent only when the email has an account
+    /// (an unconfirmed one, for a resend); the answer is the same when it has none, so
+    /// accounts cannot be probed.
     pub accepted: bool,
     /// What was wrong with the input.
     pub user_errors: Vec<CustomerUserError>,
@@ -108,6 +110,28 @@ async fn throttled_attempt<T>(
         identity.throttle.failed(email, ip).await;
     }
     Ok(result)
+}
+
+/// Checks a request that mails a code: the email's shape (a user error), then the per-email
+/// limit (`TOO_MANY_ATTEMPTS`).
+async fn code_request<'a>(
+    ctx: &'a Context<'_>,
+    raw: &str,
+) -> async_graphql::Result<Result<(&'a Identity, Email), CustomerAcceptedPayload>> {
+    let mut checks = Checks::default();
+    let Some(email) = checks.email(BY_EMAIL.email, raw) else {
+        return Ok(Err(CustomerAcceptedPayload {
+            accepted: false,
+            user_errors: checks.errors,
+        }));
+    };
+    let identity = identity(ctx)?;
+    identity
+        .throttle
+        .code_requested(&email)
+        .await
+        .map_err(throttled)?;
+    Ok(Ok((identity, email)))
 }
 
 /// The payload of a new or renewed session.
@@ -326,27 +350,47 @@ impl CustomerMutation {
         )
     }
 
-    /// Sends a password-reset code to the email (when it has an account).
+    /// Sends a new sign-up confirmation code to the email (when it has an unconfirmed
+    /// account). Limited per email, like every request that sends a code.
+    async fn customer_confirmation_resend(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The email signed up with.")] email: String,
+    ) -> async_graphql::Result<CustomerAcceptedPayload> {
+        let (identity, email) = match code_request(ctx, &email).await? {
+            Ok(request) => request,
+            Err(refused) => return Ok(refused),
+        };
+        Ok(match identity.provider.resend_confirmation(&email).await {
+            Ok(()) => CustomerAcceptedPayload {
+                accepted: true,
+                user_errors: Vec::new(),
+            },
+            Err(e) => CustomerAcceptedPayload {
+                accepted: false,
+                user_errors: vec![from_identity(e, BY_EMAIL)?],
+            },
+        })
+    }
+
+    /// Sends a password-reset code to the email (when it has an account). Limited per email,
+    /// like every request that sends a code.
     async fn customer_password_reset_request(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The account's email.")] email: String,
-    ) -> async_graphql::Result<CustomerPasswordResetPayload> {
-        let mut checks = Checks::default();
-        let Some(email) = checks.email(BY_EMAIL.email, &email) else {
-            return Ok(CustomerPasswordResetPayload {
-                accepted: false,
-                user_errors: checks.errors,
-            });
+    ) -> async_graphql::Result<CustomerAcceptedPayload> {
+        let (identity, email) = match code_request(ctx, &email).await? {
+            Ok(request) => request,
+            Err(refused) => return Ok(refused),
         };
-        let identity = identity(ctx)?;
         Ok(
             match identity.provider.request_password_reset(&email).await {
-                Ok(()) => CustomerPasswordResetPayload {
+                Ok(()) => CustomerAcceptedPayload {
                     accepted: true,
                     user_errors: Vec::new(),
                 },
-                Err(e) => CustomerPasswordResetPayload {
+                Err(e) => CustomerAcceptedPayload {
                     accepted: false,
                     user_errors: vec![from_identity(e, RESET)?],
                 },
@@ -362,13 +406,13 @@ impl CustomerMutation {
         #[graphql(desc = "The account's email.")] email: String,
         #[graphql(desc = "The code sent to it.")] code: String,
         #[graphql(desc = "The new password.")] new_password: String,
-    ) -> async_graphql::Result<CustomerPasswordResetPayload> {
+    ) -> async_graphql::Result<CustomerAcceptedPayload> {
         let mut checks = Checks::default();
         let email = checks.email(RESET.email, &email);
         checks.code(RESET.code, &code);
         checks.password(RESET.password, &new_password);
         let Some(email) = email.filter(|_| checks.errors.is_empty()) else {
-            return Ok(CustomerPasswordResetPayload {
+            return Ok(CustomerAcceptedPayload {
                 accepted: false,
                 user_errors: checks.errors,
             });
@@ -385,11 +429,11 @@ impl CustomerMutation {
         )
         .await?;
         Ok(match result {
-            Ok(()) => CustomerPasswordResetPayload {
+            Ok(()) => CustomerAcceptedPayload {
                 accepted: true,
                 user_errors: Vec::new(),
             },
-            Err(e) => CustomerPasswordResetPayload {
+            Err(e) => CustomerAcceptedPayload {
                 accepted: false,
                 user_errors: vec![from_identity(e, RESET)?],
             },
