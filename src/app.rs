@@ -109,8 +109,7 @@ async fn identity(
         IdentityEngine::Embedded => {
             let key = Arc::new(signing_key(config, table).await?);
             let jwks = serde_json::to_value(key.jwks()).context("cannot encode the JWKS")?;
-            let verifier =
-                TokenVerifier::new(verifier_settings, KeySource::Fixed(key.jwks().clone()));
+            let verifier = TokenVerifier::new(verifier_settings, KeySource::fixed(key.jwks()));
             let provider = EmbeddedIdentity::new(
                 Arc::clone(table),
                 key,

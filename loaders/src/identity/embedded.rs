@@ -458,7 +458,7 @@ mod tests {
                 audience: "shop".into(),
                 leeway: Duration::from_secs(30),
             },
-            KeySource::Fixed(key.jwks().clone()),
+            KeySource::fixed(key.jwks()),
         );
         let table = Arc::new(RedbTable::in_memory().expect("store"));
         (

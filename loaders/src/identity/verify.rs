@@ -1,7 +1,10 @@
 //! Access-token verification: RS256 only, keys from a JWKS (the embedded provider's own, or
 //! fetched and cached, refetched on an unknown `kid` at most once an interval), issuer,
-//! client, `token_use` and lifetime checked.
+//! client, `token_use` and lifetime checked. Keys are decoded once per key set, and a token
+//! that verified is remembered for a minute (by its hash), since clients send the same token
+//! with every request.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -12,6 +15,12 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet, KeyAlgorithm};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// How long a verified token is remembered (its `exp` is still checked on every use).
+const VERIFIED_TTL: Duration = Duration::from_secs(60);
+/// How many verified tokens are remembered.
+const VERIFIED_CAPACITY: u64 = 100_000;
 
 /// The claims of an access token the gateway accepts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,6 +117,39 @@ pub enum TokenError {
     KeysUnavailable(String),
 }
 
+/// The RS256 keys of a JWKS by `kid`, decoded once (keys of other types are left out).
+#[derive(Clone, Default)]
+pub struct KeySet(HashMap<String, Arc<DecodingKey>>);
+
+impl KeySet {
+    /// The usable keys of `set`.
+    pub fn from_jwks(set: &JwkSet) -> Self {
+        Self(
+            set.keys
+                .iter()
+                .filter(|jwk| is_rs256_key(jwk))
+                .filter_map(|jwk| {
+                    let kid = jwk.common.key_id.clone()?;
+                    let key = DecodingKey::from_jwk(jwk).ok()?;
+                    Some((kid, Arc::new(key)))
+                })
+                .collect(),
+        )
+    }
+
+    fn get(&self, kid: &str) -> Option<Arc<DecodingKey>> {
+        self.0.get(kid).cloned()
+    }
+}
+
+fn is_rs256_key(jwk: &Jwk) -> bool {
+    matches!(jwk.algorithm, AlgorithmParameters::RSA(_))
+        && jwk
+            .common
+            .key_algorithm
+            .is_none_or(|alg| alg == KeyAlgorithm::RS256)
+}
+
 type FetchKeys = Arc<dyn Fn() -> BoxFuture<'static, Result<JwkSet, String>> + Send + Sync>;
 
 /// A JWKS fetched from a URL and cached; an unknown `kid` triggers a refetch (key rotation),
@@ -115,7 +157,7 @@ type FetchKeys = Arc<dyn Fn() -> BoxFuture<'static, Result<JwkSet, String>> + Se
 pub struct JwksCache {
     fetch: FetchKeys,
     min_interval: Duration,
-    keys: RwLock<Option<Arc<JwkSet>>>,
+    keys: RwLock<Option<Arc<KeySet>>>,
     last_fetch: tokio::sync::Mutex<Option<Instant>>,
     fetches: AtomicU64,
 }
@@ -168,15 +210,12 @@ impl JwksCache {
         self.fetches.load(Ordering::Relaxed)
     }
 
-    fn cached(&self, kid: &str) -> (bool, Option<Jwk>) {
+    fn cached(&self, kid: &str) -> (bool, Option<Arc<DecodingKey>>) {
         let keys = self.keys.read().expect("the JWKS lock is never poisoned");
-        (
-            keys.is_some(),
-            keys.as_ref().and_then(|set| set.find(kid).cloned()),
-        )
+        (keys.is_some(), keys.as_ref().and_then(|set| set.get(kid)))
     }
 
-    async fn key(&self, kid: &str) -> Result<Jwk, TokenError> {
+    async fn key(&self, kid: &str) -> Result<Arc<DecodingKey>, TokenError> {
         if let (_, Some(key)) = self.cached(kid) {
             return Ok(key);
         }
@@ -197,7 +236,8 @@ impl JwksCache {
         self.fetches.fetch_add(1, Ordering::Relaxed);
         match (self.fetch)().await {
             Ok(set) => {
-                *self.keys.write().expect("the JWKS lock is never poisoned") = Some(Arc::new(set));
+                *self.keys.write().expect("the JWKS lock is never poisoned") =
+                    Some(Arc::new(KeySet::from_jwks(&set)));
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot fetch the token signing keys");
@@ -213,15 +253,20 @@ impl JwksCache {
 /// Where verification keys come from.
 pub enum KeySource {
     /// A key set known in-process (the embedded provider's).
-    Fixed(JwkSet),
+    Fixed(KeySet),
     /// A remote key set.
     Remote(JwksCache),
 }
 
 impl KeySource {
-    async fn key(&self, kid: &str) -> Result<Jwk, TokenError> {
+    /// The keys of a JWKS known in-process.
+    pub fn fixed(set: &JwkSet) -> Self {
+        KeySource::Fixed(KeySet::from_jwks(set))
+    }
+
+    async fn key(&self, kid: &str) -> Result<Arc<DecodingKey>, TokenError> {
         match self {
-            KeySource::Fixed(set) => set.find(kid).cloned().ok_or(TokenError::UnknownKey),
+            KeySource::Fixed(set) => set.get(kid).ok_or(TokenError::UnknownKey),
             KeySource::Remote(cache) => cache.key(kid).await,
         }
     }
@@ -242,12 +287,28 @@ pub struct VerifierSettings {
 pub struct TokenVerifier {
     settings: VerifierSettings,
     keys: KeySource,
+    validation: Validation,
+    verified: moka::future::Cache<[u8; 32], Arc<AccessClaims>>,
 }
 
 impl TokenVerifier {
     /// A verifier of tokens matching `settings`, signed by a key of `keys`.
     pub fn new(settings: VerifierSettings, keys: KeySource) -> Self {
-        Self { settings, keys }
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.leeway = settings.leeway.as_secs();
+        validation.validate_nbf = true;
+        validation.validate_aud = false;
+        validation.set_issuer(&[&settings.issuer]);
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        Self {
+            settings,
+            keys,
+            validation,
+            verified: moka::future::Cache::builder()
+                .max_capacity(VERIFIED_CAPACITY)
+                .time_to_live(VERIFIED_TTL)
+                .build(),
+        }
     }
 
     /// The key source (to read its fetch count).
@@ -257,6 +318,28 @@ impl TokenVerifier {
 
     /// The claims of `token`, when it is a valid access token for this gateway.
     pub async fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some(claims) = self.verified.get(&digest).await {
+            // Verified before; only time can have made it invalid since.
+            let now = jsonwebtoken::get_current_timestamp();
+            let leeway = self.validation.leeway;
+            if claims.exp.saturating_add(leeway) < now {
+                return Err(TokenError::Expired);
+            }
+            if claims
+                .nbf
+                .is_some_and(|nbf| nbf > now.saturating_add(leeway))
+            {
+                return Err(TokenError::NotYetValid);
+            }
+            return Ok(claims.as_ref().clone());
+        }
+        let claims = self.verify_fully(token).await?;
+        self.verified.insert(digest, Arc::new(claims.clone())).await;
+        Ok(claims)
+    }
+
+    async fn verify_fully(&self, token: &str) -> Result<AccessClaims, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|e| match e.kind() {
             ErrorKind::InvalidAlgorithmName | ErrorKind::UnsupportedAlgorithm => {
                 TokenError::UnsupportedAlgorithm
@@ -267,23 +350,8 @@ impl TokenVerifier {
             return Err(TokenError::UnsupportedAlgorithm);
         }
         let kid = header.kid.ok_or(TokenError::UnknownKey)?;
-        let jwk = self.keys.key(&kid).await?;
-        let is_rs256_key = matches!(jwk.algorithm, AlgorithmParameters::RSA(_))
-            && jwk
-                .common
-                .key_algorithm
-                .is_none_or(|alg| alg == KeyAlgorithm::RS256);
-        if !is_rs256_key {
-            return Err(TokenError::UnknownKey);
-        }
-        let key = DecodingKey::from_jwk(&jwk).map_err(|_| TokenError::UnknownKey)?;
-        let mut validation = Validation::new(Algorithm::RS256);
-        validation.leeway = self.settings.leeway.as_secs();
-        validation.validate_nbf = true;
-        validation.validate_aud = false;
-        validation.set_issuer(&[&self.settings.issuer]);
-        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
-        let claims = jsonwebtoken::decode::<AccessClaims>(token, &key, &validation)
+        let key = self.keys.key(&kid).await?;
+        let claims = jsonwebtoken::decode::<AccessClaims>(token, &key, &self.validation)
             .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => TokenError::Expired,
                 ErrorKind::ImmatureSignature => TokenError::NotYetValid,
@@ -347,7 +415,7 @@ mod tests {
     }
 
     fn fixed() -> TokenVerifier {
-        TokenVerifier::new(settings(), KeySource::Fixed(test_key().jwks().clone()))
+        TokenVerifier::new(settings(), KeySource::fixed(test_key().jwks()))
     }
 
     fn with(change: impl FnOnce(&mut serde_json::Value)) -> String {
@@ -452,6 +520,22 @@ mod tests {
             1,
             "the first fetch is too recent to repeat"
         );
+    }
+
+    #[tokio::test]
+    async fn a_remembered_token_still_expires() {
+        let verifier = TokenVerifier::new(
+            VerifierSettings {
+                leeway: Duration::ZERO,
+                ..settings()
+            },
+            KeySource::fixed(test_key().jwks()),
+        );
+        let token = with(|c| c["exp"] = (now() + 1).into());
+        assert!(verifier.verify(&token).await.is_ok());
+        assert!(verifier.verify(&token).await.is_ok(), "remembered");
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        assert_eq!(verifier.verify(&token).await, Err(TokenError::Expired));
     }
 
     #[tokio::test]
