@@ -581,3 +581,60 @@ async fn a_password_reset_replaces_the_password_and_ends_sessions() {
         .await;
     assert_eq!(data["customerSignIn"]["userErrors"], json!([]));
 }
+
+#[tokio::test]
+async fn the_mobile_app_signs_in_and_reads_its_account_with_manifest_operations_only() {
+    let mut config = test_config();
+    config.persisted.mode = storefront_gateway::config::PersistedMode::Require;
+    config.identity.auto_confirm = true;
+    let app = spawn_app_with(config).await;
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/schema/persisted/storefront-mobile.json"
+        ))
+        .expect("manifest"),
+    )
+    .expect("json");
+    let id = |name: &str| {
+        manifest["operations"]
+            .as_array()
+            .expect("operations")
+            .iter()
+            .find(|o| o["name"] == name)
+            .unwrap_or_else(|| panic!("{name} is in the manifest"))["id"]
+            .clone()
+    };
+    let run = |name: &str, variables: Value, token: Option<String>| {
+        let mut request = app
+            .client
+            .post(app.url("/graphql"))
+            .json(&json!({"documentId": id(name), "variables": variables}));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move {
+            let body: Value = request
+                .send()
+                .await
+                .expect("request")
+                .json()
+                .await
+                .expect("json");
+            assert!(body.get("errors").is_none(), "{body}");
+            body["data"].clone()
+        }
+    };
+    let credentials = json!({"email": "ada@example.com", "password": PASSWORD});
+    let data = run("CustomerSignUp", json!({"input": credentials}), None).await;
+    assert_eq!(data["customerSignUp"]["confirmationRequired"], false);
+    let data = run("CustomerSignIn", credentials, None).await;
+    let token = data["customerSignIn"]["accessToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let data = run("Account", json!({}), Some(token.clone())).await;
+    assert_eq!(data["customer"]["email"], "ada@example.com");
+    let data = run("CustomerSignOut", json!({}), Some(token)).await;
+    assert_eq!(data["customerSignOut"]["signedOut"], true);
+}
