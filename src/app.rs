@@ -96,6 +96,7 @@ async fn signing_key(config: &Config, table: &Arc<dyn Table>) -> anyhow::Result<
 async fn identity(
     config: &Config,
     table: &Arc<dyn Table>,
+    metrics: Arc<Metrics>,
     redis: Option<Arc<RedisTier>>,
     delivery: Arc<dyn CodeDelivery>,
 ) -> anyhow::Result<(Identity, Option<Arc<serde_json::Value>>)> {
@@ -159,6 +160,7 @@ async fn identity(
             verifier: Arc::new(verifier),
             throttle: Arc::new(throttle),
             profiles: ProfileStore::new(Arc::clone(table)),
+            metrics,
         },
         jwks,
     ))
@@ -228,7 +230,14 @@ impl App {
                 &config.cache.namespace,
             ))
         });
-        let (identity, jwks) = identity(&config, &table, redis.clone(), delivery).await?;
+        let (identity, jwks) = identity(
+            &config,
+            &table,
+            Arc::clone(&metrics),
+            redis.clone(),
+            delivery,
+        )
+        .await?;
         let schema = storefront_schema::build(
             Catalog::new(Arc::clone(&table)),
             identity.clone(),

@@ -371,14 +371,20 @@ async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Option<Viewer>, 
         .map(|(_, token)| token.trim())
         .filter(|token| !token.is_empty())
         .ok_or_else(|| {
+            app.metrics.token_check("invalid");
             unauthenticated("send the access token as `Authorization: Bearer <token>`".into())
         })?;
+    let metrics = &app.metrics;
     match app.identity.verifier.verify(token).await {
-        Ok(claims) => Ok(Some(Viewer {
-            claims,
-            access_token: token.to_owned(),
-        })),
+        Ok(claims) => {
+            metrics.token_check("valid");
+            Ok(Some(Viewer {
+                claims,
+                access_token: token.to_owned(),
+            }))
+        }
         Err(e @ TokenError::KeysUnavailable(_)) => {
+            metrics.token_check("unavailable");
             tracing::error!(error = %e, "cannot verify access tokens");
             Err(RequestError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -386,7 +392,10 @@ async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Option<Viewer>, 
                 "access tokens cannot be checked right now; retry shortly",
             ))
         }
-        Err(e) => Err(unauthenticated(e.to_string())),
+        Err(e) => {
+            metrics.token_check("invalid");
+            Err(unauthenticated(e.to_string()))
+        }
     }
 }
 

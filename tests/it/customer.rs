@@ -172,6 +172,38 @@ async fn sign_up_confirm_sign_in_read_refresh_and_sign_out() {
         json!({"accessToken": null, "refreshToken": null, "expiresAt": null, "customer": null,
             "userErrors": [{"field": ["refreshToken"], "code": "INVALID_REFRESH_TOKEN"}]})
     );
+
+    let metrics = &app.app.metrics;
+    for (operation, outcome, count) in [
+        ("sign_up", "ok", 1),
+        ("sign_in", "rejected", 1),
+        ("sign_in", "ok", 1),
+        ("confirm_sign_up", "ok", 1),
+        ("token_refresh", "ok", 1),
+        ("token_refresh", "rejected", 1),
+        ("sign_out", "ok", 1),
+    ] {
+        assert_eq!(
+            metrics.identity_count(operation, outcome),
+            count,
+            "{operation} {outcome}"
+        );
+    }
+    let exposition = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        exposition.contains(
+            "storefront_identity_operations_total{operation=\"sign_in\",outcome=\"ok\"} 1"
+        ),
+        "{exposition}"
+    );
 }
 
 #[tokio::test]
@@ -322,6 +354,8 @@ async fn invalid_tokens_are_refused_with_unauthenticated_never_served_anonymousl
         .await
         .expect("request");
     assert_eq!(response.status(), 401, "only the Bearer scheme");
+    assert_eq!(app.app.metrics.token_check_count("invalid"), 10);
+    assert!(app.app.metrics.token_check_count("valid") >= 1);
 }
 
 #[tokio::test]
@@ -447,6 +481,7 @@ async fn failed_sign_ins_trip_the_throttle_which_recovers_after_its_window() {
         json!(retry_after)
     );
     assert_eq!(body["data"]["customerSignIn"], Value::Null);
+    assert_eq!(app.app.metrics.identity_count("sign_in", "throttled"), 1);
 
     tokio::time::sleep(Duration::from_secs(retry_after) + Duration::from_millis(200)).await;
     let data = app.data(SIGN_IN, attempt["variables"].clone()).await;

@@ -170,4 +170,6 @@ pub struct Identity {
     pub throttle: Arc<SignInThrottle>,
     /// Customer profiles.
     pub profiles: ProfileStore,
+    /// Where operations and token checks are counted.
+    pub metrics: Arc<crate::Metrics>,
 }

@@ -79,6 +79,56 @@ pub struct CustomerUpdatePayload {
     pub user_errors: Vec<CustomerUserError>,
 }
 
+/// A payload's user errors, so that outcomes can be counted alike.
+trait WithUserErrors {
+    fn user_errors(&self) -> &[CustomerUserError];
+}
+
+macro_rules! with_user_errors {
+    ($($payload:ty),*) => {$(
+        impl WithUserErrors for $payload {
+            fn user_errors(&self) -> &[CustomerUserError] {
+                &self.user_errors
+            }
+        }
+    )*};
+}
+
+with_user_errors!(
+    CustomerSignUpPayload,
+    CustomerConfirmSignUpPayload,
+    CustomerSessionPayload,
+    CustomerSignOutPayload,
+    CustomerAcceptedPayload,
+    CustomerUpdatePayload
+);
+
+/// Counts how an identity operation ended: `ok`, `rejected` (user errors), `throttled` or
+/// `error`.
+fn counted<T: WithUserErrors>(
+    ctx: &Context<'_>,
+    operation: &'static str,
+    result: async_graphql::Result<T>,
+) -> async_graphql::Result<T> {
+    let outcome = match &result {
+        Ok(payload) if payload.user_errors().is_empty() => "ok",
+        Ok(_) => "rejected",
+        Err(e)
+            if e.extensions.as_ref().and_then(|x| x.get("code"))
+                == Some(&async_graphql::Value::from(
+                    ErrorCode::TooManyAttempts.as_str(),
+                )) =>
+        {
+            "throttled"
+        }
+        Err(_) => "error",
+    };
+    if let Ok(identity) = identity(ctx) {
+        identity.metrics.identity(operation, outcome);
+    }
+    result
+}
+
 /// The refusal of a throttled sign-in: `TOO_MANY_ATTEMPTS`, with `retryAfter` seconds (the
 /// HTTP response says `429` and `Retry-After`).
 fn throttled(limited: Limited) -> async_graphql::Error {
@@ -193,6 +243,119 @@ impl CustomerMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The new customer's details.")] input: CustomerSignUpInput,
     ) -> async_graphql::Result<CustomerSignUpPayload> {
+        counted(ctx, "sign_up", self.sign_up(ctx, input).await)
+    }
+
+    /// Confirms a sign-up with the code sent to the email.
+    async fn customer_confirm_sign_up(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The email signed up with.")] email: String,
+        #[graphql(desc = "The code sent to it.")] code: String,
+    ) -> async_graphql::Result<CustomerConfirmSignUpPayload> {
+        counted(
+            ctx,
+            "confirm_sign_up",
+            self.confirm_sign_up(ctx, email, code).await,
+        )
+    }
+
+    /// Signs in with email and password. Repeated failures for an email or from an address
+    /// are refused for a while with `TOO_MANY_ATTEMPTS` (HTTP 429, `Retry-After`).
+    async fn customer_sign_in(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The account's email.")] email: String,
+        #[graphql(desc = "The account's password.")] password: String,
+    ) -> async_graphql::Result<CustomerSessionPayload> {
+        counted(ctx, "sign_in", self.sign_in(ctx, email, password).await)
+    }
+
+    /// A new access token for a refresh token (from `customerSignIn`).
+    async fn customer_token_refresh(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The session's refresh token.")] refresh_token: String,
+    ) -> async_graphql::Result<CustomerSessionPayload> {
+        counted(
+            ctx,
+            "token_refresh",
+            self.token_refresh(ctx, refresh_token).await,
+        )
+    }
+
+    /// Ends the signed-in session: its refresh token stops working (Cognito: every session of
+    /// the customer ends).
+    #[graphql(guard = "signed_in")]
+    async fn customer_sign_out(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<CustomerSignOutPayload> {
+        counted(ctx, "sign_out", self.sign_out(ctx).await)
+    }
+
+    /// Sends a new sign-up confirmation code to the email (when it has an unconfirmed
+    /// account). Limited per email, like every request that sends a code.
+    async fn customer_confirmation_resend(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The email signed up with.")] email: String,
+    ) -> async_graphql::Result<CustomerAcceptedPayload> {
+        counted(
+            ctx,
+            "code_request",
+            self.confirmation_resend(ctx, email).await,
+        )
+    }
+
+    /// Sends a password-reset code to the email (when it has an account). Limited per email,
+    /// like every request that sends a code.
+    async fn customer_password_reset_request(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The account's email.")] email: String,
+    ) -> async_graphql::Result<CustomerAcceptedPayload> {
+        counted(
+            ctx,
+            "code_request",
+            self.password_reset_request(ctx, email).await,
+        )
+    }
+
+    /// Sets a new password with the code from `customerPasswordResetRequest`; every earlier
+    /// session of the account ends.
+    async fn customer_password_reset(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The account's email.")] email: String,
+        #[graphql(desc = "The code sent to it.")] code: String,
+        #[graphql(desc = "The new password.")] new_password: String,
+    ) -> async_graphql::Result<CustomerAcceptedPayload> {
+        counted(
+            ctx,
+            "password_reset",
+            self.password_reset(ctx, email, code, new_password).await,
+        )
+    }
+
+    /// Changes the signed-in customer's profile.
+    #[graphql(guard = "signed_in")]
+    async fn customer_update(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The changes.")] customer: CustomerUpdateInput,
+    ) -> async_graphql::Result<CustomerUpdatePayload> {
+        counted(ctx, "update", self.update(ctx, customer).await)
+    }
+}
+
+// The mutations' bodies; the schema's fields above count each outcome.
+impl CustomerMutation {
+    async fn sign_up(
+        &self,
+        ctx: &Context<'_>,
+        input: CustomerSignUpInput,
+    ) -> async_graphql::Result<CustomerSignUpPayload> {
         let mut checks = Checks::default();
         let email = checks.email(SIGN_UP.email, &input.email);
         checks.password(SIGN_UP.password, &input.password);
@@ -229,12 +392,11 @@ impl CustomerMutation {
         }
     }
 
-    /// Confirms a sign-up with the code sent to the email.
-    async fn customer_confirm_sign_up(
+    async fn confirm_sign_up(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The email signed up with.")] email: String,
-        #[graphql(desc = "The code sent to it.")] code: String,
+        email: String,
+        code: String,
     ) -> async_graphql::Result<CustomerConfirmSignUpPayload> {
         let mut checks = Checks::default();
         let email = checks.email(BY_EMAIL.email, &email);
@@ -266,13 +428,11 @@ impl CustomerMutation {
         })
     }
 
-    /// Signs in with email and password. Repeated failures for an email or from an address
-    /// are refused for a while with `TOO_MANY_ATTEMPTS` (HTTP 429, `Retry-After`).
-    async fn customer_sign_in(
+    async fn sign_in(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The account's email.")] email: String,
-        #[graphql(desc = "The account's password.")] password: String,
+        email: String,
+        password: String,
     ) -> async_graphql::Result<CustomerSessionPayload> {
         let mut checks = Checks::default();
         let email = checks.email(BY_EMAIL.email, &email);
@@ -301,11 +461,10 @@ impl CustomerMutation {
         })
     }
 
-    /// A new access token for a refresh token (from `customerSignIn`).
-    async fn customer_token_refresh(
+    async fn token_refresh(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The session's refresh token.")] refresh_token: String,
+        refresh_token: String,
     ) -> async_graphql::Result<CustomerSessionPayload> {
         let identity = identity(ctx)?;
         if refresh_token.trim().is_empty() || refresh_token.len() > 8192 {
@@ -323,13 +482,7 @@ impl CustomerMutation {
         })
     }
 
-    /// Ends the signed-in session: its refresh token stops working (Cognito: every session of
-    /// the customer ends).
-    #[graphql(guard = "signed_in")]
-    async fn customer_sign_out(
-        &self,
-        ctx: &Context<'_>,
-    ) -> async_graphql::Result<CustomerSignOutPayload> {
+    async fn sign_out(&self, ctx: &Context<'_>) -> async_graphql::Result<CustomerSignOutPayload> {
         let viewer = viewer(ctx)?;
         let identity = identity(ctx)?;
         Ok(
@@ -350,12 +503,10 @@ impl CustomerMutation {
         )
     }
 
-    /// Sends a new sign-up confirmation code to the email (when it has an unconfirmed
-    /// account). Limited per email, like every request that sends a code.
-    async fn customer_confirmation_resend(
+    async fn confirmation_resend(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The email signed up with.")] email: String,
+        email: String,
     ) -> async_graphql::Result<CustomerAcceptedPayload> {
         let (identity, email) = match code_request(ctx, &email).await? {
             Ok(request) => request,
@@ -373,12 +524,10 @@ impl CustomerMutation {
         })
     }
 
-    /// Sends a password-reset code to the email (when it has an account). Limited per email,
-    /// like every request that sends a code.
-    async fn customer_password_reset_request(
+    async fn password_reset_request(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The account's email.")] email: String,
+        email: String,
     ) -> async_graphql::Result<CustomerAcceptedPayload> {
         let (identity, email) = match code_request(ctx, &email).await? {
             Ok(request) => request,
@@ -398,14 +547,12 @@ impl CustomerMutation {
         )
     }
 
-    /// Sets a new password with the code from `customerPasswordResetRequest`; every earlier
-    /// session of the account ends.
-    async fn customer_password_reset(
+    async fn password_reset(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The account's email.")] email: String,
-        #[graphql(desc = "The code sent to it.")] code: String,
-        #[graphql(desc = "The new password.")] new_password: String,
+        email: String,
+        code: String,
+        new_password: String,
     ) -> async_graphql::Result<CustomerAcceptedPayload> {
         let mut checks = Checks::default();
         let email = checks.email(RESET.email, &email);
@@ -440,12 +587,10 @@ impl CustomerMutation {
         })
     }
 
-    /// Changes the signed-in customer's profile.
-    #[graphql(guard = "signed_in")]
-    async fn customer_update(
+    async fn update(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The changes.")] customer: CustomerUpdateInput,
+        customer: CustomerUpdateInput,
     ) -> async_graphql::Result<CustomerUpdatePayload> {
         let viewer = viewer(ctx)?;
         let mut checks = Checks::default();
