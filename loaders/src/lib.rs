@@ -1,6 +1,7 @@
 //! Everything that talks to a backend: the `Table` store and its engines, the catalog's
 //! storage, per-request DataLoaders and metrics.
 
+pub mod aws;
 pub mod cache;
 pub mod catalog;
 pub mod identity;

@@ -73,6 +73,21 @@ async fn spawn_cognito_app(pool: &Pool) -> TestApp {
     spawn_app_with(config).await
 }
 
+/// Signs up through the gateway and confirms (moto accepts any code).
+async fn confirmed_account(app: &TestApp, email: &str) {
+    let data = app
+        .data(
+            SIGN_UP,
+            json!({"input": {"email": email, "password": PASSWORD}}),
+        )
+        .await;
+    assert_eq!(data["customerSignUp"]["userErrors"], json!([]));
+    let data = app
+        .data(CONFIRM, json!({"email": email, "code": "123456"}))
+        .await;
+    assert_eq!(data["customerConfirmSignUp"]["confirmed"], true);
+}
+
 #[tokio::test]
 async fn sign_up_confirm_sign_in_read_refresh_and_sign_out_on_cognito() {
     let cognito = cognito_client();
@@ -181,16 +196,7 @@ async fn a_password_reset_through_cognito_replaces_the_password() {
     let cognito = cognito_client();
     let pool = fresh_pool(&cognito).await;
     let app = spawn_cognito_app(&pool).await;
-    app.data(
-        SIGN_UP,
-        json!({"input": {"email": "ada@example.com", "password": PASSWORD}}),
-    )
-    .await;
-    app.data(
-        CONFIRM,
-        json!({"email": "ada@example.com", "code": "123456"}),
-    )
-    .await;
+    confirmed_account(&app, "ada@example.com").await;
     let request = "mutation($e: String!) { customerPasswordResetRequest(email: $e) {
         accepted userErrors { code } } }";
     for email in ["ada@example.com", "nobody@example.com"] {
@@ -239,16 +245,7 @@ async fn cognito_id_tokens_and_other_pools_tokens_are_unauthenticated() {
     let cognito = cognito_client();
     let pool = fresh_pool(&cognito).await;
     let app = spawn_cognito_app(&pool).await;
-    app.data(
-        SIGN_UP,
-        json!({"input": {"email": "ada@example.com", "password": PASSWORD}}),
-    )
-    .await;
-    app.data(
-        CONFIRM,
-        json!({"email": "ada@example.com", "code": "123456"}),
-    )
-    .await;
+    confirmed_account(&app, "ada@example.com").await;
     // Straight from Cognito, bypassing the gateway: an ID token, which is not for API calls.
     let auth = cognito
         .initiate_auth()
@@ -274,18 +271,7 @@ async fn cognito_id_tokens_and_other_pools_tokens_are_unauthenticated() {
     // An access token of another pool: moto signs with the same key, so only `iss` tells.
     let other = fresh_pool(&cognito).await;
     let other_app = spawn_cognito_app(&other).await;
-    other_app
-        .data(
-            SIGN_UP,
-            json!({"input": {"email": "bob@example.com", "password": PASSWORD}}),
-        )
-        .await;
-    other_app
-        .data(
-            CONFIRM,
-            json!({"email": "bob@example.com", "code": "123456"}),
-        )
-        .await;
+    confirmed_account(&other_app, "bob@example.com").await;
     let data = other_app
         .data(
             SIGN_IN,

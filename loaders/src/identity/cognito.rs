@@ -90,19 +90,15 @@ where
 impl CognitoIdentity {
     /// A client of the configured user pool.
     pub async fn connect(settings: CognitoSettings) -> Result<Self, IdentityError> {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-        if let Some(region) = &settings.region {
-            loader = loader.region(aws_config::Region::new(region.clone()));
-        }
-        if let Some(url) = &settings.endpoint_url {
-            loader = loader.endpoint_url(url);
-        }
-        let shared = loader.load().await;
-        if shared.region().is_none() {
-            return Err(IdentityError::Internal(
-                "no AWS region for Cognito: set `identity.cognito.region` or AWS_REGION".into(),
-            ));
-        }
+        let shared =
+            crate::aws::sdk_config(settings.region.as_deref(), settings.endpoint_url.as_deref())
+                .await
+                .ok_or_else(|| {
+                    IdentityError::Internal(
+                        "no AWS region for Cognito: set `identity.cognito.region` or AWS_REGION"
+                            .into(),
+                    )
+                })?;
         let config = aws_sdk_cognitoidentityprovider::config::Builder::from(&shared)
             .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
             .build();

@@ -52,19 +52,15 @@ impl DynamoTable {
     /// A client for the table, configured from `settings` and the standard AWS chain
     /// (credentials from the environment, profile, container or instance role).
     pub async fn connect(settings: &DynamoSettings) -> Result<Self, StoreError> {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-        if let Some(region) = &settings.region {
-            loader = loader.region(aws_config::Region::new(region.clone()));
-        }
-        if let Some(url) = &settings.endpoint_url {
-            loader = loader.endpoint_url(url);
-        }
-        let shared = loader.load().await;
-        if shared.region().is_none() {
-            return Err(StoreError::Validation(
-                "no AWS region: set `aws.region` (STOREFRONT_AWS_REGION) or AWS_REGION".into(),
-            ));
-        }
+        let shared =
+            crate::aws::sdk_config(settings.region.as_deref(), settings.endpoint_url.as_deref())
+                .await
+                .ok_or_else(|| {
+                    StoreError::Validation(
+                        "no AWS region: set `aws.region` (STOREFRONT_AWS_REGION) or AWS_REGION"
+                            .into(),
+                    )
+                })?;
         let config = aws_sdk_dynamodb::config::Builder::from(&shared)
             .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(5))
             .build();

@@ -184,6 +184,17 @@ async fn code_request<'a>(
     Ok(Ok((identity, email)))
 }
 
+/// The user errors of a step that returns nothing: none when it worked.
+fn user_errors_of(
+    result: Result<(), IdentityError>,
+    fields: Fields<'_>,
+) -> Result<Vec<CustomerUserError>, ApiError> {
+    match result {
+        Ok(()) => Ok(Vec::new()),
+        Err(e) => Ok(vec![from_identity(e, fields)?]),
+    }
+}
+
 /// The payload of a new or renewed session.
 async fn session(
     identity: &Identity,
@@ -416,15 +427,10 @@ impl CustomerMutation {
             identity.provider.confirm_sign_up(&email, &code),
         )
         .await?;
-        Ok(match result {
-            Ok(()) => CustomerConfirmSignUpPayload {
-                confirmed: true,
-                user_errors: Vec::new(),
-            },
-            Err(e) => CustomerConfirmSignUpPayload {
-                confirmed: false,
-                user_errors: vec![from_identity(e, BY_EMAIL)?],
-            },
+        let user_errors = user_errors_of(result, BY_EMAIL)?;
+        Ok(CustomerConfirmSignUpPayload {
+            confirmed: user_errors.is_empty(),
+            user_errors,
         })
     }
 
@@ -485,22 +491,17 @@ impl CustomerMutation {
     async fn sign_out(&self, ctx: &Context<'_>) -> async_graphql::Result<CustomerSignOutPayload> {
         let viewer = viewer(ctx)?;
         let identity = identity(ctx)?;
-        Ok(
-            match identity
+        let user_errors = user_errors_of(
+            identity
                 .provider
                 .sign_out(&viewer.access_token, &viewer.claims)
-                .await
-            {
-                Ok(()) => CustomerSignOutPayload {
-                    signed_out: true,
-                    user_errors: Vec::new(),
-                },
-                Err(e) => CustomerSignOutPayload {
-                    signed_out: false,
-                    user_errors: vec![from_identity(e, BY_EMAIL)?],
-                },
-            },
-        )
+                .await,
+            BY_EMAIL,
+        )?;
+        Ok(CustomerSignOutPayload {
+            signed_out: user_errors.is_empty(),
+            user_errors,
+        })
     }
 
     async fn confirmation_resend(
@@ -512,15 +513,13 @@ impl CustomerMutation {
             Ok(request) => request,
             Err(refused) => return Ok(refused),
         };
-        Ok(match identity.provider.resend_confirmation(&email).await {
-            Ok(()) => CustomerAcceptedPayload {
-                accepted: true,
-                user_errors: Vec::new(),
-            },
-            Err(e) => CustomerAcceptedPayload {
-                accepted: false,
-                user_errors: vec![from_identity(e, BY_EMAIL)?],
-            },
+        let user_errors = user_errors_of(
+            identity.provider.resend_confirmation(&email).await,
+            BY_EMAIL,
+        )?;
+        Ok(CustomerAcceptedPayload {
+            accepted: user_errors.is_empty(),
+            user_errors,
         })
     }
 
@@ -533,18 +532,14 @@ impl CustomerMutation {
             Ok(request) => request,
             Err(refused) => return Ok(refused),
         };
-        Ok(
-            match identity.provider.request_password_reset(&email).await {
-                Ok(()) => CustomerAcceptedPayload {
-                    accepted: true,
-                    user_errors: Vec::new(),
-                },
-                Err(e) => CustomerAcceptedPayload {
-                    accepted: false,
-                    user_errors: vec![from_identity(e, RESET)?],
-                },
-            },
-        )
+        let user_errors = user_errors_of(
+            identity.provider.request_password_reset(&email).await,
+            RESET,
+        )?;
+        Ok(CustomerAcceptedPayload {
+            accepted: user_errors.is_empty(),
+            user_errors,
+        })
     }
 
     async fn password_reset(
@@ -575,15 +570,10 @@ impl CustomerMutation {
                 .reset_password(&email, &code, &new_password),
         )
         .await?;
-        Ok(match result {
-            Ok(()) => CustomerAcceptedPayload {
-                accepted: true,
-                user_errors: Vec::new(),
-            },
-            Err(e) => CustomerAcceptedPayload {
-                accepted: false,
-                user_errors: vec![from_identity(e, RESET)?],
-            },
+        let user_errors = user_errors_of(result, RESET)?;
+        Ok(CustomerAcceptedPayload {
+            accepted: user_errors.is_empty(),
+            user_errors,
         })
     }
 
