@@ -4,6 +4,7 @@
 pub mod aws;
 pub mod cache;
 pub mod catalog;
+pub mod hash;
 pub mod identity;
 pub mod item_loader;
 pub mod metrics;

@@ -6,19 +6,11 @@ use std::path::Path;
 
 use async_graphql::parser::parse_query;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
+pub use storefront_loaders::hash::sha256_hex;
 
 /// The lowercase hex SHA-256 of a document: its id in manifests and in APQ.
 pub fn document_hash(body: &str) -> String {
     sha256_hex(body.as_bytes())
-}
-
-/// The lowercase hex SHA-256 of any bytes.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// One operation of a manifest.

@@ -7,7 +7,9 @@ use aws_sdk_cognitoidentityprovider::types::{AuthFlowType, ExplicitAuthFlowsType
 use serde_json::json;
 use storefront_gateway::config::IdentityEngine;
 
-use crate::customer::{CONFIRM, ME, REFRESH, SIGN_IN, SIGN_OUT, SIGN_UP};
+use crate::customer::{
+    CONFIRM, ME, PASSWORD_RESET, PASSWORD_RESET_REQUEST, REFRESH, SIGN_IN, SIGN_OUT, SIGN_UP,
+};
 use crate::support::{TestApp, local_aws, spawn_app_with, test_config};
 
 const PASSWORD: &str = "Correct-horse-9";
@@ -197,23 +199,18 @@ async fn a_password_reset_through_cognito_replaces_the_password() {
     let pool = fresh_pool(&cognito).await;
     let app = spawn_cognito_app(&pool).await;
     confirmed_account(&app, "ada@example.com").await;
-    let request = "mutation($e: String!) { customerPasswordResetRequest(email: $e) {
-        accepted userErrors { code } } }";
     for email in ["ada@example.com", "nobody@example.com"] {
-        let data = app.data(request, json!({"e": email})).await;
+        let data = app.data(PASSWORD_RESET_REQUEST, json!({"e": email})).await;
         assert_eq!(
             data,
             json!({"customerPasswordResetRequest": {"accepted": true, "userErrors": []}}),
             "{email}"
         );
     }
-    let reset = "mutation($e: String!, $c: String!, $p: String!) {
-        customerPasswordReset(email: $e, code: $c, newPassword: $p) {
-        accepted userErrors { field code } } }";
     // moto accepts any code that is not one of its own `moto-confirmation-code:` ones.
     let data = app
         .data(
-            reset,
+            PASSWORD_RESET,
             json!({"e": "ada@example.com", "c": "123456", "p": "Battery-staple-7"}),
         )
         .await;

@@ -37,6 +37,12 @@ pub const REFRESH: &str = "mutation($token: String!) {
   }
 }";
 pub const SIGN_OUT: &str = "mutation { customerSignOut { signedOut userErrors { code } } }";
+pub const PASSWORD_RESET_REQUEST: &str = "mutation($e: String!) {
+  customerPasswordResetRequest(email: $e) { accepted userErrors { code } }
+}";
+pub const PASSWORD_RESET: &str = "mutation($e: String!, $c: String!, $p: String!) {
+  customerPasswordReset(email: $e, code: $c, newPassword: $p) { accepted userErrors { field code } }
+}";
 pub const ME: &str = "{ customer { id email firstName lastName displayName acceptsMarketing
   addresses { address1 city countryCode } } }";
 
@@ -577,23 +583,18 @@ async fn replicas_share_the_throttle_through_redis() {
 async fn a_password_reset_replaces_the_password_and_ends_sessions() {
     let app = spawn_app_with(test_config()).await;
     let session = signed_in(&app, "ada@example.com", "Ada").await;
-    let request = "mutation($e: String!) { customerPasswordResetRequest(email: $e) {
-        accepted userErrors { code } } }";
     for email in ["ada@example.com", "nobody@example.com"] {
-        let data = app.data(request, json!({"e": email})).await;
+        let data = app.data(PASSWORD_RESET_REQUEST, json!({"e": email})).await;
         assert_eq!(
             data,
             json!({"customerPasswordResetRequest": {"accepted": true, "userErrors": []}}),
             "the same answer whether or not the email has an account"
         );
     }
-    let reset = "mutation($e: String!, $c: String!, $p: String!) {
-        customerPasswordReset(email: $e, code: $c, newPassword: $p) {
-        accepted userErrors { field code } } }";
     let code = app.outbox.last_code("ada@example.com");
     let data = app
         .data(
-            reset,
+            PASSWORD_RESET,
             json!({"e": "ada@example.com", "c": code, "p": "battery staple 7"}),
         )
         .await;

@@ -359,7 +359,7 @@ async fn a_persisted_mutation_is_refused_over_get_like_its_text() {
     let app = spawn_app().await;
     let mutation = "mutation Anything { anything }";
     let hash = document_hash(mutation);
-    // Registered through POST (where it then fails validation: the schema has no mutations).
+    // Registered through POST (where it then fails validation: the schema has no `anything` mutation).
     post_json(&app, json!({"query": mutation, "extensions": apq(&hash)})).await;
     for params in [
         vec![("extensions", apq(&hash).to_string())],

@@ -1,8 +1,7 @@
 //! One-time codes (sign-up confirmation, password reset): generation, hashing, delivery.
 
-use sha2::{Digest, Sha256};
-
 use super::Email;
+use crate::hash::sha256_hex;
 
 /// What a code is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,8 +47,7 @@ pub(crate) fn new_code() -> String {
 
 /// The stored form of a code: a hash bound to the account, so a leaked record reveals little.
 pub(crate) fn code_hash(sub: &str, code: &str) -> String {
-    let digest = Sha256::digest(format!("{sub}:{code}").as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    sha256_hex(format!("{sub}:{code}").as_bytes())
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 
 use async_graphql::{Context, ErrorExtensions as _, Object, SimpleObject};
 use storefront_loaders::identity::{
-    ClientIp, Email, Identity, IdentityError, NewAccount, ProfileChanges, SessionTokens,
+    ClientIp, CodePurpose, Email, Identity, IdentityError, NewAccount, ProfileChanges,
+    SessionTokens,
 };
 use storefront_loaders::rate_limit::Limited;
 
@@ -162,18 +163,20 @@ async fn throttled_attempt<T>(
     Ok(result)
 }
 
-/// Checks a request that mails a code: the email's shape (a user error), then the per-email
-/// limit (`TOO_MANY_ATTEMPTS`).
-async fn code_request<'a>(
-    ctx: &'a Context<'_>,
+/// Mails a code of `purpose` to the email: checks its shape (a user error), then the
+/// per-email limit (`TOO_MANY_ATTEMPTS`), then asks the provider, which sends nothing (and says
+/// so to nobody) when the email has no account to send it for.
+async fn mail_code(
+    ctx: &Context<'_>,
     raw: &str,
-) -> async_graphql::Result<Result<(&'a Identity, Email), CustomerAcceptedPayload>> {
+    purpose: CodePurpose,
+) -> async_graphql::Result<CustomerAcceptedPayload> {
     let mut checks = Checks::default();
     let Some(email) = checks.email(BY_EMAIL.email, raw) else {
-        return Ok(Err(CustomerAcceptedPayload {
+        return Ok(CustomerAcceptedPayload {
             accepted: false,
             user_errors: checks.errors,
-        }));
+        });
     };
     let identity = identity(ctx)?;
     identity
@@ -181,7 +184,16 @@ async fn code_request<'a>(
         .code_requested(&email)
         .await
         .map_err(throttled)?;
-    Ok(Ok((identity, email)))
+    let provider = &identity.provider;
+    let (sent, fields) = match purpose {
+        CodePurpose::ConfirmSignUp => (provider.resend_confirmation(&email).await, BY_EMAIL),
+        CodePurpose::ResetPassword => (provider.request_password_reset(&email).await, RESET),
+    };
+    let user_errors = user_errors_of(sent, fields)?;
+    Ok(CustomerAcceptedPayload {
+        accepted: user_errors.is_empty(),
+        user_errors,
+    })
 }
 
 /// The user errors of a step that returns nothing: none when it worked.
@@ -315,7 +327,7 @@ impl CustomerMutation {
         counted(
             ctx,
             "code_request",
-            self.confirmation_resend(ctx, email).await,
+            mail_code(ctx, &email, CodePurpose::ConfirmSignUp).await,
         )
     }
 
@@ -329,7 +341,7 @@ impl CustomerMutation {
         counted(
             ctx,
             "code_request",
-            self.password_reset_request(ctx, email).await,
+            mail_code(ctx, &email, CodePurpose::ResetPassword).await,
         )
     }
 
@@ -500,44 +512,6 @@ impl CustomerMutation {
         )?;
         Ok(CustomerSignOutPayload {
             signed_out: user_errors.is_empty(),
-            user_errors,
-        })
-    }
-
-    async fn confirmation_resend(
-        &self,
-        ctx: &Context<'_>,
-        email: String,
-    ) -> async_graphql::Result<CustomerAcceptedPayload> {
-        let (identity, email) = match code_request(ctx, &email).await? {
-            Ok(request) => request,
-            Err(refused) => return Ok(refused),
-        };
-        let user_errors = user_errors_of(
-            identity.provider.resend_confirmation(&email).await,
-            BY_EMAIL,
-        )?;
-        Ok(CustomerAcceptedPayload {
-            accepted: user_errors.is_empty(),
-            user_errors,
-        })
-    }
-
-    async fn password_reset_request(
-        &self,
-        ctx: &Context<'_>,
-        email: String,
-    ) -> async_graphql::Result<CustomerAcceptedPayload> {
-        let (identity, email) = match code_request(ctx, &email).await? {
-            Ok(request) => request,
-            Err(refused) => return Ok(refused),
-        };
-        let user_errors = user_errors_of(
-            identity.provider.request_password_reset(&email).await,
-            RESET,
-        )?;
-        Ok(CustomerAcceptedPayload {
-            accepted: user_errors.is_empty(),
             user_errors,
         })
     }
