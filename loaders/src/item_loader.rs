@@ -6,7 +6,12 @@
 //! several batches whenever resolving it takes longer than the window. This loader batches by
 //! *pass* instead: [`Batched`] wraps the request's execution and flushes the queued keys each
 //! time the execution can go no further without them, which is exactly when every resolver of
-//! the level has asked. A timer flush is the safety net for loads made outside [`Batched`].
+//! the level has asked. A load made outside that execution (a spawned task, a load with no
+//! [`Batched`] at all) arms a short timer flush instead, so it is never left waiting.
+//!
+//! The invariant: every waiter is answered exactly once — with the items, or with an error. A
+//! batch task that panics or is cancelled answers its waiters with an error as it unwinds (a
+//! drop guard), so nothing waits for a batch that will never finish.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -21,8 +26,13 @@ use futures::channel::oneshot;
 use crate::store::{Key, StoreError, Table};
 use crate::stored::SharedItem;
 
-/// How long queued keys wait for a flush that never comes (loads outside [`Batched`]).
-const FALLBACK_FLUSH: Duration = Duration::from_millis(20);
+/// How long queued keys wait for a flush when they were asked for outside a pass of
+/// [`Batched`].
+const FALLBACK_FLUSH: Duration = Duration::from_millis(5);
+
+/// The most keys one batch task reads; a larger pass is split into several batches that run
+/// side by side, so one huge pass never holds one unbounded request.
+pub const MAX_BATCH_KEYS: usize = 500;
 
 type LoadResult = Result<HashMap<Key, SharedItem>, Arc<StoreError>>;
 
@@ -44,15 +54,18 @@ struct State {
     in_flight: HashSet<Key>,
     waiters: Vec<Waiter>,
     fallback_armed: bool,
+    // True while a `Batched` future is being polled: a key queued then is flushed at the end
+    // of that poll (or of the next one, when the poll only yielded).
+    polling: bool,
+    // Bumped by `forget_all`: a batch started before it must not refill the cache with what it
+    // read before a write.
+    generation: u64,
 }
 
 /// Batches and caches the store reads of one request.
 pub struct StoreLoader {
     table: Arc<dyn Table>,
     state: Mutex<State>,
-    // Set once a `Batched` future drives the loader: it flushes every pass, and a timer
-    // flush could only split a pass that a busy machine is slow to finish.
-    driven: AtomicBool,
 }
 
 impl StoreLoader {
@@ -61,13 +74,11 @@ impl StoreLoader {
         Arc::new(Self {
             table,
             state: Mutex::new(State::default()),
-            driven: AtomicBool::new(false),
         })
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock leaves plain data behind; keep using it.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.state)
     }
 
     /// Loads one item; `None` when it does not exist.
@@ -113,10 +124,7 @@ impl StoreLoader {
                 found,
                 reply,
             });
-            if !state.queued.is_empty()
-                && !state.fallback_armed
-                && !self.driven.load(AtomicOrdering::Acquire)
-            {
+            if !state.queued.is_empty() && !state.polling && !state.fallback_armed {
                 state.fallback_armed = true;
                 let loader = Arc::clone(self);
                 tokio::spawn(async move {
@@ -133,40 +141,64 @@ impl StoreLoader {
         })
     }
 
-    /// Sends every queued key to the store in one batch get (in a task of its own).
+    /// Forgets every item this request has read, so that what a mutation wrote is read
+    /// again rather than served from before the write. Batches on their way still answer
+    /// their waiters but no longer fill the cache.
+    pub fn forget_all(&self) {
+        let mut state = self.state();
+        state.cache.clear();
+        state.generation += 1;
+    }
+
+    /// Sends every queued key to the store, in batches of at most [`MAX_BATCH_KEYS`], each
+    /// in a task of its own.
     pub fn flush(self: &Arc<Self>) {
-        let keys: Vec<Key> = {
-            let mut state = self.state();
-            state.fallback_armed = false;
-            if state.queued.is_empty() {
-                return;
-            }
-            let keys: Vec<Key> = state.queued.drain().collect();
-            state.in_flight.extend(keys.iter().cloned());
-            keys
-        };
-        let loader = Arc::clone(self);
-        tokio::spawn(async move {
-            let result = loader.table.batch_get_shared(&keys).await;
-            loader.complete(keys, result);
-        });
+        let mut state = self.state();
+        self.flush_locked(&mut state);
+    }
+
+    fn flush_locked(self: &Arc<Self>, state: &mut State) {
+        state.fallback_armed = false;
+        if state.queued.is_empty() {
+            return;
+        }
+        let keys: Vec<Key> = state.queued.drain().collect();
+        state.in_flight.extend(keys.iter().cloned());
+        let generation = state.generation;
+        for chunk in keys.chunks(MAX_BATCH_KEYS) {
+            let guard = BatchGuard {
+                loader: Arc::clone(self),
+                keys: chunk.to_vec(),
+                generation,
+                done: false,
+            };
+            tokio::spawn(async move {
+                let mut guard = guard;
+                let result = guard.loader.table.batch_get_shared(&guard.keys).await;
+                guard.loader.complete(&guard.keys, result, generation);
+                guard.done = true;
+            });
+        }
     }
 
     /// Records a batch's result and answers every waiter it leaves with nothing outstanding.
-    fn complete(&self, keys: Vec<Key>, result: Result<Vec<SharedItem>, StoreError>) {
+    fn complete(&self, keys: &[Key], result: Result<Vec<SharedItem>, StoreError>, generation: u64) {
         let mut state = self.state();
-        for key in &keys {
+        for key in keys {
             state.in_flight.remove(key);
         }
+        let mut read: HashMap<Key, SharedItem> = HashMap::new();
         let failed = match result {
             Ok(items) => {
-                let mut by_key: HashMap<Key, SharedItem> = items
+                read = items
                     .into_iter()
                     .filter_map(|item| Some((Key::of(item.item())?, item)))
                     .collect();
-                for key in &keys {
-                    let item = by_key.remove(key);
-                    state.cache.insert(key.clone(), item);
+                if generation == state.generation {
+                    for key in keys {
+                        let item = read.get(key).cloned();
+                        state.cache.insert(key.clone(), item);
+                    }
                 }
                 None
             }
@@ -186,19 +218,52 @@ impl StoreLoader {
                 let _ = waiter.reply.send(Err(Arc::clone(error)));
                 continue;
             }
+            // What this batch read is the answer for its keys even when the cache no
+            // longer keeps it (a mutation cleared it meanwhile).
+            for key in waiter.outstanding.iter().filter(|k| batch.contains(k)) {
+                if let Some(item) = read.get(key) {
+                    waiter.found.insert(key.clone(), Arc::clone(item));
+                }
+            }
             waiter.outstanding.retain(|k| !batch.contains(k));
             if !waiter.outstanding.is_empty() {
                 still_waiting.push(waiter);
                 continue;
             }
-            for key in waiter.keys {
-                if let Some(Some(item)) = cache.get(&key) {
-                    waiter.found.insert(key, Arc::clone(item));
+            for key in &waiter.keys {
+                if waiter.found.contains_key(key) {
+                    continue;
+                }
+                if let Some(Some(item)) = cache.get(key) {
+                    waiter.found.insert(key.clone(), Arc::clone(item));
                 }
             }
             let _ = waiter.reply.send(Ok(waiter.found));
         }
         *waiters = still_waiting;
+    }
+}
+
+/// Answers a batch's waiters with an error when its task ends without completing it (the
+/// store call panicked, or the runtime dropped the task before or while it ran).
+struct BatchGuard {
+    loader: Arc<StoreLoader>,
+    keys: Vec<Key>,
+    generation: u64,
+    done: bool,
+}
+
+impl Drop for BatchGuard {
+    fn drop(&mut self) {
+        if !self.done {
+            self.loader.complete(
+                &self.keys,
+                Err(StoreError::Backend(
+                    "a batched store read ended without an answer".into(),
+                )),
+                self.generation,
+            );
+        }
     }
 }
 
@@ -212,7 +277,6 @@ pub struct Batched<F> {
 impl<F: Future> Batched<F> {
     /// Wraps `future`, flushing `loader`.
     pub fn new(future: F, loader: Arc<StoreLoader>) -> Self {
-        loader.driven.store(true, AtomicOrdering::Release);
         Self {
             inner: Box::pin(future),
             loader,
@@ -229,12 +293,18 @@ impl<F: Future> Future for Batched<F> {
             waker: cx.waker().clone(),
         });
         let waker = Waker::from(Arc::clone(&probe));
+        self.loader.state().polling = true;
         let polled = self.inner.as_mut().poll(&mut Context::from_waker(&waker));
+        let loader = Arc::clone(&self.loader);
+        let mut state = loader.state();
+        state.polling = false;
         // A future that wakes itself while being polled is only yielding (futures' combinators
         // do so after a number of children), and more resolvers will ask for keys when it is
-        // polled again. Flush only once it truly waits.
-        if polled.is_pending() && !probe.woken.load(AtomicOrdering::Acquire) {
-            self.loader.flush();
+        // polled again. Flush only once it truly waits, or when it is done (keys queued by
+        // someone else meanwhile must not be stranded).
+        let yielded = polled.is_pending() && probe.woken.load(AtomicOrdering::Acquire);
+        if !yielded {
+            loader.flush_locked(&mut state);
         }
         polled
     }
@@ -266,6 +336,18 @@ mod tests {
         inner: RedbTable,
         calls: Mutex<Vec<usize>>,
         delay: Duration,
+        panics: bool,
+    }
+
+    impl Counting {
+        fn new(inner: RedbTable, delay: Duration) -> Self {
+            Self {
+                inner,
+                calls: Mutex::new(vec![]),
+                delay,
+                panics: false,
+            }
+        }
     }
 
     #[async_trait::async_trait]
@@ -273,6 +355,7 @@ mod tests {
         async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
             self.calls.lock().expect("lock").push(keys.len());
             tokio::time::sleep(self.delay).await;
+            assert!(!self.panics, "the store call panics");
             self.inner.batch_get(keys).await
         }
         async fn query(&self, q: &crate::store::Query) -> Result<crate::store::Page, StoreError> {
@@ -311,11 +394,7 @@ mod tests {
             .map(|i| Key::new("P", format!("{i:03}")).to_item())
             .collect();
         inner.batch_put(items).await.expect("seed");
-        let table = Arc::new(Counting {
-            inner,
-            calls: Mutex::new(vec![]),
-            delay: Duration::ZERO,
-        });
+        let table = Arc::new(Counting::new(inner, Duration::ZERO));
         let loader = StoreLoader::new(table.clone());
         let all = futures::future::join_all((0..300).map(|i| {
             let loader = Arc::clone(&loader);
@@ -350,11 +429,7 @@ mod tests {
             .put(Key::new("a", "b").to_item(), None)
             .await
             .expect("put");
-        let table = Arc::new(Counting {
-            inner,
-            calls: Mutex::new(vec![]),
-            delay: Duration::from_millis(50),
-        });
+        let table = Arc::new(Counting::new(inner, Duration::from_millis(50)));
         let loader = StoreLoader::new(table.clone());
         let first = tokio::spawn({
             let loader = Arc::clone(&loader);
@@ -381,5 +456,88 @@ mod tests {
         let loader = StoreLoader::new(table);
         let item = loader.load_one(Key::new("a", "b")).await.expect("load");
         assert!(item.is_some());
+    }
+
+    /// A bound on how long a test waits for something that must not hang.
+    const HANG: Duration = Duration::from_secs(10);
+
+    #[tokio::test]
+    async fn a_batch_that_panics_fails_its_waiters_instead_of_hanging_them() {
+        let mut table = Counting::new(RedbTable::in_memory().expect("memory"), Duration::ZERO);
+        table.panics = true;
+        let loader = StoreLoader::new(Arc::new(table));
+        let load = Batched::new(loader.load_one(Key::new("a", "b")), Arc::clone(&loader));
+        let result = tokio::time::timeout(HANG, load)
+            .await
+            .expect("the waiter is answered, not left hanging");
+        assert!(result.is_err(), "the panicked batch is an error");
+        assert!(crate::sync::lock(&loader.state).in_flight.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_load_from_a_task_outside_the_driven_future_is_flushed() {
+        let table = Arc::new(RedbTable::in_memory().expect("memory"));
+        table
+            .put(Key::new("a", "b").to_item(), None)
+            .await
+            .expect("put");
+        let loader = StoreLoader::new(table);
+        let (sender, receiver) = oneshot::channel();
+        let outside = Arc::clone(&loader);
+        // The driven future waits on a task that starts loading only after the driven
+        // future's first pass has flushed and gone to sleep.
+        let driven = Batched::new(
+            async move {
+                tokio::task::yield_now().await;
+                receiver.await.expect("the task answers")
+            },
+            Arc::clone(&loader),
+        );
+        tokio::spawn(async move {
+            tokio::task::yield_now().await;
+            let _ = sender.send(outside.load_one(Key::new("a", "b")).await);
+        });
+        let found = tokio::time::timeout(HANG, driven)
+            .await
+            .expect("the outside load is flushed")
+            .expect("load");
+        assert!(found.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_huge_pass_is_split_into_capped_batches() {
+        let table = Arc::new(Counting::new(
+            RedbTable::in_memory().expect("memory"),
+            Duration::ZERO,
+        ));
+        let loader = StoreLoader::new(table.clone());
+        let keys: Vec<Key> = (0..1_200).map(|i| Key::new("P", format!("{i}"))).collect();
+        Batched::new(loader.load_many(keys), Arc::clone(&loader))
+            .await
+            .expect("load");
+        let mut calls = table.calls.lock().expect("lock").clone();
+        calls.sort_unstable();
+        assert_eq!(calls, [200, MAX_BATCH_KEYS, MAX_BATCH_KEYS]);
+    }
+
+    #[tokio::test]
+    async fn after_forget_all_a_key_is_read_again_and_sees_the_write() {
+        let table = Arc::new(Counting::new(
+            RedbTable::in_memory().expect("memory"),
+            Duration::ZERO,
+        ));
+        let key = Key::new("a", "b");
+        let loader = StoreLoader::new(table.clone());
+        let before = Batched::new(loader.load_one(key.clone()), Arc::clone(&loader))
+            .await
+            .expect("load");
+        assert!(before.is_none());
+        table.put(key.to_item(), None).await.expect("write");
+        loader.forget_all();
+        let after = Batched::new(loader.load_one(key), Arc::clone(&loader))
+            .await
+            .expect("load");
+        assert!(after.is_some(), "the write is seen");
+        assert_eq!(*table.calls.lock().expect("lock"), [1, 1]);
     }
 }

@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod rate_limit;
 pub mod store;
 pub mod stored;
+pub mod sync;
 
 pub use item_loader::{Batched, StoreLoader};
 pub use metrics::Metrics;

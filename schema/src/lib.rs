@@ -2,6 +2,7 @@
 //! every request shares; exports the SDL.
 
 pub mod limits;
+pub mod own_writes;
 pub mod persisted;
 pub mod rate_limit;
 

@@ -24,6 +24,17 @@ async fn the_dynamodb_engine_passes_the_conformance_suite() {
     table.delete_table().await.expect("clean up");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_sell_outs_on_dynamodb_leave_the_product_unavailable() {
+    let table = Arc::new(fresh_dynamo_table().await);
+    storefront_loaders::catalog::races::concurrent_sell_outs_leave_the_product_unavailable(
+        Arc::clone(&table) as _,
+        15,
+    )
+    .await;
+    table.delete_table().await.expect("clean up");
+}
+
 const FEED: &str = r#"{"handle":"trail-runner","title":"Trail Runner","vendor":"Kestrel","productType":"Running Shoe","categories":["sports-running"],"options":[{"name":"Size","values":["42","43"]}],"variants":[{"sku":"TR-42","options":{"Size":"42"},"price":"120.00"},{"sku":"TR-43","options":{"Size":"43"},"price":"120.00","compareAtPrice":"150.00"}]}"#;
 
 async fn apply_feeds(app: &TestApp) {

@@ -249,7 +249,7 @@ impl CachedTable {
         // Concurrent misses of one key, in any request, share one load.
         let mut waits: Vec<(Vec<Key>, InFlight)> = Vec::new();
         {
-            let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+            let mut in_flight = crate::sync::lock(&self.in_flight);
             let mut mine = Vec::new();
             let mut joined: HashMap<u64, (Vec<Key>, InFlight)> = HashMap::new();
             for key in misses {
@@ -278,7 +278,7 @@ impl CachedTable {
         for (wanted, load) in waits {
             let result = load.clone().await;
             {
-                let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+                let mut in_flight = crate::sync::lock(&self.in_flight);
                 for key in &wanted {
                     if in_flight.get(key).is_some_and(|l| l.ptr_eq(&load)) {
                         in_flight.remove(key);

@@ -2,6 +2,7 @@
 
 pub mod import;
 pub mod listing;
+pub mod races;
 pub mod records;
 pub mod repo;
 pub mod seed;

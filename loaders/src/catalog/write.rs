@@ -111,6 +111,9 @@ pub fn is_valid_handle(handle: &str) -> bool {
         && !handle.ends_with('-')
 }
 
+/// How often a stock update is computed again after a concurrent change cancelled it.
+const MAX_INVENTORY_ATTEMPTS: u32 = 20;
+
 fn invalid(message: impl Into<String>) -> CatalogWriteError {
     CatalogWriteError::Invalid(message.into())
 }
@@ -551,6 +554,11 @@ impl CatalogWriter {
 
     /// Sets the stock of the variant with `sku`, and the availability of its product's
     /// listings with it, in one transaction.
+    ///
+    /// Availability depends on every variant's stock, so the transaction requires each stock
+    /// it read to be unchanged; a concurrent change of a sibling variant cancels it, and it is
+    /// computed again from fresh reads. Two stock updates can therefore never leave the
+    /// listings disagreeing with the stock.
     pub async fn set_inventory(
         &self,
         sku: &str,
@@ -561,6 +569,23 @@ impl CatalogWriter {
                 "quantity must be a whole number from 0 to 1000000000",
             ));
         }
+        for attempt in 0..MAX_INVENTORY_ATTEMPTS {
+            if attempt > 0 {
+                crate::store::backoff(attempt).await;
+            }
+            match self.try_set_inventory(sku, quantity).await {
+                Err(CatalogWriteError::Conflict) => continue,
+                other => return other,
+            }
+        }
+        Err(CatalogWriteError::Conflict)
+    }
+
+    async fn try_set_inventory(
+        &self,
+        sku: &str,
+        quantity: i64,
+    ) -> Result<WriteOutcome, CatalogWriteError> {
         let owner = self
             .table()
             .get(&keys::sku(sku))
@@ -588,12 +613,13 @@ impl CatalogWriter {
             .iter()
             .map(|v| keys::inventory(v))
             .collect();
-        let mut stock: BTreeMap<String, i64> = BTreeMap::new();
+        let mut read: BTreeMap<String, i64> = BTreeMap::new();
         for item in self.table().batch_get(&stock_keys).await? {
             let record: InventoryRecord = from_item(&item)?;
-            stock.insert(record.variant_id, record.quantity);
+            read.insert(record.variant_id, record.quantity);
         }
-        let previous = stock.get(&variant_id).copied();
+        let previous = read.get(&variant_id).copied();
+        let mut stock = read.clone();
         stock.insert(variant_id.clone(), quantity);
         let available = stock.values().any(|q| *q > 0);
 
@@ -609,13 +635,28 @@ impl CatalogWriter {
         if previous == Some(quantity) && stale.is_empty() {
             return Ok(WriteOutcome::Unchanged);
         }
+        // The stock this decision was made from, as a condition per variant.
+        let unchanged = |variant: &str| match read.get(variant) {
+            Some(q) => Condition::equals("quantity", *q),
+            None => Condition::ItemNotExists,
+        };
         let mut ops = vec![WriteOp::Put {
             item: inventory_item(&InventoryRecord {
-                variant_id,
+                variant_id: variant_id.clone(),
                 quantity,
             })?,
-            condition: None,
+            condition: Some(unchanged(&variant_id)),
         }];
+        ops.extend(
+            product
+                .variant_ids
+                .iter()
+                .filter(|v| **v != variant_id)
+                .map(|v| WriteOp::ConditionCheck {
+                    key: keys::inventory(v),
+                    condition: unchanged(v),
+                }),
+        );
         ops.extend(stale.into_iter().map(|key| WriteOp::Update {
             key,
             update: Update::set("available", available),

@@ -211,7 +211,7 @@ impl JwksCache {
     }
 
     fn cached(&self, kid: &str) -> (bool, Option<Arc<DecodingKey>>) {
-        let keys = self.keys.read().expect("the JWKS lock is never poisoned");
+        let keys = crate::sync::read(&self.keys);
         (keys.is_some(), keys.as_ref().and_then(|set| set.get(kid)))
     }
 
@@ -236,8 +236,7 @@ impl JwksCache {
         self.fetches.fetch_add(1, Ordering::Relaxed);
         match (self.fetch)().await {
             Ok(set) => {
-                *self.keys.write().expect("the JWKS lock is never poisoned") =
-                    Some(Arc::new(KeySet::from_jwks(&set)));
+                *crate::sync::write(&self.keys) = Some(Arc::new(KeySet::from_jwks(&set)));
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot fetch the token signing keys");

@@ -14,12 +14,11 @@ use aws_sdk_dynamodb::types::{
     Update as UpdateOp, WriteRequest,
 };
 use aws_smithy_types::error::display::DisplayErrorContext;
-use rand::Rng;
 use serde_json::{Number, Value};
 
 use super::{
     BATCH_GET_MAX, CancellationReason, Condition, Index, Item, Key, PK, Page, Query, SK,
-    SortKeyCondition, StartKey, StoreError, Table, Update, WriteOp, validate_item,
+    SortKeyCondition, StartKey, StoreError, Table, Update, WriteOp, backoff, validate_item,
     validate_transaction,
 };
 
@@ -235,13 +234,6 @@ where
         }
         _ => StoreError::Backend(DisplayErrorContext(&e).to_string()),
     }
-}
-
-/// Full-jitter exponential backoff before retry `attempt` (1-based).
-async fn backoff(attempt: u32) {
-    let cap = Duration::from_millis(25 * 2u64.pow(attempt.min(6)));
-    let wait = rand::rng().random_range(Duration::ZERO..=cap);
-    tokio::time::sleep(wait).await;
 }
 
 /// Waits before retry `attempt` of what a batch call left unprocessed (nothing before the

@@ -19,6 +19,15 @@ pub use expression::{Condition, Update};
 pub use instrumented::InstrumentedTable;
 pub use redb_engine::RedbTable;
 
+/// Full-jitter exponential backoff before retry `attempt` (1-based): for throttled batches
+/// and for optimistic writes that lost a race.
+pub async fn backoff(attempt: u32) {
+    use rand::Rng as _;
+    let cap = std::time::Duration::from_millis(25 * 2u64.pow(attempt.min(6)));
+    let wait = rand::rng().random_range(std::time::Duration::ZERO..=cap);
+    tokio::time::sleep(wait).await;
+}
+
 /// One stored item: top-level attributes by name. `pk` and `sk` are always present and strings.
 pub type Item = serde_json::Map<String, Value>;
 
