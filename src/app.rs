@@ -9,21 +9,13 @@ use storefront_loaders::Metrics;
 use storefront_loaders::cache::{
     CachedTable, DocumentCache, ItemCacheSettings, RedisSettings, RedisTier,
 };
-use storefront_loaders::catalog::Catalog;
-use storefront_loaders::catalog::keys;
-use storefront_loaders::catalog::seed::{SeedOptions, SeedSummary, seed_demo_catalog};
+use storefront_loaders::domain::{Services, Shared};
 use storefront_loaders::rate_limit::{RateLimitSettings, RateLimiter};
 use storefront_loaders::store::{DynamoTable, InstrumentedTable, RedbTable, Table};
 use storefront_schema::StorefrontSchema;
 use storefront_schema::persisted::TrustedDocuments;
 
-use storefront_loaders::identity::{
-    CodeDelivery, CognitoIdentity, CognitoSettings, EmbeddedIdentity, EmbeddedSettings, Identity,
-    IdentityProvider, JwksCache, KeySource, LogDelivery, ProfileStore, SignInThrottle, SigningKey,
-    ThrottleSettings, TokenVerifier, VerifierSettings,
-};
-
-use crate::config::{Config, IdentityEngine, PersistedMode, StoreEngine};
+use crate::config::{Config, PersistedMode, StoreEngine};
 
 /// Everything a request needs, shared by all requests.
 #[derive(Clone)]
@@ -40,10 +32,8 @@ pub struct App {
     pub documents: Arc<DocumentCache>,
     /// Operations of the trusted-document manifests.
     pub trusted: Arc<TrustedDocuments>,
-    /// Customer identity: the provider and the token verifier.
-    pub identity: Identity,
-    /// The embedded provider's public keys (`/.well-known/jwks.json`); none with Cognito.
-    pub jwks: Option<Arc<serde_json::Value>>,
+    /// What the domains opened: their engines and the services their resolvers use.
+    pub services: Services,
 }
 
 /// Opens the store engine the configuration names.
@@ -79,93 +69,6 @@ pub async fn connect_dynamo(config: &Config) -> anyhow::Result<DynamoTable> {
         .context("cannot configure DynamoDB (settings under `[aws]`)")
 }
 
-/// The embedded provider's signing key: the configured file, else one per store engine.
-async fn signing_key(config: &Config, table: &Arc<dyn Table>) -> anyhow::Result<SigningKey> {
-    let key = match (&config.identity.key_file, config.store) {
-        (Some(path), _) => SigningKey::load_or_create(path),
-        (None, StoreEngine::Embedded) => {
-            SigningKey::load_or_create(&config.data_dir.join("identity-signing-key.pem"))
-        }
-        (None, StoreEngine::Memory) => SigningKey::generate().map(|(key, _)| key),
-        (None, StoreEngine::Aws) => SigningKey::load_or_create_in(table).await,
-    };
-    key.context("cannot load the token signing key (setting `identity.key_file`)")
-}
-
-/// The configured identity provider with its verifier, throttle and profile store.
-async fn identity(
-    config: &Config,
-    table: &Arc<dyn Table>,
-    metrics: Arc<Metrics>,
-    redis: Option<Arc<RedisTier>>,
-    delivery: Arc<dyn CodeDelivery>,
-) -> anyhow::Result<(Identity, Option<Arc<serde_json::Value>>)> {
-    let settings = &config.identity;
-    let verifier_settings = VerifierSettings {
-        issuer: config.token_issuer(),
-        audience: config.token_audience(),
-        leeway: Duration::from_secs(settings.leeway_seconds),
-    };
-    let (provider, verifier, jwks): (Arc<dyn IdentityProvider>, _, _) = match settings.engine {
-        IdentityEngine::Embedded => {
-            let key = Arc::new(signing_key(config, table).await?);
-            let jwks = serde_json::to_value(key.jwks()).context("cannot encode the JWKS")?;
-            let verifier = TokenVerifier::new(verifier_settings, KeySource::fixed(key.jwks()));
-            let provider = EmbeddedIdentity::new(
-                Arc::clone(table),
-                key,
-                EmbeddedSettings {
-                    issuer: config.token_issuer(),
-                    audience: config.token_audience(),
-                    access_ttl: Duration::from_secs(settings.access_token_ttl_seconds),
-                    refresh_ttl: Duration::from_secs(settings.refresh_token_ttl_days * 86_400),
-                    auto_confirm: settings.auto_confirm,
-                },
-                delivery,
-            );
-            (Arc::new(provider) as _, verifier, Some(Arc::new(jwks)))
-        }
-        IdentityEngine::Cognito => {
-            let cognito = &settings.cognito;
-            let provider = CognitoIdentity::connect(CognitoSettings {
-                region: config.cognito_region(),
-                user_pool_id: cognito.user_pool_id.clone(),
-                client_id: cognito.client_id.clone(),
-                client_secret: cognito.client_secret.clone(),
-                endpoint_url: cognito.endpoint_url.clone(),
-            })
-            .await
-            .context("cannot configure Cognito (settings under `[identity.cognito]`)")?;
-            let url = settings
-                .jwks_url
-                .clone()
-                .unwrap_or_else(|| format!("{}/.well-known/jwks.json", config.token_issuer()));
-            let keys = JwksCache::http(&url, Duration::from_secs(settings.jwks_refetch_seconds))
-                .map_err(anyhow::Error::msg)?;
-            let verifier = TokenVerifier::new(verifier_settings, KeySource::Remote(keys));
-            (Arc::new(provider) as _, verifier, None)
-        }
-    };
-    let throttle = SignInThrottle::new(
-        ThrottleSettings {
-            max_failures: settings.max_failed_attempts,
-            window: Duration::from_secs(settings.failed_attempts_window_seconds),
-        },
-        redis,
-        &config.cache.namespace,
-    );
-    Ok((
-        Identity {
-            provider,
-            verifier: Arc::new(verifier),
-            throttle: Arc::new(throttle),
-            profiles: ProfileStore::new(Arc::clone(table)),
-            metrics,
-        },
-        jwks,
-    ))
-}
-
 impl App {
     /// Opens the configured store and builds the schema.
     pub async fn open(config: Config) -> anyhow::Result<Self> {
@@ -173,16 +76,17 @@ impl App {
         Self::with_store(config, engine).await
     }
 
-    /// Builds the app around an already opened store engine; codes are delivered by log.
+    /// Builds the app around an already opened store engine.
     pub async fn with_store(config: Config, engine: Arc<dyn Table>) -> anyhow::Result<Self> {
-        Self::with_delivery(config, engine, Arc::new(LogDelivery)).await
+        Self::with_plugged(config, engine, Services::default()).await
     }
 
-    /// Builds the app around an opened store, delivering one-time codes through `delivery`.
-    pub async fn with_delivery(
+    /// Builds the app around an opened store, with `plugged` parts in place of the domains'
+    /// defaults (tests capture the mail of one-time codes this way).
+    pub async fn with_plugged(
         config: Config,
         engine: Arc<dyn Table>,
-        delivery: Arc<dyn CodeDelivery>,
+        plugged: Services,
     ) -> anyhow::Result<Self> {
         let trusted = TrustedDocuments::load_dir(&config.persisted.manifest_dir)
             .context("invalid persisted-query manifest (setting `persisted.manifest_dir`)")?;
@@ -216,34 +120,38 @@ impl App {
                     ttl: Duration::from_secs(config.cache.ttl_seconds),
                     namespace: config.cache.namespace.clone(),
                 },
-                keys::is_catalog_key,
+                storefront_schema::cacheable,
                 Arc::clone(&metrics),
             ));
         }
         let limiter = config.rate_limit.enabled.then(|| {
-            Arc::new(RateLimiter::new(
-                RateLimitSettings {
-                    budget: config.rate_limit.budget,
-                    window: Duration::from_secs(config.rate_limit.window_seconds),
-                },
-                redis.clone(),
-                &config.cache.namespace,
-            ))
+            Arc::new(
+                RateLimiter::new(
+                    RateLimitSettings {
+                        budget: config.rate_limit.budget,
+                        window: Duration::from_secs(config.rate_limit.window_seconds),
+                    },
+                    redis.clone(),
+                    &config.cache.namespace,
+                )
+                .counting_fallbacks_in(&metrics),
+            )
         });
-        let (identity, jwks) = identity(
-            &config,
-            &table,
-            Arc::clone(&metrics),
-            redis.clone(),
-            delivery,
-        )
-        .await?;
-        let schema = storefront_schema::build(
-            Catalog::new(Arc::clone(&table)),
-            identity.clone(),
-            &config.query_limits(),
-            limiter,
-        );
+        let shared = Shared {
+            settings: config.shared_settings(),
+            table: Arc::clone(&table),
+            redis: redis.clone(),
+            metrics: Arc::clone(&metrics),
+            plugged,
+        };
+        let mut services = Services::default();
+        for domain in storefront_schema::DOMAINS {
+            domain
+                .open(&config.section(domain.name()), &shared, &mut services)
+                .await
+                .with_context(|| format!("cannot open the `{}` domain", domain.name()))?;
+        }
+        let schema = storefront_schema::build(services.clone(), &config.query_limits(), limiter);
         let documents = Arc::new(DocumentCache::new(10_000, redis, &config.cache.namespace));
         Ok(Self {
             config: Arc::new(config),
@@ -252,25 +160,31 @@ impl App {
             schema,
             documents,
             trusted: Arc::new(trusted),
-            identity,
-            jwks,
+            services,
         })
     }
 
-    /// Seeds the demo catalog of `products` products.
-    pub async fn seed(&self, products: usize) -> anyhow::Result<SeedSummary> {
-        let options = SeedOptions {
-            products,
-            asset_base_url: self.config.asset_base_url.clone(),
-        };
-        Ok(seed_demo_catalog(&self.table, &options).await?)
+    /// Writes every domain's demo data, the catalog with `products` products; returns what
+    /// each wrote.
+    pub async fn seed(&self, products: usize) -> anyhow::Result<Vec<String>> {
+        let mut written = Vec::new();
+        for domain in storefront_schema::DOMAINS {
+            if let Some(summary) = domain.seed(&self.services, products).await? {
+                written.push(summary);
+            }
+        }
+        Ok(written)
     }
 
-    /// Seeds the demo catalog when seeding is on and the store holds no catalog yet.
-    pub async fn seed_if_empty(&self) -> anyhow::Result<Option<SeedSummary>> {
-        if !self.config.seed_demo || Catalog::new(Arc::clone(&self.table)).is_seeded().await? {
-            return Ok(None);
+    /// Runs every domain's start-up work (demo data on a fresh store); returns what each did.
+    pub async fn start(&self) -> anyhow::Result<Vec<String>> {
+        let mut done = Vec::new();
+        for domain in storefront_schema::DOMAINS {
+            let section = self.config.section(domain.name());
+            if let Some(summary) = domain.start(&section, &self.services).await? {
+                done.push(summary);
+            }
         }
-        self.seed(self.config.demo_products).await.map(Some)
+        Ok(done)
     }
 }

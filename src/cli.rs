@@ -3,12 +3,10 @@
 use std::fs::File;
 use std::io::BufReader;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use storefront_loaders::catalog::CatalogWriter;
-use storefront_loaders::catalog::import::{ImportReport, import_catalog, import_inventory};
+use storefront_loaders::domain::FeedReport;
 
 use crate::app::App;
 use crate::config::{Config, Overrides};
@@ -36,11 +34,12 @@ pub enum Command {
         #[arg(long, default_value_t = 1000)]
         products: usize,
     },
-    /// Apply a JSON Lines feed to the store.
+    /// Apply a JSON Lines feed to the store (`import catalog FILE`, `import inventory FILE`).
     Import {
-        /// Which feed.
-        #[command(subcommand)]
-        feed: Feed,
+        /// Which feed (each domain names its own: catalog, inventory, …).
+        feed: String,
+        /// The JSON Lines file.
+        file: PathBuf,
     },
     /// Print the GraphQL schema (SDL).
     ExportSchema,
@@ -65,21 +64,6 @@ pub enum AwsTask {
     Bootstrap,
 }
 
-/// The feeds `import` reads.
-#[derive(Debug, Subcommand)]
-pub enum Feed {
-    /// Products from the PIM, upserted by handle.
-    Catalog {
-        /// The JSON Lines file.
-        file: PathBuf,
-    },
-    /// Stock levels from the supply chain, set by SKU.
-    Inventory {
-        /// The JSON Lines file.
-        file: PathBuf,
-    },
-}
-
 /// Runs the command line; returns the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     let command = cli.command.unwrap_or(Command::Serve);
@@ -98,26 +82,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Seed { products } => {
             anyhow::ensure!(products > 0, "--products must be at least 1");
             let app = App::open(config).await?;
-            let summary = app.seed(products).await?;
-            println!(
-                "seeded {} products ({} variants), {} categories, {} store locations",
-                summary.products, summary.variants, summary.categories, summary.locations
-            );
+            let written = app.seed(products).await?;
+            println!("seeded {}", written.join(", "));
             Ok(0)
         }
-        Command::Import { feed } => {
-            let app = App::open(config).await?;
-            let writer = CatalogWriter::new(Arc::clone(&app.table));
-            let (file, report) = match feed {
-                Feed::Catalog { file } => {
-                    let reader = open(&file)?;
-                    (file, import_catalog(&writer, reader).await)
-                }
-                Feed::Inventory { file } => {
-                    let reader = open(&file)?;
-                    (file, import_inventory(&writer, reader).await)
-                }
+        Command::Import { feed, file } => {
+            let Some(domain) = storefront_schema::DOMAINS
+                .iter()
+                .find(|d| d.feeds().contains(&feed.as_str()))
+            else {
+                let known: Vec<&str> = storefront_schema::DOMAINS
+                    .iter()
+                    .flat_map(|d| d.feeds().iter().copied())
+                    .collect();
+                anyhow::bail!("unknown feed `{feed}` (feeds: {})", known.join(", "));
             };
+            let reader = open(&file)?;
+            let app = App::open(config).await?;
+            let report = domain
+                .import(&app.services, &feed, Box::new(reader))
+                .await?;
             Ok(report_import(&file, &report))
         }
         Command::Aws {
@@ -153,6 +137,11 @@ pub fn check_environment(names: impl IntoIterator<Item = String>) -> anyhow::Res
         .get_arguments()
         .filter_map(|a| a.get_env().and_then(|e| e.to_str()).map(str::to_owned))
         .chain(OTHER_VARIABLES.iter().map(|s| (*s).to_owned()))
+        .chain(
+            storefront_schema::DOMAINS
+                .iter()
+                .flat_map(|d| d.variables().iter().map(|v| v.name.to_owned())),
+        )
         .collect();
     let mut unknown: Vec<String> = names
         .into_iter()
@@ -200,24 +189,19 @@ fn open(file: &PathBuf) -> anyhow::Result<BufReader<File>> {
     })?))
 }
 
-fn report_import(file: &std::path::Path, report: &ImportReport) -> i32 {
-    for failure in &report.failures {
-        eprintln!("{}:{}: {}", file.display(), failure.line, failure.reason);
+fn report_import(file: &std::path::Path, report: &FeedReport) -> i32 {
+    for (line, reason) in &report.failures {
+        eprintln!("{}:{line}: {reason}", file.display());
     }
-    println!("{}: {}", file.display(), report.summary());
+    println!("{}: {}", file.display(), report.summary);
     i32::from(!report.failures.is_empty())
 }
 
 async fn serve(config: Config) -> anyhow::Result<i32> {
     let listen = config.listen;
     let app = App::open(config).await?;
-    if let Some(summary) = app.seed_if_empty().await? {
-        tracing::info!(
-            products = summary.products,
-            categories = summary.categories,
-            locations = summary.locations,
-            "seeded the demo catalog"
-        );
+    for done in app.start().await? {
+        tracing::info!("start-up: {done}");
     }
     let listener = tokio::net::TcpListener::bind(listen)
         .await

@@ -1,6 +1,7 @@
 //! Configuration: defaults, then `storefront.toml`, then `STOREFRONT_*` variables and CLI flags
 //! (clap reads both; a flag wins over its variable). Unknown keys in the file are an error.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -21,18 +22,7 @@ pub enum Mode {
     Production,
 }
 
-/// Where the store keeps its data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ValueEnum, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum StoreEngine {
-    /// The embedded redb engine, in a file under the data dir.
-    #[default]
-    Embedded,
-    /// The embedded engine in memory: nothing survives a restart.
-    Memory,
-    /// DynamoDB (settings under `[aws]`).
-    Aws,
-}
+pub use storefront_loaders::store::StoreEngine;
 
 /// Whether operations must come from a manifest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ValueEnum, Default)]
@@ -146,90 +136,6 @@ impl Default for AwsConfig {
     }
 }
 
-/// Which identity provider signs customers in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ValueEnum, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum IdentityEngine {
-    /// The gateway's own provider: accounts in the store, tokens signed with its own key.
-    #[default]
-    Embedded,
-    /// A Cognito user pool (settings under `[identity.cognito]`).
-    Cognito,
-}
-
-/// The Cognito user pool.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CognitoConfig {
-    /// Region of the pool; defaults to `aws.region`.
-    pub region: Option<String>,
-    /// The pool id, such as `eu-west-1_AbCdEf123`.
-    pub user_pool_id: String,
-    /// The app client id (it must allow USER_PASSWORD_AUTH and REFRESH_TOKEN_AUTH).
-    pub client_id: String,
-    /// The app client secret, when the client has one (better set by
-    /// `STOREFRONT_COGNITO_CLIENT_SECRET` than in a file).
-    pub client_secret: Option<String>,
-    /// Endpoint override (moto, LocalStack).
-    pub endpoint_url: Option<String>,
-}
-
-/// Customer identity: the provider and how access tokens are checked.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct IdentityConfig {
-    /// `embedded` or `cognito`.
-    pub engine: IdentityEngine,
-    /// The `iss` tokens must carry. Default: `storefront-gateway` (embedded), the pool's
-    /// `https://cognito-idp.<region>.amazonaws.com/<pool>` (Cognito).
-    pub issuer: Option<String>,
-    /// Where the signing keys are published (Cognito). Default: `<issuer>/.well-known/jwks.json`.
-    pub jwks_url: Option<String>,
-    /// The client tokens must be issued to (`client_id` or `aud`). Default: `storefront`
-    /// (embedded), the app client id (Cognito).
-    pub audience: Option<String>,
-    /// Clock skew allowed on `exp` and `nbf`, in seconds.
-    pub leeway_seconds: u64,
-    /// The least time between two key-set fetches for unknown key ids, in seconds.
-    pub jwks_refetch_seconds: u64,
-    /// Access-token lifetime of the embedded provider, in seconds.
-    pub access_token_ttl_seconds: u64,
-    /// Refresh-token lifetime of the embedded provider, in days.
-    pub refresh_token_ttl_days: u64,
-    /// Embedded provider: accounts need no confirmation code.
-    pub auto_confirm: bool,
-    /// Embedded provider: the RS256 signing key (PKCS#8 PEM), created when missing. Default:
-    /// `<data_dir>/identity-signing-key.pem` for the embedded store, a key kept in the table
-    /// for DynamoDB (so every replica signs alike), a fresh key for the memory store.
-    pub key_file: Option<PathBuf>,
-    /// Failed sign-ins (or codes) allowed per email and per address in one window.
-    pub max_failed_attempts: u64,
-    /// The failure-counting window, in seconds.
-    pub failed_attempts_window_seconds: u64,
-    /// The Cognito user pool.
-    pub cognito: CognitoConfig,
-}
-
-impl Default for IdentityConfig {
-    fn default() -> Self {
-        Self {
-            engine: IdentityEngine::Embedded,
-            issuer: None,
-            jwks_url: None,
-            audience: None,
-            leeway_seconds: 60,
-            jwks_refetch_seconds: 60,
-            access_token_ttl_seconds: 3600,
-            refresh_token_ttl_days: 30,
-            auto_confirm: false,
-            key_file: None,
-            max_failed_attempts: 5,
-            failed_attempts_window_seconds: 900,
-            cognito: CognitoConfig::default(),
-        }
-    }
-}
-
 /// Cross-origin access for browser storefronts.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -278,8 +184,9 @@ impl Default for LimitsConfig {
     }
 }
 
-/// The whole configuration of the gateway.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// The whole configuration of the gateway: its own settings, and one section per registered
+/// domain (kept as TOML and checked by the domain that owns it).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Address to listen on.
@@ -290,12 +197,6 @@ pub struct Config {
     pub mode: Mode,
     /// Which store engine.
     pub store: StoreEngine,
-    /// Base URL of product images (the S3 / CloudFront origin).
-    pub asset_base_url: String,
-    /// Seed the demo catalog on start when the store is empty.
-    pub seed_demo: bool,
-    /// How many products the demo catalog has.
-    pub demo_products: usize,
     /// Cross-origin access.
     pub cors: CorsConfig,
     /// Request limits.
@@ -308,8 +209,9 @@ pub struct Config {
     pub persisted: PersistedConfig,
     /// Rate limiting.
     pub rate_limit: RateLimitConfig,
-    /// Customer identity.
-    pub identity: IdentityConfig,
+    /// The domains' sections (`[catalog]`, `[identity]`, …), by name.
+    #[serde(skip)]
+    pub sections: BTreeMap<String, toml::Table>,
 }
 
 impl Default for Config {
@@ -319,16 +221,13 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             mode: Mode::Development,
             store: StoreEngine::Embedded,
-            asset_base_url: "https://assets.storefront.example".into(),
-            seed_demo: true,
-            demo_products: 1000,
             cors: CorsConfig::default(),
             limits: LimitsConfig::default(),
             aws: AwsConfig::default(),
             cache: CacheConfig::default(),
             persisted: PersistedConfig::default(),
             rate_limit: RateLimitConfig::default(),
-            identity: IdentityConfig::default(),
+            sections: BTreeMap::new(),
         }
     }
 }
@@ -351,12 +250,6 @@ pub struct Overrides {
     /// Store engine.
     #[arg(long, env = "STOREFRONT_STORE", global = true)]
     pub store: Option<StoreEngine>,
-    /// Base URL of product images.
-    #[arg(long, env = "STOREFRONT_ASSET_BASE_URL", global = true)]
-    pub asset_base_url: Option<String>,
-    /// Seed the demo catalog on start when the store is empty.
-    #[arg(long, env = "STOREFRONT_SEED_DEMO", global = true)]
-    pub seed_demo: Option<bool>,
     /// AWS region.
     #[arg(long, env = "STOREFRONT_AWS_REGION", global = true)]
     pub aws_region: Option<String>,
@@ -375,35 +268,6 @@ pub struct Overrides {
     /// Redis URL of the shared cache tier (ElastiCache).
     #[arg(long, env = "STOREFRONT_REDIS_URL", global = true)]
     pub redis_url: Option<String>,
-    /// Identity provider: `embedded` or `cognito`.
-    #[arg(long, env = "STOREFRONT_IDENTITY_ENGINE", global = true)]
-    pub identity_engine: Option<IdentityEngine>,
-    /// The `iss` access tokens must carry.
-    #[arg(long, env = "STOREFRONT_IDENTITY_ISSUER", global = true)]
-    pub identity_issuer: Option<String>,
-    /// Where the token signing keys are published.
-    #[arg(long, env = "STOREFRONT_IDENTITY_JWKS_URL", global = true)]
-    pub identity_jwks_url: Option<String>,
-    /// Embedded provider: accounts need no confirmation code.
-    #[arg(long, env = "STOREFRONT_IDENTITY_AUTO_CONFIRM", global = true)]
-    pub identity_auto_confirm: Option<bool>,
-    /// Cognito user pool id.
-    #[arg(long, env = "STOREFRONT_COGNITO_USER_POOL_ID", global = true)]
-    pub cognito_user_pool_id: Option<String>,
-    /// Cognito app client id.
-    #[arg(long, env = "STOREFRONT_COGNITO_CLIENT_ID", global = true)]
-    pub cognito_client_id: Option<String>,
-    /// Cognito app client secret.
-    #[arg(
-        long,
-        env = "STOREFRONT_COGNITO_CLIENT_SECRET",
-        global = true,
-        hide_env_values = true
-    )]
-    pub cognito_client_secret: Option<String>,
-    /// Cognito endpoint override, e.g. moto's URL.
-    #[arg(long, env = "STOREFRONT_COGNITO_ENDPOINT_URL", global = true)]
-    pub cognito_endpoint_url: Option<String>,
     /// Origins allowed to call the API, comma-separated.
     #[arg(
         long,
@@ -433,6 +297,9 @@ pub enum ConfigError {
         /// What is wrong, with the key and position.
         message: String,
     },
+    /// A domain's section is wrong; the message names the setting.
+    #[error("{0}")]
+    Domain(String),
     /// A setting has a value that cannot work.
     #[error("invalid setting `{setting}`: {reason}")]
     Invalid {
@@ -444,12 +311,35 @@ pub enum ConfigError {
 }
 
 impl Config {
-    /// Parses a config file's text.
+    /// Parses a config file's text: the domains' sections are taken aside for their
+    /// domains to check, and every other key must be one of the gateway's own.
     pub fn from_toml(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Parse {
+        let parse_error = |message: String| ConfigError::Parse {
             path: path.to_owned(),
-            message: e.to_string(),
-        })
+            message,
+        };
+        let mut table: toml::Table =
+            toml::from_str(text).map_err(|e| parse_error(e.to_string()))?;
+        let mut sections = BTreeMap::new();
+        for domain in storefront_schema::DOMAINS {
+            match table.remove(domain.name()) {
+                None => {}
+                Some(toml::Value::Table(section)) => {
+                    sections.insert(domain.name().to_owned(), section);
+                }
+                Some(_) => {
+                    return Err(parse_error(format!(
+                        "`{}` must be a section ([{}])",
+                        domain.name(),
+                        domain.name()
+                    )));
+                }
+            }
+        }
+        let mut config = Config::deserialize(toml::Value::Table(table))
+            .map_err(|e| parse_error(e.to_string()))?;
+        config.sections = sections;
+        Ok(config)
     }
 
     /// Reads the config file (the given one, or `storefront.toml` when present), applies the
@@ -469,7 +359,9 @@ impl Config {
             }
             None => Self::default(),
         };
-        base.with(overrides).validated()
+        base.with(overrides)
+            .with_domain_variables(std::env::vars())?
+            .validated()
     }
 
     /// This config with the overrides applied.
@@ -485,12 +377,6 @@ impl Config {
         }
         if let Some(v) = o.store {
             self.store = v;
-        }
-        if let Some(v) = &o.asset_base_url {
-            self.asset_base_url = v.clone();
-        }
-        if let Some(v) = o.seed_demo {
-            self.seed_demo = v;
         }
         if let Some(v) = &o.aws_region {
             self.aws.region = Some(v.clone());
@@ -510,30 +396,6 @@ impl Config {
         if let Some(v) = &o.redis_url {
             self.cache.redis_url = Some(v.clone()).filter(|s| !s.is_empty());
         }
-        if let Some(v) = o.identity_engine {
-            self.identity.engine = v;
-        }
-        if let Some(v) = &o.identity_issuer {
-            self.identity.issuer = Some(v.clone()).filter(|s| !s.is_empty());
-        }
-        if let Some(v) = &o.identity_jwks_url {
-            self.identity.jwks_url = Some(v.clone()).filter(|s| !s.is_empty());
-        }
-        if let Some(v) = o.identity_auto_confirm {
-            self.identity.auto_confirm = v;
-        }
-        if let Some(v) = &o.cognito_user_pool_id {
-            self.identity.cognito.user_pool_id = v.clone();
-        }
-        if let Some(v) = &o.cognito_client_id {
-            self.identity.cognito.client_id = v.clone();
-        }
-        if let Some(v) = &o.cognito_client_secret {
-            self.identity.cognito.client_secret = Some(v.clone()).filter(|s| !s.is_empty());
-        }
-        if let Some(v) = &o.cognito_endpoint_url {
-            self.identity.cognito.endpoint_url = Some(v.clone()).filter(|s| !s.is_empty());
-        }
         if let Some(v) = &o.cors_origins {
             self.cors.allowed_origins = v.iter().filter(|s| !s.is_empty()).cloned().collect();
         }
@@ -546,14 +408,6 @@ impl Config {
             setting,
             reason: reason.to_owned(),
         };
-        let base = self.asset_base_url.trim_end_matches('/').to_owned();
-        if !(base.starts_with("https://") || base.starts_with("http://")) || base.len() < 10 {
-            return Err(invalid(
-                "asset_base_url",
-                "must be an absolute http(s) URL such as https://cdn.example.com",
-            ));
-        }
-        self.asset_base_url = base;
         for origin in &mut self.cors.allowed_origins {
             let trimmed = origin.trim().trim_end_matches('/').to_owned();
             let valid = (trimmed.starts_with("https://") || trimmed.starts_with("http://"))
@@ -627,105 +481,67 @@ impl Config {
                 "rate_limit.budget and rate_limit.window_seconds must be at least 1",
             ));
         }
-        let identity = &self.identity;
-        for (setting, value) in [
-            (
-                "identity.jwks_refetch_seconds",
-                identity.jwks_refetch_seconds,
-            ),
-            (
-                "identity.access_token_ttl_seconds",
-                identity.access_token_ttl_seconds,
-            ),
-            (
-                "identity.refresh_token_ttl_days",
-                identity.refresh_token_ttl_days,
-            ),
-            ("identity.max_failed_attempts", identity.max_failed_attempts),
-            (
-                "identity.failed_attempts_window_seconds",
-                identity.failed_attempts_window_seconds,
-            ),
-        ] {
-            if value == 0 {
-                return Err(invalid(setting, "must be at least 1"));
-            }
-        }
-        if identity.leeway_seconds > 600 {
-            return Err(invalid("identity.leeway_seconds", "must be at most 600"));
-        }
-        if identity.refresh_token_ttl_days > 3650 || identity.access_token_ttl_seconds > 86_400 {
-            return Err(invalid(
-                "identity.access_token_ttl_seconds",
-                "access tokens live at most a day and refresh tokens at most 3650 days",
-            ));
-        }
-        if let Some(url) = &identity.jwks_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
-        {
-            return Err(invalid("identity.jwks_url", "must be an http(s) URL"));
-        }
-        if identity.engine == IdentityEngine::Cognito {
-            let cognito = &identity.cognito;
-            if cognito.user_pool_id.trim().is_empty() {
-                return Err(invalid(
-                    "identity.cognito.user_pool_id",
-                    "the Cognito engine needs the user pool id (STOREFRONT_COGNITO_USER_POOL_ID)",
-                ));
-            }
-            if cognito.client_id.trim().is_empty() {
-                return Err(invalid(
-                    "identity.cognito.client_id",
-                    "the Cognito engine needs the app client id (STOREFRONT_COGNITO_CLIENT_ID)",
-                ));
-            }
-            if self.cognito_region().is_none() {
-                return Err(invalid(
-                    "identity.cognito.region",
-                    "the Cognito engine needs a region (this or `aws.region`)",
-                ));
-            }
-        }
-        if self.demo_products == 0 {
-            return Err(invalid("demo_products", "must be at least 1"));
+        let shared = self.shared_settings();
+        for domain in storefront_schema::DOMAINS {
+            let section = self
+                .sections
+                .get(domain.name())
+                .cloned()
+                .unwrap_or_default();
+            domain
+                .check(&section, &shared)
+                .map_err(|e| ConfigError::Domain(e.to_string()))?;
         }
         Ok(self)
     }
 
-    /// The Cognito pool's region: its own setting, else the shared AWS one.
-    pub fn cognito_region(&self) -> Option<String> {
-        self.identity
-            .cognito
-            .region
-            .clone()
-            .or_else(|| self.aws.region.clone())
-            .filter(|r| !r.trim().is_empty())
-    }
-
-    /// The issuer access tokens must carry.
-    pub fn token_issuer(&self) -> String {
-        if let Some(issuer) = &self.identity.issuer {
-            return issuer.clone();
-        }
-        match self.identity.engine {
-            IdentityEngine::Embedded => "storefront-gateway".into(),
-            IdentityEngine::Cognito => format!(
-                "https://cognito-idp.{}.amazonaws.com/{}",
-                self.cognito_region().unwrap_or_default(),
-                self.identity.cognito.user_pool_id
-            ),
+    /// The gateway-wide settings domains depend on.
+    pub fn shared_settings(&self) -> storefront_loaders::domain::SharedSettings {
+        storefront_loaders::domain::SharedSettings {
+            store: self.store,
+            data_dir: self.data_dir.clone(),
+            aws_region: self.aws.region.clone(),
+            namespace: self.cache.namespace.clone(),
         }
     }
 
-    /// The client access tokens must be issued to.
-    pub fn token_audience(&self) -> String {
-        if let Some(audience) = &self.identity.audience {
-            return audience.clone();
+    /// The section of the domain `name` (empty when the file has none).
+    pub fn section(&self, name: &str) -> toml::Table {
+        self.sections.get(name).cloned().unwrap_or_default()
+    }
+
+    /// Sets `key` (dotted for sub-tables: `cognito.client_id`) in the domain section `name`;
+    /// for tests and tools that build a config in code.
+    pub fn set(&mut self, name: &str, key: &str, value: impl Into<toml::Value>) -> &mut Self {
+        let section = self.sections.entry(name.to_owned()).or_default();
+        storefront_loaders::domain::set_key(section, key, Some(value.into()));
+        self
+    }
+
+    /// This config with `key` set in the domain section `name` (see [`Config::set`]).
+    pub fn with_section(mut self, name: &str, key: &str, value: impl Into<toml::Value>) -> Self {
+        self.set(name, key, value);
+        self
+    }
+
+    /// Applies the domains' `STOREFRONT_*` variables found among `vars`.
+    pub fn with_domain_variables(
+        mut self,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let vars: BTreeMap<String, String> = vars.into_iter().collect();
+        for domain in storefront_schema::DOMAINS {
+            for variable in domain.variables() {
+                let Some(text) = vars.get(variable.name) else {
+                    continue;
+                };
+                let value = storefront_loaders::domain::variable_value(variable, text)
+                    .map_err(|e| ConfigError::Domain(e.to_string()))?;
+                let section = self.sections.entry(domain.name().to_owned()).or_default();
+                storefront_loaders::domain::set_key(section, variable.key, value);
+            }
         }
-        match self.identity.engine {
-            IdentityEngine::Embedded => "storefront".into(),
-            IdentityEngine::Cognito => self.identity.cognito.client_id.clone(),
-        }
+        Ok(self)
     }
 
     /// The DynamoDB settings of the store.
@@ -771,6 +587,40 @@ mod tests {
         let err = Config::from_toml("[limits]\nmax_deph = 3\n", Path::new("x.toml"))
             .expect_err("unknown nested key");
         assert!(err.to_string().contains("max_deph"), "{err}");
+        let domain = Config::from_toml("[identity]\nauto_confirmed = true\n", Path::new("x.toml"))
+            .expect("domain sections are parsed by their domains")
+            .validated()
+            .expect_err("unknown key of a domain's section");
+        assert!(err_names(&domain, "auto_confirmed"), "{domain}");
+        let unknown = Config::from_toml("[wishlist]\nsize = 3\n", Path::new("x.toml"))
+            .expect_err("a section no domain owns");
+        assert!(unknown.to_string().contains("wishlist"), "{unknown}");
+    }
+
+    fn err_names(err: &ConfigError, name: &str) -> bool {
+        err.to_string().contains(name)
+    }
+
+    #[test]
+    fn domain_variables_set_their_sections() {
+        let config = Config::default()
+            .with_domain_variables([
+                ("STOREFRONT_SEED_DEMO".to_owned(), "false".to_owned()),
+                ("STOREFRONT_COGNITO_CLIENT_ID".to_owned(), "abc".to_owned()),
+            ])
+            .expect("valid");
+        assert_eq!(
+            config.section("catalog").get("seed_demo"),
+            Some(&toml::Value::Boolean(false))
+        );
+        assert_eq!(
+            config.section("identity").to_string(),
+            "[cognito]\nclient_id = \"abc\"\n"
+        );
+        let err = Config::default()
+            .with_domain_variables([("STOREFRONT_SEED_DEMO".to_owned(), "no".to_owned())])
+            .expect_err("not a bool");
+        assert!(err.to_string().contains("STOREFRONT_SEED_DEMO"), "{err}");
     }
 
     #[test]
@@ -796,12 +646,10 @@ mod tests {
 
     #[test]
     fn invalid_settings_name_the_setting() {
-        let bad = Config {
-            asset_base_url: "cdn".into(),
-            ..Config::default()
-        };
+        let mut bad = Config::default();
+        bad.set("catalog", "asset_base_url", "cdn");
         let err = bad.validated().expect_err("relative URL");
-        assert!(err.to_string().contains("asset_base_url"));
+        assert!(err.to_string().contains("catalog.asset_base_url"), "{err}");
         let bad = Config {
             cors: CorsConfig {
                 allowed_origins: vec!["https://shop.example/path".into()],

@@ -4,9 +4,12 @@
 pub mod aws;
 pub mod cache;
 pub mod catalog;
+pub mod codec;
+pub mod domain;
 pub mod hash;
 pub mod identity;
 pub mod item_loader;
+pub mod location;
 pub mod metrics;
 pub mod rate_limit;
 pub mod store;

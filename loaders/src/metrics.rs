@@ -21,36 +21,17 @@ pub struct CacheOutcome {
     pub result: &'static str,
 }
 
-/// Labels of a customer-identity operation: which, and how it ended.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct IdentityOutcome {
-    /// `sign_up`, `confirm_sign_up`, `sign_in`, `token_refresh`, `sign_out`, `code_request`,
-    /// `password_reset`.
-    pub operation: &'static str,
-    /// `ok`, `rejected` (a user error), `throttled` or `error`.
-    pub outcome: &'static str,
-}
-
-/// Labels of an access-token check.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct TokenCheck {
-    /// `valid`, `invalid` or `unavailable` (the keys could not be fetched).
-    pub result: &'static str,
-}
-
 /// Every metric of the gateway's backends.
 #[derive(Debug)]
 pub struct Metrics {
-    registry: Registry,
+    registry: std::sync::Mutex<Registry>,
     /// Store requests by operation: one per `Table` call (a batch is one request).
     pub store_requests: Family<StoreOp, Counter>,
     /// Cache lookups by tier and outcome.
     pub cache_requests: Family<CacheOutcome, Counter>,
-    /// Customer-identity operations by outcome (spikes of `rejected` or `throttled` sign-ins
-    /// are what credential stuffing looks like).
-    pub identity_operations: Family<IdentityOutcome, Counter>,
-    /// Access tokens checked, by result.
-    pub token_checks: Family<TokenCheck, Counter>,
+    /// Rate-limit decisions taken in-process because Redis failed: while these grow, each
+    /// replica counts alone and a client may spend its budget once per replica.
+    pub rate_limit_fallbacks: Counter,
 }
 
 impl Default for Metrics {
@@ -75,31 +56,24 @@ impl Metrics {
             "Cache lookups, by tier (l1 in-process, l2 Redis) and result",
             cache_requests.clone(),
         );
-        let identity_operations = Family::<IdentityOutcome, Counter>::default();
+        let rate_limit_fallbacks = Counter::default();
         registry.register(
-            "identity_operations",
-            "Customer identity operations, by operation and outcome",
-            identity_operations.clone(),
-        );
-        let token_checks = Family::<TokenCheck, Counter>::default();
-        registry.register(
-            "token_checks",
-            "Access tokens checked, by result",
-            token_checks.clone(),
+            "rate_limit_fallbacks",
+            "Rate-limit decisions counted in-process because Redis failed",
+            rate_limit_fallbacks.clone(),
         );
         Self {
-            registry,
+            registry: std::sync::Mutex::new(registry),
             store_requests,
             cache_requests,
-            identity_operations,
-            token_checks,
+            rate_limit_fallbacks,
         }
     }
 
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+        prometheus_client::encoding::text::encode(&mut out, &crate::sync::lock(&self.registry))
             .expect("writing to a String cannot fail");
         out
     }
@@ -111,32 +85,31 @@ impl Metrics {
             .get()
     }
 
-    /// Counts an identity operation's outcome.
-    pub fn identity(&self, operation: &'static str, outcome: &'static str) {
-        self.identity_operations
-            .get_or_create(&IdentityOutcome { operation, outcome })
-            .inc();
+    /// Registers a domain's metric (a name without the `storefront_` prefix).
+    pub fn register(
+        &self,
+        name: &str,
+        help: &str,
+        metric: impl prometheus_client::registry::Metric,
+    ) {
+        crate::sync::lock(&self.registry).register(name, help, metric);
     }
 
-    /// The current count of one identity operation's outcome.
-    pub fn identity_count(&self, operation: &'static str, outcome: &'static str) -> u64 {
-        self.identity_operations
-            .get_or_create(&IdentityOutcome { operation, outcome })
-            .get()
-    }
-
-    /// Counts an access-token check.
-    pub fn token_check(&self, result: &'static str) {
-        self.token_checks
-            .get_or_create(&TokenCheck { result })
-            .inc();
-    }
-
-    /// The current count of token checks with one result.
-    pub fn token_check_count(&self, result: &'static str) -> u64 {
-        self.token_checks
-            .get_or_create(&TokenCheck { result })
-            .get()
+    /// The value of one sample in the text exposition (`storefront_x_total`, with exactly
+    /// these labels), 0 when absent: for tests and tools that read metrics as Prometheus does.
+    pub fn sample(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+        let wanted = if labels.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{name}{{{}}}", labels.join(","))
+        };
+        self.render()
+            .lines()
+            .filter_map(|line| line.rsplit_once(' '))
+            .find(|(series, _)| *series == wanted)
+            .and_then(|(_, value)| value.parse().ok())
+            .unwrap_or(0.0)
     }
 
     /// The current count of store requests of one operation.

@@ -11,6 +11,11 @@ use crate::cache::RedisTier;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ClientId(pub String);
 
+/// The client's network address (the peer, or the trusted proxy's `X-Forwarded-For`), for
+/// per-address limits such as sign-in throttling.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClientIp(pub String);
+
 /// The budget of every client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimitSettings {
@@ -33,6 +38,10 @@ pub struct RateLimiter {
     redis: Option<Arc<RedisTier>>,
     local: moka::future::Cache<String, Arc<AtomicU64>>,
     namespace: String,
+    // Decisions taken in-process because Redis failed, and whether that was logged since
+    // Redis last answered (one line per outage, not one per request).
+    fallbacks: prometheus_client::metrics::counter::Counter,
+    fallback_logged: std::sync::atomic::AtomicBool,
 }
 
 impl RateLimiter {
@@ -50,7 +59,16 @@ impl RateLimiter {
                 .build(),
             redis,
             namespace: namespace.to_owned(),
+            fallbacks: prometheus_client::metrics::counter::Counter::default(),
+            fallback_logged: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Counts the decisions taken in-process because Redis failed in `metrics`
+    /// (`storefront_rate_limit_fallbacks_total`).
+    pub fn counting_fallbacks_in(mut self, metrics: &crate::Metrics) -> Self {
+        self.fallbacks = metrics.rate_limit_fallbacks.clone();
+        self
     }
 
     /// Spends `cost` of `client`'s budget; refuses when the window's total would exceed it.
@@ -87,8 +105,22 @@ impl RateLimiter {
                 .incr_with_expiry(&key, cost, Duration::from_secs(window * 2))
                 .await
             {
-                Ok(total) => total,
-                Err(_) => self.spend_locally(&key, cost).await,
+                Ok(total) => {
+                    if self.fallback_logged.swap(false, Ordering::AcqRel) {
+                        tracing::info!("rate limits are shared through Redis again");
+                    }
+                    total
+                }
+                Err(e) => {
+                    self.fallbacks.inc();
+                    if !self.fallback_logged.swap(true, Ordering::AcqRel) {
+                        tracing::warn!(
+                            error = %e,
+                            "Redis is unreachable: rate limits are counted per replica until it is back"
+                        );
+                    }
+                    self.spend_locally(&key, cost).await
+                }
             },
             None => self.spend_locally(&key, cost).await,
         };
@@ -123,5 +155,36 @@ mod tests {
         let refused = limiter.spend(&a, 60).await.expect_err("over budget");
         assert!((1..=60).contains(&refused.retry_after));
         assert!(limiter.spend(&ClientId("b".into()), 60).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn decisions_taken_without_redis_are_counted() {
+        // A Redis nobody listens on: a port that was free a moment ago.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let redis = crate::cache::RedisTier::connect(&crate::cache::RedisSettings {
+            url: format!("redis://127.0.0.1:{port}"),
+            cluster: false,
+        })
+        .expect("lazy client");
+        let metrics = crate::Metrics::new();
+        let limiter = RateLimiter::new(
+            RateLimitSettings {
+                budget: 100,
+                window: Duration::from_secs(60),
+            },
+            Some(redis),
+            "t:",
+        )
+        .counting_fallbacks_in(&metrics);
+        let a = ClientId("a".into());
+        assert!(limiter.spend(&a, 60).await.is_ok());
+        assert!(limiter.spend(&a, 60).await.is_err(), "counted in-process");
+        assert_eq!(
+            metrics.sample("storefront_rate_limit_fallbacks_total", &[]),
+            2.0
+        );
     }
 }

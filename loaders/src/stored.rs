@@ -49,7 +49,7 @@ impl StoredItem {
         {
             return Ok(record);
         }
-        let record = Arc::new(crate::catalog::from_item::<T>(&self.item)?);
+        let record = Arc::new(crate::codec::from_item::<T>(&self.item)?);
         // A key always holds one kind of record; should two types ever be asked of one item,
         // the first stays and the other is decoded each time.
         let _ = self

@@ -6,8 +6,7 @@ use std::sync::Arc;
 use async_graphql::Context;
 use serde::de::DeserializeOwned;
 use storefront_loaders::StoreLoader;
-use storefront_loaders::catalog::Catalog;
-use storefront_loaders::identity::Identity;
+use storefront_loaders::domain::Services;
 use storefront_loaders::store::Key;
 
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -23,15 +22,12 @@ pub fn loader<'a>(ctx: &'a Context<'_>) -> ApiResult<&'a Arc<StoreLoader>> {
         .map_err(|_| missing("the store loader"))
 }
 
-/// The catalog queries.
-pub fn catalog<'a>(ctx: &'a Context<'_>) -> ApiResult<&'a Catalog> {
-    ctx.data::<Catalog>().map_err(|_| missing("the catalog"))
-}
-
-/// The identity provider, verifier, throttle and profiles.
-pub fn identity<'a>(ctx: &'a Context<'_>) -> ApiResult<&'a Identity> {
-    ctx.data::<Identity>()
-        .map_err(|_| missing("the identity service"))
+/// The service of type `T` that a domain opened (its store, its engines).
+pub fn service<'a, T: std::any::Any + Send + Sync>(ctx: &'a Context<'_>) -> ApiResult<&'a T> {
+    ctx.data::<Services>()
+        .ok()
+        .and_then(Services::get::<T>)
+        .ok_or_else(|| missing(std::any::type_name::<T>()))
 }
 
 /// Loads one record through the request's loader (batched with every other load of the same

@@ -3,8 +3,9 @@
 use async_graphql::ErrorExtensions;
 use storefront_loaders::store::StoreError;
 
-/// Stable machine-readable error codes, sent as `extensions.code`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Stable machine-readable error codes, sent as `extensions.code`: every code the gateway
+/// answers with is one of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
     /// An argument is malformed or out of range.
     BadUserInput,
@@ -17,13 +18,72 @@ pub enum ErrorCode {
     /// Too many failed sign-ins (or codes) for an email or from an address; `retryAfter` says
     /// how many seconds to wait.
     TooManyAttempts,
-    /// A backend is overloaded (the store kept throttling); retrying shortly may work.
+    /// The client spent its rate-limit budget; `retryAfter` says how many seconds to wait.
+    RateLimited,
+    /// A backend is overloaded or away; retrying shortly may work.
     ServiceUnavailable,
     /// Something went wrong inside the gateway; details are in its logs.
     Internal,
+    /// The HTTP request is not a GraphQL request (malformed body or parameters).
+    BadRequest,
+    /// The document does not parse, or does not validate against the schema.
+    GraphqlValidationFailed,
+    /// The selection nesting is deeper than allowed.
+    QueryTooDeep,
+    /// The operation's cost (lists multiply) is higher than allowed.
+    QueryTooComplex,
+    /// The document has more aliased fields than allowed (fragments expanded).
+    QueryTooManyAliases,
+    /// The operation has more root fields than allowed.
+    QueryTooManyRootFields,
+    /// The document has more lexical tokens than allowed.
+    QueryTooManyTokens,
+    /// Introspection is turned off on this gateway.
+    IntrospectionDisabled,
+    /// The request body is larger than allowed.
+    PayloadTooLarge,
+    /// A batch holds no operation or more than allowed.
+    BatchLimitExceeded,
+    /// A mutation was sent with GET.
+    MethodNotAllowed,
+    /// The body is not `application/json`.
+    UnsupportedMediaType,
+    /// No document is known for the persisted query id; send it with its text.
+    PersistedQueryNotFound,
+    /// The document's SHA-256 is not the id sent with it.
+    PersistedQueryHashMismatch,
+    /// Only operations of the persisted-query manifests are accepted.
+    PersistedQueryRequired,
 }
 
 impl ErrorCode {
+    /// Every code, for documentation and tests.
+    pub const ALL: [ErrorCode; 23] = [
+        ErrorCode::BadUserInput,
+        ErrorCode::InvalidId,
+        ErrorCode::InvalidCursor,
+        ErrorCode::Unauthenticated,
+        ErrorCode::TooManyAttempts,
+        ErrorCode::RateLimited,
+        ErrorCode::ServiceUnavailable,
+        ErrorCode::Internal,
+        ErrorCode::BadRequest,
+        ErrorCode::GraphqlValidationFailed,
+        ErrorCode::QueryTooDeep,
+        ErrorCode::QueryTooComplex,
+        ErrorCode::QueryTooManyAliases,
+        ErrorCode::QueryTooManyRootFields,
+        ErrorCode::QueryTooManyTokens,
+        ErrorCode::IntrospectionDisabled,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::BatchLimitExceeded,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::UnsupportedMediaType,
+        ErrorCode::PersistedQueryNotFound,
+        ErrorCode::PersistedQueryHashMismatch,
+        ErrorCode::PersistedQueryRequired,
+    ];
+
     /// The code as sent to clients (SCREAMING_SNAKE_CASE).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -32,9 +92,31 @@ impl ErrorCode {
             ErrorCode::InvalidCursor => "INVALID_CURSOR",
             ErrorCode::Unauthenticated => "UNAUTHENTICATED",
             ErrorCode::TooManyAttempts => "TOO_MANY_ATTEMPTS",
+            ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             ErrorCode::Internal => "INTERNAL",
+            ErrorCode::BadRequest => "BAD_REQUEST",
+            ErrorCode::GraphqlValidationFailed => "GRAPHQL_VALIDATION_FAILED",
+            ErrorCode::QueryTooDeep => "QUERY_TOO_DEEP",
+            ErrorCode::QueryTooComplex => "QUERY_TOO_COMPLEX",
+            ErrorCode::QueryTooManyAliases => "QUERY_TOO_MANY_ALIASES",
+            ErrorCode::QueryTooManyRootFields => "QUERY_TOO_MANY_ROOT_FIELDS",
+            ErrorCode::QueryTooManyTokens => "QUERY_TOO_MANY_TOKENS",
+            ErrorCode::IntrospectionDisabled => "INTROSPECTION_DISABLED",
+            ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            ErrorCode::BatchLimitExceeded => "BATCH_LIMIT_EXCEEDED",
+            ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            ErrorCode::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            ErrorCode::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
+            ErrorCode::PersistedQueryHashMismatch => "PERSISTED_QUERY_HASH_MISMATCH",
+            ErrorCode::PersistedQueryRequired => "PERSISTED_QUERY_REQUIRED",
         }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -48,7 +130,13 @@ pub struct ApiError {
     pub code: ErrorCode,
     /// What the client should know.
     pub message: String,
+    /// What went wrong inside, for developers: sent as `extensions.detail` in development
+    /// mode only (the HTTP layer removes it in production).
+    pub detail: Option<String>,
 }
+
+/// The extension holding an internal error's detail, which production responses never carry.
+pub const DETAIL_EXTENSION: &str = "detail";
 
 impl ApiError {
     /// An error with a code and message.
@@ -56,6 +144,7 @@ impl ApiError {
         Self {
             code,
             message: message.into(),
+            detail: None,
         }
     }
 
@@ -64,10 +153,14 @@ impl ApiError {
         Self::new(ErrorCode::BadUserInput, message)
     }
 
-    /// An internal failure: logged in full, reported without detail.
+    /// An internal failure: logged in full, reported as `internal error` with the cause as
+    /// its detail (shown in development mode only).
     pub fn internal(cause: &dyn std::error::Error) -> Self {
         tracing::error!(error = %cause, "internal error while resolving");
-        Self::new(ErrorCode::Internal, "internal error")
+        Self {
+            detail: Some(cause.to_string()),
+            ..Self::new(ErrorCode::Internal, "internal error")
+        }
     }
 }
 
@@ -101,7 +194,12 @@ impl From<std::sync::Arc<StoreError>> for ApiError {
 impl From<ApiError> for async_graphql::Error {
     fn from(e: ApiError) -> Self {
         let code = e.code.as_str();
-        async_graphql::Error::new(e.message).extend_with(|_, ext| ext.set("code", code))
+        async_graphql::Error::new(e.message).extend_with(|_, ext| {
+            ext.set("code", code);
+            if let Some(detail) = e.detail {
+                ext.set(DETAIL_EXTENSION, detail);
+            }
+        })
     }
 }
 
@@ -119,5 +217,12 @@ mod tests {
         let broken = ApiError::from(StoreError::Backend("secret detail".into()));
         assert_eq!(broken.code, ErrorCode::Internal);
         assert!(!broken.message.contains("secret"));
+        assert!(
+            broken
+                .detail
+                .as_deref()
+                .is_some_and(|d| d.contains("secret")),
+            "the detail is kept for development mode"
+        );
     }
 }

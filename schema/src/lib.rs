@@ -1,18 +1,23 @@
-//! Builds the Storefront Gateway GraphQL schema: the merged resolvers, limits and the data
-//! every request shares; exports the SDL.
+//! Builds the Storefront Gateway GraphQL schema: the registered domains' merged resolvers,
+//! the operation limits and extensions, and the services every request shares; exports the
+//! SDL.
 
+pub mod domains;
 pub mod limits;
+pub mod operation_limits;
 pub mod own_writes;
 pub mod persisted;
-pub mod rate_limit;
 
 use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
-use storefront_loaders::catalog::Catalog;
-use storefront_loaders::identity::Identity;
-use storefront_resolvers::{MutationRoot, QueryRoot};
+use storefront_loaders::domain::Services;
+
+pub use domains::{DOMAINS, MutationRoot, Node, QueryRoot, cacheable};
 
 /// The gateway's schema type.
 pub type StorefrontSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+
+/// The name of the mutation root type in the schema.
+const MUTATION_TYPE: &str = "MutationRoot";
 
 /// Query limits enforced on every operation before it runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,23 +48,29 @@ fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
     )
 }
 
-/// The schema with its shared data and limits, rate-limited when a limiter is given.
+/// The schema with the domains' services and the limits, rate-limited when a limiter is
+/// given.
 pub fn build(
-    catalog: Catalog,
-    identity: Identity,
+    services: Services,
     limits: &QueryLimits,
     rate_limiter: Option<std::sync::Arc<storefront_loaders::rate_limit::RateLimiter>>,
 ) -> StorefrontSchema {
-    let mut schema = builder()
-        .data(catalog)
-        .data(identity)
-        .limit_depth(limits.max_depth)
-        .limit_complexity(limits.max_complexity);
+    let mut schema = builder().data(services);
+    // The first extension is the outermost: the rate limit spends only on operations that
+    // passed validation and the query limits inside it.
+    if let Some(limiter) = rate_limiter {
+        schema = schema.extension(operation_limits::RateLimit(limiter));
+    }
+    schema = schema
+        .extension(operation_limits::QueryLimit {
+            max_depth: limits.max_depth,
+            max_complexity: limits.max_complexity,
+        })
+        .extension(own_writes::ReadOwnWrites {
+            mutation_type: MUTATION_TYPE,
+        });
     if !limits.introspection {
         schema = schema.disable_introspection();
-    }
-    if let Some(limiter) = rate_limiter {
-        schema = schema.extension(rate_limit::RateLimit(limiter));
     }
     schema.finish()
 }
@@ -86,4 +97,14 @@ pub async fn validate(document: &str) -> Vec<String> {
 /// The public contract in SDL, as committed in `schema.graphql`.
 pub fn sdl() -> String {
     builder().finish().sdl()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mutation_root_has_the_name_the_own_writes_rule_looks_for() {
+        assert!(sdl().contains(&format!("type {MUTATION_TYPE} {{")));
+    }
 }

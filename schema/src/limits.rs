@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use async_graphql::parser::parse_query;
 use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
+use storefront_resolvers::ErrorCode;
 
 /// The limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,8 +31,8 @@ impl Default for DocumentLimits {
 /// A document over a limit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LimitExceeded {
-    /// `QUERY_TOO_MANY_TOKENS`, `QUERY_TOO_MANY_ALIASES` or `QUERY_TOO_MANY_ROOT_FIELDS`.
-    pub code: &'static str,
+    /// `QueryTooManyTokens`, `QueryTooManyAliases` or `QueryTooManyRootFields`.
+    pub code: ErrorCode,
     /// What was found and what is allowed.
     pub message: String,
 }
@@ -196,7 +197,7 @@ pub fn check(
     let tokens = count_tokens(document);
     if tokens > limits.max_tokens {
         return Err(LimitExceeded {
-            code: "QUERY_TOO_MANY_TOKENS",
+            code: ErrorCode::QueryTooManyTokens,
             message: format!(
                 "the document has {tokens} tokens; at most {} are allowed",
                 limits.max_tokens
@@ -218,7 +219,7 @@ pub fn check(
     }
     if total_aliases > limits.max_aliases {
         return Err(LimitExceeded {
-            code: "QUERY_TOO_MANY_ALIASES",
+            code: ErrorCode::QueryTooManyAliases,
             message: format!(
                 "the document has {total_aliases} aliased fields; at most {} are allowed",
                 limits.max_aliases
@@ -236,7 +237,7 @@ pub fn check(
         let roots = root_fields(&operation.node.selection_set.node, &parsed, 0);
         if roots > limits.max_root_fields {
             return Err(LimitExceeded {
-                code: "QUERY_TOO_MANY_ROOT_FIELDS",
+                code: ErrorCode::QueryTooManyRootFields,
                 message: format!(
                     "the operation selects {roots} root fields; at most {} are allowed",
                     limits.max_root_fields
@@ -276,7 +277,7 @@ mod tests {
         let bomb = format!("{{ ...F ...F ...F ...F }} {fragment}");
         assert_eq!(
             check(&bomb, None, &limits).expect_err("12 aliases").code,
-            "QUERY_TOO_MANY_ALIASES"
+            ErrorCode::QueryTooManyAliases
         );
     }
 
@@ -293,7 +294,7 @@ mod tests {
             check("query A { a b } query B { a b c }", Some("B"), &limits)
                 .expect_err("3 roots")
                 .code,
-            "QUERY_TOO_MANY_ROOT_FIELDS"
+            ErrorCode::QueryTooManyRootFields
         );
     }
 }

@@ -19,13 +19,15 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response as HttpResponse};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use storefront_loaders::identity::{ClientIp, TokenError, Viewer};
-use storefront_loaders::rate_limit::ClientId;
+use storefront_loaders::domain::{Authenticator, Principal, Refusal};
+use storefront_loaders::rate_limit::{ClientId, ClientIp};
 use storefront_loaders::{Batched, StoreLoader};
+use storefront_resolvers::ErrorCode;
+use storefront_resolvers::error::DETAIL_EXTENSION;
 use storefront_schema::persisted::{document_hash, sha256_hex};
 
 use crate::app::App;
-use crate::config::PersistedMode;
+use crate::config::{Mode, PersistedMode};
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
@@ -68,12 +70,12 @@ impl MediaType {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct RequestError {
     status: StatusCode,
-    code: &'static str,
+    code: ErrorCode,
     message: String,
 }
 
 impl RequestError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -82,7 +84,7 @@ impl RequestError {
     }
 
     fn body(&self) -> Value {
-        json!({"errors": [{"message": self.message, "extensions": {"code": self.code}}]})
+        json!({"errors": [{"message": self.message, "extensions": {"code": self.code.as_str()}}]})
     }
 
     fn into_response(self, media: MediaType) -> HttpResponse {
@@ -140,7 +142,7 @@ enum RawBatch {
     Batch(Vec<RawRequest>),
 }
 
-fn bad_request(code: &'static str, message: impl Into<String>) -> RequestError {
+fn bad_request(code: ErrorCode, message: impl Into<String>) -> RequestError {
     RequestError::new(StatusCode::BAD_REQUEST, code, message)
 }
 
@@ -161,7 +163,7 @@ async fn prepare(app: &App, raw: RawRequest, method: Method) -> Result<Request, 
         (Some(text), Some(hash)) => {
             if document_hash(&text) != hash {
                 return Err(bad_request(
-                    "PERSISTED_QUERY_HASH_MISMATCH",
+                    ErrorCode::PersistedQueryHashMismatch,
                     "the query's SHA-256 is not the given sha256Hash",
                 ));
             }
@@ -169,7 +171,7 @@ async fn prepare(app: &App, raw: RawRequest, method: Method) -> Result<Request, 
                 match mode {
                     PersistedMode::Require => {
                         return Err(bad_request(
-                            "PERSISTED_QUERY_REQUIRED",
+                            ErrorCode::PersistedQueryRequired,
                             "only operations of the persisted-query manifests are accepted",
                         ));
                     }
@@ -190,7 +192,7 @@ async fn prepare(app: &App, raw: RawRequest, method: Method) -> Result<Request, 
                     None => {
                         return Err(RequestError::new(
                             StatusCode::OK,
-                            "PERSISTED_QUERY_NOT_FOUND",
+                            ErrorCode::PersistedQueryNotFound,
                             "PersistedQueryNotFound",
                         ));
                     }
@@ -198,7 +200,7 @@ async fn prepare(app: &App, raw: RawRequest, method: Method) -> Result<Request, 
             } else {
                 return Err(RequestError::new(
                     StatusCode::OK,
-                    "PERSISTED_QUERY_NOT_FOUND",
+                    ErrorCode::PersistedQueryNotFound,
                     "PersistedQueryNotFound",
                 ));
             }
@@ -206,7 +208,7 @@ async fn prepare(app: &App, raw: RawRequest, method: Method) -> Result<Request, 
         (Some(text), None) => {
             if mode == PersistedMode::Require && app.trusted.get(&document_hash(&text)).is_none() {
                 return Err(bad_request(
-                    "PERSISTED_QUERY_REQUIRED",
+                    ErrorCode::PersistedQueryRequired,
                     "only operations of the persisted-query manifests are accepted",
                 ));
             }
@@ -214,7 +216,7 @@ async fn prepare(app: &App, raw: RawRequest, method: Method) -> Result<Request, 
         }
         (None, None) => {
             return Err(bad_request(
-                "BAD_REQUEST",
+                ErrorCode::BadRequest,
                 "the request has no `query` (nor a persisted query id)",
             ));
         }
@@ -235,13 +237,13 @@ async fn prepare(app: &App, raw: RawRequest, method: Method) -> Result<Request, 
     {
         return Err(RequestError::new(
             StatusCode::METHOD_NOT_ALLOWED,
-            "METHOD_NOT_ALLOWED",
+            ErrorCode::MethodNotAllowed,
             "only queries may be sent with GET; send mutations with POST",
         ));
     }
     if !app.config.limits.introspection && facts.introspection {
         return Err(bad_request(
-            "INTROSPECTION_DISABLED",
+            ErrorCode::IntrospectionDisabled,
             "introspection is turned off on this gateway",
         ));
     }
@@ -254,7 +256,7 @@ async fn prepare(app: &App, raw: RawRequest, method: Method) -> Result<Request, 
         Some(value @ Value::Object(_)) => request = request.variables(Variables::from_json(value)),
         Some(_) => {
             return Err(bad_request(
-                "BAD_REQUEST",
+                ErrorCode::BadRequest,
                 "`variables` must be a JSON object",
             ));
         }
@@ -270,26 +272,28 @@ fn is_request_error(response: &Response) -> bool {
         && response.errors.iter().all(|e| e.path.is_empty())
 }
 
-fn with_code(mut errors: Vec<ServerError>) -> Vec<ServerError> {
-    // Errors async-graphql raises itself (syntax, validation, limits) carry no code; give them
-    // one so that clients can branch on `extensions.code` for every error.
+fn with_code(mut errors: Vec<ServerError>, detailed: bool) -> Vec<ServerError> {
+    // Errors async-graphql raises itself carry no code; give them one so that clients can
+    // branch on `extensions.code` for every error. The limits answer with their own codes
+    // (schema extensions), so a path-less error without one is a parse or validation failure.
     for error in &mut errors {
         let has_code = error
             .extensions
             .as_ref()
             .is_some_and(|e| e.get("code").is_some());
         if !has_code {
-            let code = match error.message.as_str() {
-                // async-graphql's own limit errors; a test pins these messages.
-                "Query is nested too deep." => "QUERY_TOO_DEEP",
-                "Query is too complex." => "QUERY_TOO_COMPLEX",
-                _ if error.path.is_empty() => "GRAPHQL_VALIDATION_FAILED",
-                _ => "INTERNAL",
+            let code = if error.path.is_empty() {
+                ErrorCode::GraphqlValidationFailed
+            } else {
+                ErrorCode::Internal
             };
             error
                 .extensions
                 .get_or_insert_with(Default::default)
-                .set("code", code);
+                .set("code", code.as_str());
+        }
+        if !detailed && let Some(extensions) = error.extensions.as_mut() {
+            extensions.unset(DETAIL_EXTENSION);
         }
     }
     errors
@@ -355,14 +359,22 @@ fn caller(app: &App, headers: &HeaderMap, peer: SocketAddr) -> Caller {
     }
 }
 
-/// The signed-in customer of a request: none without `Authorization`; a request whose token
-/// is not valid is refused (never treated as anonymous).
-async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Option<Viewer>, RequestError> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
+/// Who a request speaks for: nobody without `Authorization`; a request whose token is not
+/// valid is refused (never treated as anonymous). The check belongs to the domain that
+/// provides an [`Authenticator`].
+async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Option<Principal>, RequestError> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
         return Ok(None);
     };
-    let unauthenticated =
-        |message: String| RequestError::new(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message);
+    let unauthenticated = |message: String| {
+        RequestError::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::Unauthenticated,
+            message,
+        )
+    };
+    let authenticator = app.services.get::<Arc<dyn Authenticator>>();
     let token = value
         .to_str()
         .ok()
@@ -371,31 +383,24 @@ async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Option<Viewer>, 
         .map(|(_, token)| token.trim())
         .filter(|token| !token.is_empty())
         .ok_or_else(|| {
-            app.metrics.token_check("invalid");
+            if let Some(authenticator) = authenticator {
+                authenticator.malformed();
+            }
             unauthenticated("send the access token as `Authorization: Bearer <token>`".into())
         })?;
-    let metrics = &app.metrics;
-    match app.identity.verifier.verify(token).await {
-        Ok(claims) => {
-            metrics.token_check("valid");
-            Ok(Some(Viewer {
-                claims,
-                access_token: token.to_owned(),
-            }))
-        }
-        Err(e @ TokenError::KeysUnavailable(_)) => {
-            metrics.token_check("unavailable");
-            tracing::error!(error = %e, "cannot verify access tokens");
-            Err(RequestError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "SERVICE_UNAVAILABLE",
-                "access tokens cannot be checked right now; retry shortly",
-            ))
-        }
-        Err(e) => {
-            metrics.token_check("invalid");
-            Err(unauthenticated(e.to_string()))
-        }
+    let Some(authenticator) = authenticator else {
+        return Err(unauthenticated(
+            "this gateway accepts no access tokens".into(),
+        ));
+    };
+    match authenticator.authenticate(token).await {
+        Ok(principal) => Ok(Some(principal)),
+        Err(Refusal::Unavailable(message)) => Err(RequestError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::ServiceUnavailable,
+            message,
+        )),
+        Err(Refusal::Unauthenticated(message)) => Err(unauthenticated(message)),
     }
 }
 
@@ -420,8 +425,8 @@ async fn execute(
     media: MediaType,
     method: Method,
 ) -> HttpResponse {
-    let viewer = match authenticate(app, headers).await {
-        Ok(viewer) => viewer,
+    let principal = match authenticate(app, headers).await {
+        Ok(principal) => principal,
         Err(e) => return e.into_response(media),
     };
     let mut slots = Vec::with_capacity(raws.len());
@@ -448,17 +453,19 @@ async fn execute(
     .data(Arc::clone(&loader))
     .data(caller.client)
     .data(caller.ip);
-    let batch = match viewer {
-        Some(viewer) => batch.data(viewer),
+    let batch = match principal {
+        Some(principal) => batch.data(principal),
         None => batch,
     };
     let response = Batched::new(app.schema.execute_batch(batch), loader).await;
     let personal = is_personal(headers);
+    // Internal errors carry their detail in development mode only.
+    let detailed = app.config.mode == Mode::Development;
     let mut wait = None;
     let (status, cache, body) = match response {
         BatchResponse::Single(mut response) => {
             let failed = is_request_error(&response);
-            response.errors = with_code(std::mem::take(&mut response.errors));
+            response.errors = with_code(std::mem::take(&mut response.errors), detailed);
             wait = retry_after(&response);
             let status = if wait.is_some() {
                 StatusCode::TOO_MANY_REQUESTS
@@ -478,7 +485,7 @@ async fn execute(
                     Slot::Failed(e) => e.body(),
                     Slot::Run => {
                         let mut r = responses.next().expect("one response per request");
-                        r.errors = with_code(std::mem::take(&mut r.errors));
+                        r.errors = with_code(std::mem::take(&mut r.errors), detailed);
                         serde_json::to_value(&r).unwrap_or(Value::Null)
                     }
                 })
@@ -496,7 +503,7 @@ async fn execute(
             tracing::error!(error = %e, "cannot serialise a GraphQL response");
             return RequestError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL",
+                ErrorCode::Internal,
                 "internal error",
             )
             .into_response(media);
@@ -556,9 +563,9 @@ pub async fn post(
         Err(rejection) => {
             let status = rejection.status();
             let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                "PAYLOAD_TOO_LARGE"
+                ErrorCode::PayloadTooLarge
             } else {
-                "BAD_REQUEST"
+                ErrorCode::BadRequest
             };
             let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
                 format!(
@@ -575,7 +582,7 @@ pub async fn post(
     if !is_json_content_type(&headers) {
         return RequestError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UNSUPPORTED_MEDIA_TYPE",
+            ErrorCode::UnsupportedMediaType,
             "send the request as application/json",
         )
         .into_response(media);
@@ -585,7 +592,7 @@ pub async fn post(
         Err(e) => {
             return RequestError::new(
                 StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
+                ErrorCode::BadRequest,
                 format!("the body is not a valid GraphQL request: {e}"),
             )
             .into_response(MediaType::GraphQlResponse)
@@ -610,7 +617,7 @@ pub async fn post(
             if raws.is_empty() || raws.len() > max {
                 return RequestError::new(
                     StatusCode::BAD_REQUEST,
-                    "BATCH_LIMIT_EXCEEDED",
+                    ErrorCode::BatchLimitExceeded,
                     format!("a batch holds 1 to {max} operations, not {}", raws.len()),
                 )
                 .into_response(MediaType::GraphQlResponse);
@@ -631,7 +638,7 @@ pub async fn get(
     let media = MediaType::negotiate(&headers);
     let caller = caller(&app, &headers, peer);
     let bad = |message: &str| {
-        bad_request("BAD_REQUEST", message).into_response(MediaType::GraphQlResponse)
+        bad_request(ErrorCode::BadRequest, message).into_response(MediaType::GraphQlResponse)
     };
     let json_param = |name: &str| -> Result<Option<Value>, String> {
         match params.get(name).filter(|s| !s.is_empty()) {

@@ -28,7 +28,7 @@ pub fn router(app: App) -> Router {
         .route("/graphiql", get(graphiql::page))
         .route("/graphiql/assets/{file}", get(graphiql::asset))
         .route("/metrics", get(metrics))
-        .route("/.well-known/jwks.json", get(jwks))
+        .route("/.well-known/{document}", get(well_known))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(app)
         // axum's limit (not tower-http's) so that the handler answers an oversized body with
@@ -60,19 +60,22 @@ pub fn layered(routes: Router, config: &crate::config::Config) -> Router {
         ))
 }
 
-/// The embedded identity provider's public keys, for services that verify its tokens.
-async fn jwks(State(app): State<App>) -> axum::response::Response {
-    match &app.jwks {
-        Some(jwks) => (
+/// The JSON documents domains publish (the embedded identity provider's `jwks.json`).
+async fn well_known(
+    State(app): State<App>,
+    axum::extract::Path(document): axum::extract::Path<String>,
+) -> axum::response::Response {
+    let published = app
+        .services
+        .get::<storefront_loaders::domain::PublicDocuments>()
+        .and_then(|documents| documents.0.get(document.as_str()));
+    match published {
+        Some(json) => (
             [(header::CACHE_CONTROL, "public, max-age=300")],
-            axum::Json(jwks.as_ref().clone()),
+            axum::Json(json.as_ref().clone()),
         )
             .into_response(),
-        None => (
-            StatusCode::NOT_FOUND,
-            "the gateway signs no tokens: its identity engine is Cognito",
-        )
-            .into_response(),
+        None => (StatusCode::NOT_FOUND, "no such document").into_response(),
     }
 }
 

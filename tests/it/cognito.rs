@@ -5,7 +5,6 @@ use aws_sdk_cognitoidentityprovider::Client;
 use aws_sdk_cognitoidentityprovider::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_cognitoidentityprovider::types::{AuthFlowType, ExplicitAuthFlowsType};
 use serde_json::json;
-use storefront_gateway::config::IdentityEngine;
 
 use crate::customer::{
     CONFIRM, ME, PASSWORD_RESET, PASSWORD_RESET_REQUEST, REFRESH, SIGN_IN, SIGN_OUT, SIGN_UP,
@@ -64,14 +63,22 @@ async fn fresh_pool(cognito: &Client) -> Pool {
 async fn spawn_cognito_app(pool: &Pool) -> TestApp {
     let moto = local_aws().moto_url;
     let mut config = test_config();
-    config.identity.engine = IdentityEngine::Cognito;
-    config.identity.cognito.region = Some("us-east-1".into());
-    config.identity.cognito.user_pool_id = pool.id.clone();
-    config.identity.cognito.client_id = pool.client_id.clone();
-    config.identity.cognito.client_secret = Some(pool.client_secret.clone());
-    config.identity.cognito.endpoint_url = Some(moto.clone());
+    config.set("identity", "engine", "cognito");
+    config.set("identity", "cognito.region", "us-east-1");
+    config.set("identity", "cognito.user_pool_id", pool.id.clone());
+    config.set("identity", "cognito.client_id", pool.client_id.clone());
+    config.set(
+        "identity",
+        "cognito.client_secret",
+        pool.client_secret.clone(),
+    );
+    config.set("identity", "cognito.endpoint_url", moto.clone());
     // moto's tokens name the real AWS issuer (the default) but publish keys at its own URL.
-    config.identity.jwks_url = Some(format!("{moto}/{}/.well-known/jwks.json", pool.id));
+    config.set(
+        "identity",
+        "jwks_url",
+        format!("{moto}/{}/.well-known/jwks.json", pool.id),
+    );
     spawn_app_with(config).await
 }
 

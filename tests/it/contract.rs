@@ -18,7 +18,8 @@ fn the_committed_schema_matches_the_code() {
 #[tokio::test]
 async fn every_type_field_argument_and_enum_value_has_a_description() {
     let mut config = test_config();
-    config.seed_demo = false;
+    config.set("catalog", "seed_demo", false);
+    config.set("location", "seed_demo", false);
     let app = spawn_app_with(config).await;
     let data = app
         .data(

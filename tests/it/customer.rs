@@ -57,7 +57,7 @@ async fn app_with_key(
     let path = dir.path().join("signing-key.pem");
     std::fs::write(&path, pem).expect("key file");
     let mut config = test_config();
-    config.identity.key_file = Some(path);
+    config.set("identity", "key_file", path.display().to_string());
     change(&mut config);
     (spawn_app_with(config).await, key, dir)
 }
@@ -190,7 +190,10 @@ async fn sign_up_confirm_sign_in_read_refresh_and_sign_out() {
         ("sign_out", "ok", 1),
     ] {
         assert_eq!(
-            metrics.identity_count(operation, outcome),
+            metrics.sample(
+                "storefront_identity_operations_total",
+                &[("operation", operation), ("outcome", outcome)]
+            ) as u64,
             count,
             "{operation} {outcome}"
         );
@@ -360,8 +363,18 @@ async fn invalid_tokens_are_refused_with_unauthenticated_never_served_anonymousl
         .await
         .expect("request");
     assert_eq!(response.status(), 401, "only the Bearer scheme");
-    assert_eq!(app.app.metrics.token_check_count("invalid"), 10);
-    assert!(app.app.metrics.token_check_count("valid") >= 1);
+    assert_eq!(
+        app.app
+            .metrics
+            .sample("storefront_token_checks_total", &[("result", "invalid")]) as u64,
+        10
+    );
+    assert!(
+        app.app
+            .metrics
+            .sample("storefront_token_checks_total", &[("result", "valid")]) as u64
+            >= 1
+    );
 }
 
 #[tokio::test]
@@ -439,8 +452,12 @@ async fn failed_sign_ins_trip_the_throttle_which_recovers_after_its_window() {
     let window = 4;
     let app = spawn_app_with({
         let mut config = test_config();
-        config.identity.max_failed_attempts = 3;
-        config.identity.failed_attempts_window_seconds = window;
+        config.set("identity", "max_failed_attempts", 3);
+        config.set(
+            "identity",
+            "failed_attempts_window_seconds",
+            i64::try_from(window).expect("small"),
+        );
         config
     })
     .await;
@@ -487,7 +504,13 @@ async fn failed_sign_ins_trip_the_throttle_which_recovers_after_its_window() {
         json!(retry_after)
     );
     assert_eq!(body["data"]["customerSignIn"], Value::Null);
-    assert_eq!(app.app.metrics.identity_count("sign_in", "throttled"), 1);
+    assert_eq!(
+        app.app.metrics.sample(
+            "storefront_identity_operations_total",
+            &[("operation", "sign_in"), ("outcome", "throttled")]
+        ) as u64,
+        1
+    );
 
     tokio::time::sleep(Duration::from_secs(retry_after) + Duration::from_millis(200)).await;
     let data = app.data(SIGN_IN, attempt["variables"].clone()).await;
@@ -503,7 +526,7 @@ async fn failed_sign_ins_trip_the_throttle_which_recovers_after_its_window() {
 async fn a_lost_code_can_be_resent_but_codes_are_not_mailed_without_limit() {
     let mut config = test_config();
     // Long enough that the requests below never straddle two windows.
-    config.identity.failed_attempts_window_seconds = 3600;
+    config.set("identity", "failed_attempts_window_seconds", 3600);
     let app = spawn_app_with(config).await;
     app.data(
         SIGN_UP,
@@ -543,9 +566,9 @@ async fn replicas_share_the_throttle_through_redis() {
         let mut config = test_config();
         config.cache.redis_url = Some(local_aws().redis_url);
         config.cache.namespace = namespace.clone();
-        config.identity.max_failed_attempts = 2;
+        config.set("identity", "max_failed_attempts", 2);
         // Long enough that the failures below never straddle two windows.
-        config.identity.failed_attempts_window_seconds = 3600;
+        config.set("identity", "failed_attempts_window_seconds", 3600);
         config
     };
     let store = storefront_gateway::app::open_store(&config())
@@ -622,7 +645,7 @@ async fn a_password_reset_replaces_the_password_and_ends_sessions() {
 async fn the_mobile_app_signs_in_and_reads_its_account_with_manifest_operations_only() {
     let mut config = test_config();
     config.persisted.mode = storefront_gateway::config::PersistedMode::Require;
-    config.identity.auto_confirm = true;
+    config.set("identity", "auto_confirm", true);
     let app = spawn_app_with(config).await;
     let manifest: Value = serde_json::from_str(
         &std::fs::read_to_string(concat!(

@@ -42,18 +42,28 @@ fn environment(service: &Yaml) -> BTreeMap<String, String> {
 fn gateway_config(env: &BTreeMap<String, String>) -> Config {
     let command = Cli::command();
     let mut args = vec!["storefront-gateway".to_owned()];
+    let mut domain_variables = Vec::new();
     for (name, value) in env.iter().filter(|(n, _)| n.starts_with("STOREFRONT_")) {
-        let arg = command
+        storefront_gateway::cli::check_environment([name.clone()])
+            .unwrap_or_else(|e| panic!("the gateway reads no variable {name}: {e}"));
+        match command
             .get_arguments()
             .find(|a| a.get_env().and_then(|e| e.to_str()) == Some(name.as_str()))
-            .unwrap_or_else(|| panic!("the gateway reads no variable {name}"));
-        args.push(format!("--{}", arg.get_long().expect("long flag")));
-        args.push(value.clone());
+        {
+            Some(arg) => {
+                args.push(format!("--{}", arg.get_long().expect("long flag")));
+                args.push(value.clone());
+            }
+            // A domain's setting: read from the environment, as at start-up.
+            None => domain_variables.push((name.clone(), value.clone())),
+        }
     }
     args.push("serve".into());
     let cli = Cli::try_parse_from(&args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
     Config::default()
         .with(&cli.overrides)
+        .with_domain_variables(domain_variables)
+        .expect("the compose's domain settings parse")
         .validated()
         .expect("the compose settings are valid")
 }

@@ -248,7 +248,8 @@ async fn localhost_origins_may_call_in_development_and_only_listed_origins_in_pr
 
     let mut config = test_config();
     config.mode = storefront_gateway::config::Mode::Production;
-    config.seed_demo = false;
+    config.set("catalog", "seed_demo", false);
+    config.set("location", "seed_demo", false);
     config.cors.allowed_origins = vec!["https://shop.example".into()];
     let prod = spawn_app_with(config).await;
     assert_eq!(

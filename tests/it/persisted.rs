@@ -31,7 +31,7 @@ async fn a_query_registered_through_one_replica_is_served_by_another() {
     let namespace = format!("test:{}:", uuid::Uuid::new_v4().simple());
     let config = || {
         let mut config = test_config();
-        config.seed_demo = true;
+        config.set("catalog", "seed_demo", true);
         config.cache.redis_url = Some(redis.clone());
         config.cache.namespace = namespace.clone();
         config
@@ -164,7 +164,7 @@ async fn require_mode_refuses_free_form_queries_and_serves_manifest_operations_b
 #[tokio::test]
 async fn customer_bound_requests_are_never_cacheable() {
     let mut config = crate::support::test_config();
-    config.identity.auto_confirm = true;
+    config.set("identity", "auto_confirm", true);
     let app = crate::support::spawn_app_with(config).await;
     let credentials = json!({"email": "ada@example.com", "password": "correct horse 9"});
     app.data(
@@ -234,7 +234,8 @@ async fn alias_bombs_wide_roots_and_token_floods_are_refused_and_the_server_keep
 #[tokio::test]
 async fn introspection_can_be_turned_off() {
     let mut config = test_config();
-    config.seed_demo = false;
+    config.set("catalog", "seed_demo", false);
+    config.set("location", "seed_demo", false);
     config.limits.introspection = false;
     let app = spawn_app_with(config).await;
     for query in [

@@ -25,9 +25,9 @@ pub fn test_config() -> Config {
     Config {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         store: StoreEngine::Memory,
-        asset_base_url: "https://cdn.test".into(),
         ..Config::default()
     }
+    .with_section("catalog", "asset_base_url", "https://cdn.test")
 }
 
 /// Starts a gateway with the default test configuration.
@@ -224,10 +224,12 @@ pub async fn spawn_with_store(
         .expect("bind port 0");
     let addr = listener.local_addr().expect("local addr");
     let outbox = Arc::new(Outbox::default());
-    let app = App::with_delivery(config, store, Arc::clone(&outbox) as _)
+    let mut plugged = storefront_loaders::domain::Services::default();
+    plugged.insert(Arc::clone(&outbox) as Arc<dyn CodeDelivery>);
+    let app = App::with_plugged(config, store, plugged)
         .await
         .expect("app builds");
-    app.seed_if_empty().await.expect("seed");
+    app.start().await.expect("start-up work (demo data)");
     let served = app.clone();
     tokio::spawn(async move { serve(listener, served).await });
     TestApp {

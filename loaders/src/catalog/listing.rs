@@ -116,7 +116,7 @@ pub fn listing_items(
         .iter()
         .map(|scope| {
             let key = keys::listing(id, &scope.name());
-            super::records::to_item(
+            crate::codec::to_item(
                 &key,
                 &json!({
                     "product_id": id,

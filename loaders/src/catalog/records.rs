@@ -2,10 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize, de::DeserializeOwned};
-use serde_json::Value;
-
-use crate::store::{Item, Key, StoreError};
+use serde::{Deserialize, Serialize};
 
 /// A product: what the storefront shows on a product page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -124,46 +121,6 @@ pub struct CategoryRecord {
     pub position: u32,
 }
 
-/// A physical store, for the store locator.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LocationRecord {
-    /// Stable internal id.
-    pub id: String,
-    /// URL slug.
-    pub handle: String,
-    /// Display name.
-    pub name: String,
-    /// Street address.
-    pub address1: String,
-    /// City.
-    pub city: String,
-    /// State or province code.
-    pub province_code: String,
-    /// Postal code.
-    pub zip: String,
-    /// ISO 3166 country code.
-    pub country_code: String,
-    /// Phone number.
-    pub phone: String,
-    /// WGS84 latitude.
-    pub latitude: f64,
-    /// WGS84 longitude.
-    pub longitude: f64,
-    /// Opening hours per weekday.
-    pub opening_hours: Vec<OpeningHoursRecord>,
-}
-
-/// Opening hours of one weekday.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OpeningHoursRecord {
-    /// ISO weekday, 1 = Monday.
-    pub weekday: u8,
-    /// Local opening time, `HH:MM`.
-    pub opens: String,
-    /// Local closing time, `HH:MM`.
-    pub closes: String,
-}
-
 /// Item keys and partition names of the catalog.
 pub mod keys {
     use crate::store::Key;
@@ -204,22 +161,15 @@ pub mod keys {
     }
     /// GSI1 partition listing every category.
     pub const CATEGORIES: &str = "CATEGORIES";
-    /// The store location item.
-    pub fn location(id: &str) -> Key {
-        Key::new(format!("LOCATION#{id}"), "LOCATION")
-    }
-    /// GSI1 partition listing every store location.
-    pub const LOCATIONS: &str = "LOCATIONS";
     /// Whether an item belongs to the catalog (and so may be cached and shared).
     pub fn is_catalog_key(key: &Key) -> bool {
-        const PREFIXES: [&str; 7] = [
+        const PREFIXES: [&str; 6] = [
             "PRODUCT#",
             "PRODUCT_HANDLE#",
             "VARIANT#",
             "SKU#",
             "CATEGORY#",
             "CATEGORY_HANDLE#",
-            "LOCATION#",
         ];
         PREFIXES.iter().any(|p| key.pk.starts_with(p))
     }
@@ -228,37 +178,4 @@ pub mod keys {
     pub fn seed_marker() -> Key {
         Key::new("META", "CATALOG_SEED")
     }
-}
-
-/// Encodes a record as a table item under `key`, with extra (index) attributes.
-pub fn to_item<T: Serialize>(
-    key: &Key,
-    record: &T,
-    extra: &[(&str, Value)],
-) -> Result<Item, StoreError> {
-    let mut item = match serde_json::to_value(record) {
-        Ok(Value::Object(map)) => map,
-        Ok(_) => {
-            return Err(StoreError::Corrupt(
-                "a record must encode as an object".into(),
-            ));
-        }
-        Err(e) => return Err(StoreError::Corrupt(e.to_string())),
-    };
-    item.extend(key.to_item());
-    for (name, value) in extra {
-        item.insert((*name).to_owned(), value.clone());
-    }
-    Ok(item)
-}
-
-/// Decodes a record from a table item (key and index attributes are ignored).
-pub fn from_item<T: DeserializeOwned>(item: &Item) -> Result<T, StoreError> {
-    T::deserialize(item).map_err(|e| {
-        StoreError::Corrupt(format!(
-            "item {}/{}: {e}",
-            item.get("pk").and_then(Value::as_str).unwrap_or("?"),
-            item.get("sk").and_then(Value::as_str).unwrap_or("?")
-        ))
-    })
 }

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::listing::{ListingFilter, ProductSort, Scope};
-use super::records::{CategoryRecord, from_item, keys};
+use super::records::{CategoryRecord, keys};
+use crate::codec::from_item;
 use crate::store::{Index, Item, Query, StartKey, StoreError, Table, start_key_of};
 
 /// One product of a listing page, with the position to continue from after it.
@@ -110,6 +111,12 @@ impl Catalog {
             })
             .collect::<Result<_, StoreError>>()?;
         Ok(Slice { entries, has_more })
+    }
+
+    /// Whether `start` (from a cursor) points into the category list.
+    pub fn is_category_position(start: &StartKey) -> bool {
+        let (partition, _) = Index::Gsi1.key_attributes();
+        start.get(partition).map(String::as_str) == Some(keys::CATEGORIES)
     }
 
     /// One page of the category list, in display order.

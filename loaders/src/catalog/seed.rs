@@ -1,5 +1,5 @@
 //! The demo catalog: a deterministic, realistic shop (category tree, products with variants,
-//! stock, store locations) generated from a fixed seed, and written in bulk.
+//! stock) generated from a fixed seed, and written in bulk.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -11,10 +11,11 @@ use rust_decimal::Decimal;
 use serde_json::json;
 
 use super::records::{
-    CategoryRecord, ImageRecord, InventoryRecord, LocationRecord, OpeningHoursRecord, OptionRecord,
-    ProductRecord, SelectedOptionRecord, VariantRecord, keys, to_item,
+    CategoryRecord, ImageRecord, InventoryRecord, OptionRecord, ProductRecord,
+    SelectedOptionRecord, VariantRecord, keys,
 };
 use super::write::{inventory_item, product_items, scopes_of};
+use crate::codec::to_item;
 use crate::store::{Item, StoreError, Table};
 
 /// How large a demo catalog to make.
@@ -35,8 +36,6 @@ pub struct SeedSummary {
     pub products: usize,
     /// Variants written.
     pub variants: usize,
-    /// Store locations written.
-    pub locations: usize,
 }
 
 struct Department {
@@ -165,44 +164,6 @@ const VENDORS: [&str; 12] = [
 ];
 
 // (city, state, zip, latitude, longitude)
-const CITIES: [(&str, &str, &str, f64, f64); 25] = [
-    ("New York", "NY", "10001", 40.7506, -73.9972),
-    ("Los Angeles", "CA", "90012", 34.0537, -118.2428),
-    ("Chicago", "IL", "60602", 41.8832, -87.6324),
-    ("Houston", "TX", "77002", 29.7589, -95.3677),
-    ("Phoenix", "AZ", "85004", 33.4502, -112.0730),
-    ("Philadelphia", "PA", "19107", 39.9526, -75.1652),
-    ("San Antonio", "TX", "78205", 29.4246, -98.4951),
-    ("San Diego", "CA", "92101", 32.7157, -117.1611),
-    ("Dallas", "TX", "75201", 32.7876, -96.7994),
-    ("Austin", "TX", "78701", 30.2711, -97.7437),
-    ("San Jose", "CA", "95113", 37.3337, -121.8907),
-    ("Seattle", "WA", "98101", 47.6101, -122.3344),
-    ("Denver", "CO", "80202", 39.7527, -104.9992),
-    ("Boston", "MA", "02108", 42.3581, -71.0636),
-    ("Nashville", "TN", "37203", 36.1540, -86.7890),
-    ("Portland", "OR", "97204", 45.5190, -122.6774),
-    ("Las Vegas", "NV", "89101", 36.1716, -115.1391),
-    ("Atlanta", "GA", "30303", 33.7537, -84.3863),
-    ("Miami", "FL", "33131", 25.7663, -80.1917),
-    ("Minneapolis", "MN", "55402", 44.9765, -93.2761),
-    ("Salt Lake City", "UT", "84111", 40.7608, -111.8910),
-    ("Kansas City", "MO", "64105", 39.1024, -94.5834),
-    ("Charlotte", "NC", "28202", 35.2271, -80.8431),
-    ("Detroit", "MI", "48226", 42.3314, -83.0458),
-    ("San Francisco", "CA", "94103", 37.7786, -122.4056),
-];
-
-const STREETS: [&str; 8] = [
-    "Main Street",
-    "Market Street",
-    "Broadway",
-    "Elm Street",
-    "Park Avenue",
-    "Oak Avenue",
-    "Pine Street",
-    "Union Square",
-];
 
 /// Writes the demo catalog into `table` (products written in bulk, a batch at a time) and
 /// marks the store as seeded.
@@ -234,17 +195,6 @@ pub async fn seed_demo_catalog(
             &keys::category_handle(&category.handle),
             &json!({"category_id": category.id}),
             &[],
-        )?);
-    }
-    let locations = demo_locations();
-    for location in &locations {
-        items.push(to_item(
-            &keys::location(&location.id),
-            location,
-            &[
-                ("gsi1pk", json!(keys::LOCATIONS)),
-                ("gsi1sk", json!(location.handle)),
-            ],
         )?);
     }
     table.batch_put(std::mem::take(&mut items)).await?;
@@ -423,7 +373,6 @@ pub async fn seed_demo_catalog(
         categories: categories.len(),
         products: options.products,
         variants: variants_written,
-        locations: locations.len(),
     })
 }
 
@@ -485,37 +434,6 @@ fn demo_categories() -> Vec<CategoryRecord> {
     all
 }
 
-fn demo_locations() -> Vec<LocationRecord> {
-    CITIES
-        .iter()
-        .enumerate()
-        .map(|(i, (city, state, zip, lat, lon))| {
-            let handle = slug(city);
-            let weekday_close = if i % 3 == 0 { "21:00" } else { "20:00" };
-            LocationRecord {
-                id: format!("loc-{handle}"),
-                handle: handle.clone(),
-                name: format!("Storefront {city}"),
-                address1: format!("{} {}", 100 + i * 17, STREETS[i % STREETS.len()]),
-                city: (*city).into(),
-                province_code: (*state).into(),
-                zip: (*zip).into(),
-                country_code: "US".into(),
-                phone: format!("+1 555 01{i:02}"),
-                latitude: *lat,
-                longitude: *lon,
-                opening_hours: (1..=7)
-                    .map(|weekday| OpeningHoursRecord {
-                        weekday,
-                        opens: if weekday == 7 { "10:00" } else { "09:00" }.into(),
-                        closes: if weekday == 7 { "18:00" } else { weekday_close }.into(),
-                    })
-                    .collect(),
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -534,6 +452,5 @@ mod tests {
             categories.iter().filter(|c| c.parent_id.is_none()).count(),
             6
         );
-        assert_eq!(demo_locations().len(), 25);
     }
 }

@@ -11,9 +11,10 @@ use serde_json::{Value, json};
 use super::listing::{Scope, listing_items};
 use super::records::{
     CategoryRecord, ImageRecord, InventoryRecord, OptionRecord, ProductRecord,
-    SelectedOptionRecord, VariantRecord, from_item, keys, to_item,
+    SelectedOptionRecord, VariantRecord, keys,
 };
 use super::repo::Catalog;
+use crate::codec::{from_item, to_item};
 use crate::store::{
     Condition, Item, Key, Query, StoreError, TRANSACTION_MAX, Table, Update, WriteOp,
 };
@@ -290,7 +291,8 @@ impl CatalogWriter {
         }
     }
 
-    fn table(&self) -> &Arc<dyn Table> {
+    /// The table it writes to.
+    pub fn table(&self) -> &Arc<dyn Table> {
         self.catalog.table()
     }
 

@@ -11,7 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::records::{from_item, to_item};
+use crate::codec::{from_item, to_item};
 use crate::store::{Condition, Key, StoreError, TTL_ATTRIBUTE, Table, Update};
 
 use super::codes::{CodeDelivery, CodePurpose, code_hash, new_code};

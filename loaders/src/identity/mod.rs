@@ -3,8 +3,10 @@
 
 mod codes;
 mod cognito;
+mod domain;
 mod email;
 mod embedded;
+mod metrics;
 mod owner;
 mod password;
 mod profile;
@@ -19,8 +21,10 @@ use chrono::{DateTime, Utc};
 
 pub use codes::{CodeDelivery, CodePurpose, LogDelivery};
 pub use cognito::{CognitoIdentity, CognitoSettings};
+pub use domain::{CognitoConfig, DOMAIN, IdentityConfig, IdentityDomain, IdentityEngine};
 pub use email::Email;
 pub use embedded::{EmbeddedIdentity, EmbeddedSettings};
+pub use metrics::IdentityMetrics;
 pub use owner::{GuestToken, Owner};
 pub use password::check_password_policy;
 pub use profile::{Address, CustomerProfile, ProfileChanges, ProfileStore};
@@ -28,6 +32,7 @@ pub use signing_key::SigningKey;
 pub use throttle::{SignInThrottle, ThrottleSettings};
 pub use verify::{AccessClaims, JwksCache, KeySource, TokenError, TokenVerifier, VerifierSettings};
 
+pub use crate::rate_limit::ClientIp;
 use crate::store::StoreError;
 
 /// A failure of an identity operation. The expected ones (a wrong password, a taken email)
@@ -155,10 +160,6 @@ impl Viewer {
     }
 }
 
-/// The client's network address, for per-address sign-in throttling.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ClientIp(pub String);
-
 /// Everything identity a request needs: the provider, the verifier, the throttle, profiles.
 #[derive(Clone)]
 pub struct Identity {
@@ -171,5 +172,5 @@ pub struct Identity {
     /// Customer profiles.
     pub profiles: ProfileStore,
     /// Where operations and token checks are counted.
-    pub metrics: Arc<crate::Metrics>,
+    pub metrics: Arc<IdentityMetrics>,
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::records::{from_item, to_item};
+use crate::codec::{from_item, to_item};
 use crate::store::{Condition, Key, StoreError, Table};
 
 /// A postal address.

@@ -19,6 +19,34 @@ pub use expression::{Condition, Update};
 pub use instrumented::InstrumentedTable;
 pub use redb_engine::RedbTable;
 
+/// Where the store keeps its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreEngine {
+    /// The embedded redb engine, in a file under the data dir.
+    #[default]
+    Embedded,
+    /// The embedded engine in memory: nothing survives a restart.
+    Memory,
+    /// DynamoDB (settings under `[aws]`).
+    Aws,
+}
+
+impl std::str::FromStr for StoreEngine {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "embedded" => Ok(Self::Embedded),
+            "memory" => Ok(Self::Memory),
+            "aws" => Ok(Self::Aws),
+            other => Err(format!(
+                "`{other}` is not a store engine (embedded, memory or aws)"
+            )),
+        }
+    }
+}
+
 /// Full-jitter exponential backoff before retry `attempt` (1-based): for throttled batches
 /// and for optimistic writes that lost a race.
 pub async fn backoff(attempt: u32) {

@@ -3,13 +3,13 @@
 use std::sync::Arc;
 
 use async_graphql::{Context, ID, Object};
-use storefront_loaders::catalog::{CategoryRecord, ListingFilter, Scope, keys};
+use storefront_loaders::catalog::{CategoryRecord, ListingFilter, Scope};
 
 use super::listing::{ProductSortKeys, product_connection};
+use super::loads;
 use crate::connection::{PageRequest, ProductConnection, complexity};
-use crate::context::{load, load_many};
 use crate::error::ApiResult;
-use crate::ids::{self, NodeType};
+use crate::ids;
 
 /// A node of the category tree, such as "Men › Shirts".
 #[derive(Clone)]
@@ -20,7 +20,7 @@ pub struct Category(pub Arc<CategoryRecord>);
 impl Category {
     /// Globally unique, opaque ID.
     pub async fn id(&self) -> ID {
-        ids::encode(NodeType::Category, &self.0.id)
+        ids::encode("Category", &self.0.id)
     }
 
     /// URL slug, unique among categories.
@@ -43,21 +43,17 @@ impl Category {
         let Some(parent) = &self.0.parent_id else {
             return Ok(None);
         };
-        Ok(load::<CategoryRecord>(ctx, keys::category(parent))
-            .await?
-            .map(Category))
+        Ok(loads(ctx)?.category(parent).await?.map(Category))
     }
 
     /// The child categories, in display order.
     async fn children(&self, ctx: &Context<'_>) -> ApiResult<Vec<Category>> {
-        let found =
-            load_many::<CategoryRecord>(ctx, self.0.child_ids.iter().map(|c| keys::category(c)))
-                .await?;
+        let found = loads(ctx)?.categories(&self.0.child_ids).await?;
         Ok(self
             .0
             .child_ids
             .iter()
-            .filter_map(|id| found.get(&keys::category(id)))
+            .filter_map(|id| found.get(id))
             .map(|c| Category(Arc::clone(c)))
             .collect())
     }

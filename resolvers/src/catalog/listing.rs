@@ -4,14 +4,12 @@ use std::sync::Arc;
 
 use async_graphql::{Context, Enum, InputObject};
 use serde::{Deserialize, Serialize};
-use storefront_loaders::catalog::{
-    ListingFilter, ListingRequest, ProductRecord, ProductSort, Scope, keys,
-};
+use storefront_loaders::catalog::{ListingFilter, ListingRequest, ProductSort, Scope};
 use storefront_loaders::store::StartKey;
 
 use super::Product;
+use super::{catalog, loads};
 use crate::connection::{PageRequest, ProductConnection, decode_cursor, encode_cursor};
-use crate::context::{catalog, load_many};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 
 /// The orders products can be listed in.
@@ -98,16 +96,14 @@ pub(crate) async fn product_connection(
             filter,
         })
         .await?;
-    let found = load_many::<ProductRecord>(
-        ctx,
-        slice.entries.iter().map(|e| keys::product(&e.product_id)),
-    )
-    .await?;
+    let found = loads(ctx)?
+        .products(slice.entries.iter().map(|e| &e.product_id))
+        .await?;
     let read = slice
         .entries
         .into_iter()
         .filter_map(|entry| {
-            let product = found.get(&keys::product(&entry.product_id))?;
+            let product = found.get(&entry.product_id)?;
             let cursor = encode_cursor(&ListingCursor {
                 i: index.name().to_owned(),
                 k: entry.position,

@@ -3,18 +3,16 @@
 use std::sync::Arc;
 
 use async_graphql::{ComplexObject, Context, ID, Object, SimpleObject};
-use storefront_loaders::catalog::{
-    CategoryRecord, ImageRecord, InventoryRecord, ProductRecord, VariantRecord, keys,
-};
+use storefront_loaders::catalog::{ImageRecord, ProductRecord};
 
+use super::loads;
 use super::money::{Money, ProductPriceRange};
 use super::{Category, ProductVariant};
 use crate::connection::{
     PageRequest, ProductVariantConnection, complexity, decode_cursor, encode_cursor,
 };
-use crate::context::load_many;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::ids::{self, NodeType};
+use crate::ids;
 use crate::scalars::DateTime;
 
 /// A product: what a product page shows, with its purchasable variants.
@@ -71,12 +69,7 @@ pub(crate) async fn stock_of(
     ctx: &Context<'_>,
     variant_ids: &[String],
 ) -> ApiResult<std::collections::HashMap<String, i64>> {
-    let records =
-        load_many::<InventoryRecord>(ctx, variant_ids.iter().map(|v| keys::inventory(v))).await?;
-    Ok(records
-        .into_values()
-        .map(|r| (r.variant_id.clone(), r.quantity))
-        .collect())
+    Ok(loads(ctx)?.stock(variant_ids).await?)
 }
 
 /// A product's page of variants: positions are indexes into its variant list.
@@ -123,7 +116,7 @@ fn variant_page(
 impl Product {
     /// Globally unique, opaque ID.
     pub async fn id(&self) -> ID {
-        ids::encode(NodeType::Product, &self.0.id)
+        ids::encode("Product", &self.0.id)
     }
 
     /// URL slug, unique among products.
@@ -158,14 +151,12 @@ impl Product {
 
     /// The categories the product is filed under.
     async fn categories(&self, ctx: &Context<'_>) -> ApiResult<Vec<Category>> {
-        let found =
-            load_many::<CategoryRecord>(ctx, self.0.category_ids.iter().map(|c| keys::category(c)))
-                .await?;
+        let found = loads(ctx)?.categories(&self.0.category_ids).await?;
         Ok(self
             .0
             .category_ids
             .iter()
-            .filter_map(|id| found.get(&keys::category(id)))
+            .filter_map(|id| found.get(id))
             .map(|c| Category(Arc::clone(c)))
             .collect())
     }
@@ -204,12 +195,11 @@ impl Product {
     ) -> ApiResult<ProductVariantConnection> {
         let page = PageRequest::parse(first, after, last, before)?;
         let (slice, has_more) = variant_page(&self.0.variant_ids, &page)?;
-        let found =
-            load_many::<VariantRecord>(ctx, slice.iter().map(|(_, id)| keys::variant(id))).await?;
+        let found = loads(ctx)?.variants(slice.iter().map(|(_, id)| id)).await?;
         let read = slice
             .into_iter()
             .filter_map(|(i, id)| {
-                let record = found.get(&keys::variant(&id))?;
+                let record = found.get(&id)?;
                 Some((
                     encode_cursor(&("variant", i)),
                     ProductVariant::new(Arc::clone(record), &self.0.currency),

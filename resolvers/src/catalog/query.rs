@@ -3,17 +3,17 @@
 use std::sync::Arc;
 
 use async_graphql::{Context, ID, Object};
-use storefront_loaders::catalog::{CategoryRecord, ListingFilter, ProductRecord, Scope, keys};
-use storefront_loaders::store::{Index, StartKey};
+use storefront_loaders::catalog::{Catalog, ListingFilter, Scope};
+use storefront_loaders::store::StartKey;
 
 use super::listing::{ProductFilter, ProductSortKeys, product_connection};
 use super::{Category, Product};
+use super::{catalog, loads};
 use crate::connection::{
     CategoryConnection, PageRequest, ProductConnection, complexity, decode_cursor, encode_cursor,
 };
-use crate::context::{catalog, load};
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::ids::{self, NodeType};
+use crate::ids;
 
 /// Catalog queries.
 #[derive(Default)]
@@ -30,7 +30,7 @@ impl CatalogQuery {
         #[graphql(desc = "The product's handle.")] handle: Option<String>,
     ) -> ApiResult<Option<Product>> {
         let product_id = match (id, handle) {
-            (Some(id), None) => ids::decode_as(&id, NodeType::Product)?,
+            (Some(id), None) => ids::decode_as(&id, "Product")?,
             (None, Some(handle)) => match catalog(ctx)?.product_id_by_handle(&handle).await? {
                 Some(id) => id,
                 None => return Ok(None),
@@ -39,9 +39,7 @@ impl CatalogQuery {
                 return Err(ApiError::bad_input("pass exactly one of `id` and `handle`"));
             }
         };
-        Ok(load::<ProductRecord>(ctx, keys::product(&product_id))
-            .await?
-            .map(Product))
+        Ok(loads(ctx)?.product(&product_id).await?.map(Product))
     }
 
     /// Products, sorted and filtered, one page at a time.
@@ -94,9 +92,7 @@ impl CatalogQuery {
         let Some(id) = catalog(ctx)?.category_id_by_handle(&handle).await? else {
             return Ok(None);
         };
-        Ok(load::<CategoryRecord>(ctx, keys::category(&id))
-            .await?
-            .map(Category))
+        Ok(loads(ctx)?.category(&id).await?.map(Category))
     }
 
     /// Every category in display order (parents before their children).
@@ -115,8 +111,7 @@ impl CatalogQuery {
             .as_deref()
             .map(|c| {
                 let key: StartKey = decode_cursor(c)?;
-                let (partition, _) = Index::Gsi1.key_attributes();
-                if key.get(partition).map(String::as_str) != Some(keys::CATEGORIES) {
+                if !Catalog::is_category_position(&key) {
                     return Err(ApiError::new(
                         ErrorCode::InvalidCursor,
                         "the cursor does not point into the category list",

@@ -3,13 +3,13 @@
 use std::sync::Arc;
 
 use async_graphql::{Context, ID, Object, SimpleObject};
-use storefront_loaders::catalog::{InventoryRecord, ProductRecord, VariantRecord, keys};
+use storefront_loaders::catalog::VariantRecord;
 
 use super::Product;
+use super::loads;
 use super::money::Money;
-use crate::context::load;
 use crate::error::ApiResult;
-use crate::ids::{self, NodeType};
+use crate::ids;
 
 /// One option value a variant has, such as size M.
 #[derive(SimpleObject, Clone)]
@@ -37,11 +37,12 @@ impl ProductVariant {
     }
 
     async fn quantity(&self, ctx: &Context<'_>) -> ApiResult<i64> {
-        Ok(
-            load::<InventoryRecord>(ctx, keys::inventory(&self.record.id))
-                .await?
-                .map_or(0, |r| r.quantity),
-        )
+        Ok(loads(ctx)?
+            .stock([&self.record.id])
+            .await?
+            .get(&self.record.id)
+            .copied()
+            .unwrap_or(0))
     }
 }
 
@@ -51,7 +52,7 @@ impl ProductVariant {
 impl ProductVariant {
     /// Globally unique, opaque ID.
     pub async fn id(&self) -> ID {
-        ids::encode(NodeType::ProductVariant, &self.record.id)
+        ids::encode("ProductVariant", &self.record.id)
     }
 
     /// Stock keeping unit.
@@ -100,10 +101,9 @@ impl ProductVariant {
 
     /// The product this variant belongs to.
     async fn product(&self, ctx: &Context<'_>) -> ApiResult<Option<Product>> {
-        Ok(
-            load::<ProductRecord>(ctx, keys::product(&self.record.product_id))
-                .await?
-                .map(Product),
-        )
+        Ok(loads(ctx)?
+            .product(&self.record.product_id)
+            .await?
+            .map(Product))
     }
 }

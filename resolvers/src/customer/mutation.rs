@@ -11,7 +11,7 @@ use super::guard::{signed_in, viewer};
 use super::inputs::{Checks, CustomerSignUpInput, CustomerUpdateInput};
 use super::types::Customer;
 use super::user_errors::{CustomerUserError, Fields, from_identity};
-use crate::context::identity;
+use crate::context::service;
 use crate::error::{ApiError, ErrorCode};
 use crate::scalars::DateTime;
 
@@ -124,7 +124,7 @@ fn counted<T: WithUserErrors>(
         }
         Err(_) => "error",
     };
-    if let Ok(identity) = identity(ctx) {
+    if let Ok(identity) = service::<Identity>(ctx) {
         identity.metrics.identity(operation, outcome);
     }
     result
@@ -178,7 +178,7 @@ async fn mail_code(
             user_errors: checks.errors,
         });
     };
-    let identity = identity(ctx)?;
+    let identity = service::<Identity>(ctx)?;
     identity
         .throttle
         .code_requested(&email)
@@ -391,7 +391,7 @@ impl CustomerMutation {
         let Some(email) = email.filter(|_| checks.errors.is_empty()) else {
             return Ok(failed(checks.errors));
         };
-        let identity = identity(ctx)?;
+        let identity = service::<Identity>(ctx)?;
         let account = NewAccount {
             email: email.clone(),
             password: input.password,
@@ -430,7 +430,7 @@ impl CustomerMutation {
                 user_errors: checks.errors,
             });
         };
-        let identity = identity(ctx)?;
+        let identity = service::<Identity>(ctx)?;
         let ip = ctx.data_opt::<ClientIp>();
         let result = throttled_attempt(
             identity,
@@ -461,7 +461,7 @@ impl CustomerMutation {
                 ..CustomerSessionPayload::default()
             });
         };
-        let identity = identity(ctx)?;
+        let identity = service::<Identity>(ctx)?;
         let ip = ctx.data_opt::<ClientIp>();
         let result = throttled_attempt(
             identity,
@@ -484,7 +484,7 @@ impl CustomerMutation {
         ctx: &Context<'_>,
         refresh_token: String,
     ) -> async_graphql::Result<CustomerSessionPayload> {
-        let identity = identity(ctx)?;
+        let identity = service::<Identity>(ctx)?;
         if refresh_token.trim().is_empty() || refresh_token.len() > 8192 {
             return Ok(CustomerSessionPayload {
                 user_errors: vec![from_identity(IdentityError::InvalidRefreshToken, BY_EMAIL)?],
@@ -502,7 +502,7 @@ impl CustomerMutation {
 
     async fn sign_out(&self, ctx: &Context<'_>) -> async_graphql::Result<CustomerSignOutPayload> {
         let viewer = viewer(ctx)?;
-        let identity = identity(ctx)?;
+        let identity = service::<Identity>(ctx)?;
         let user_errors = user_errors_of(
             identity
                 .provider
@@ -533,7 +533,7 @@ impl CustomerMutation {
                 user_errors: checks.errors,
             });
         };
-        let identity = identity(ctx)?;
+        let identity = service::<Identity>(ctx)?;
         let ip = ctx.data_opt::<ClientIp>();
         let result = throttled_attempt(
             identity,
@@ -565,7 +565,7 @@ impl CustomerMutation {
                 user_errors: checks.errors,
             });
         }
-        let profile = identity(ctx)?
+        let profile = service::<Identity>(ctx)?
             .profiles
             .update(viewer.sub(), viewer.claims.email.as_deref(), &changes)
             .await

@@ -1,15 +1,15 @@
 //! The signed-in customer.
 
 use async_graphql::{Context, Object};
-use storefront_loaders::identity::{ProfileChanges, Viewer};
+use storefront_loaders::identity::{Identity, ProfileChanges, Viewer};
 
 use super::types::Customer;
-use crate::context::identity;
+use crate::context::service;
 use crate::error::ApiResult;
 
 /// The viewer's own customer account (its profile is created on first use).
 pub async fn own_customer(ctx: &Context<'_>, viewer: &Viewer) -> ApiResult<Customer> {
-    let profile = identity(ctx)?
+    let profile = service::<Identity>(ctx)?
         .profiles
         .ensure(
             viewer.sub(),
@@ -29,7 +29,7 @@ pub struct CustomerQuery;
 impl CustomerQuery {
     /// The signed-in customer; null when the request carries no access token.
     async fn customer(&self, ctx: &Context<'_>) -> ApiResult<Option<Customer>> {
-        match ctx.data_opt::<Viewer>() {
+        match super::viewer_opt(ctx) {
             Some(viewer) => own_customer(ctx, viewer).await.map(Some),
             None => Ok(None),
         }

@@ -3,7 +3,7 @@
 use async_graphql::{ID, Object};
 use storefront_loaders::identity::{Address, CustomerProfile};
 
-use crate::ids::{self, NodeType};
+use crate::ids;
 use crate::scalars::DateTime;
 
 /// A signed-in customer's account: only ever shown to that customer.
@@ -15,7 +15,7 @@ pub struct Customer(pub CustomerProfile);
 impl Customer {
     /// Globally unique, opaque ID.
     pub async fn id(&self) -> ID {
-        ids::encode(NodeType::Customer, &self.0.sub)
+        ids::encode("Customer", &self.0.sub)
     }
 
     /// The email the customer signs in with.

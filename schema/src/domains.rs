@@ -1,0 +1,13 @@
+//! The gateway's domains, registered once: one line each. Adding a domain `x` means its
+//! folders (`loaders/src/x/`, `resolvers/src/x/`), its tests, and one line here.
+
+storefront_resolvers::domains! {
+    catalog(storefront_loaders::catalog::DOMAIN) => [Product, ProductVariant, Category],
+    customer(storefront_loaders::identity::DOMAIN) => [Customer],
+    location(storefront_loaders::location::DOMAIN) => [],
+}
+
+/// Whether any domain lets the cache share the item with this key.
+pub fn cacheable(key: &storefront_loaders::store::Key) -> bool {
+    DOMAINS.iter().any(|domain| domain.cacheable(key))
+}
