@@ -46,6 +46,12 @@ impl OpenError {
     }
 }
 
+impl From<SettingError> for OpenError {
+    fn from(e: SettingError) -> Self {
+        Self(e.to_string())
+    }
+}
+
 /// A domain's config section, typed: unknown keys are errors (`deny_unknown_fields`), and
 /// [`DomainConfig::validate`] checks what types cannot.
 pub trait DomainConfig: DeserializeOwned + serde::Serialize + Default {

@@ -127,8 +127,7 @@ impl Domain for CatalogDomain {
         shared: &Shared,
         services: &mut Services,
     ) -> Result<(), OpenError> {
-        let mut config: CatalogConfig = parse_section(self.name(), section, &shared.settings)
-            .map_err(|e| OpenError::new(e.to_string()))?;
+        let mut config: CatalogConfig = parse_section(self.name(), section, &shared.settings)?;
         config.asset_base_url = config.asset_base_url.trim_end_matches('/').to_owned();
         services.insert(Catalog::new(Arc::clone(&shared.table)));
         services.insert(CatalogParts {

@@ -316,8 +316,7 @@ impl Domain for IdentityDomain {
         shared: &Shared,
         services: &mut Services,
     ) -> Result<(), OpenError> {
-        let config: IdentityConfig = parse_section(self.name(), section, &shared.settings)
-            .map_err(|e| OpenError::new(e.to_string()))?;
+        let config: IdentityConfig = parse_section(self.name(), section, &shared.settings)?;
         let settings = &shared.settings;
         let issuer = config.token_issuer(settings);
         let audience = config.token_audience();
