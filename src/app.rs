@@ -13,6 +13,7 @@ use storefront_loaders::domain::{Services, Shared};
 use storefront_loaders::rate_limit::{RateLimitSettings, RateLimiter};
 use storefront_loaders::store::{DynamoTable, InstrumentedTable, RedbTable, Table};
 use storefront_schema::StorefrontSchema;
+use storefront_schema::documents::{PersistedDocuments, PersistedPolicy};
 use storefront_schema::persisted::TrustedDocuments;
 
 use crate::config::{Config, PersistedMode, StoreEngine};
@@ -28,10 +29,9 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// The GraphQL schema.
     pub schema: StorefrontSchema,
-    /// Automatic persisted queries, shared through Redis.
-    pub documents: Arc<DocumentCache>,
-    /// Operations of the trusted-document manifests.
-    pub trusted: Arc<TrustedDocuments>,
+    /// Trusted documents and automatic persisted queries (shared through Redis), with the
+    /// policy on them.
+    pub persisted: Arc<PersistedDocuments>,
     /// What the domains opened: their engines and the services their resolvers use.
     pub services: Services,
 }
@@ -152,14 +152,20 @@ impl App {
                 .with_context(|| format!("cannot open the `{}` domain", domain.name()))?;
         }
         let schema = storefront_schema::build(services.clone(), &config.query_limits(), limiter);
-        let documents = Arc::new(DocumentCache::new(10_000, redis, &config.cache.namespace));
+        let persisted = Arc::new(PersistedDocuments::new(
+            PersistedPolicy {
+                require_manifest: config.persisted.mode == PersistedMode::Require,
+                apq: config.persisted.apq,
+            },
+            Arc::new(trusted),
+            Arc::new(DocumentCache::new(10_000, redis, &config.cache.namespace)),
+        ));
         Ok(Self {
             config: Arc::new(config),
             table,
             metrics,
             schema,
-            documents,
-            trusted: Arc::new(trusted),
+            persisted,
             services,
         })
     }

@@ -2,6 +2,7 @@
 //! the operation limits and extensions, and the services every request shares; exports the
 //! SDL.
 
+pub mod documents;
 pub mod domains;
 pub mod limits;
 pub mod operation_limits;

@@ -51,6 +51,76 @@ async fn syntax_errors_are_400_for_graphql_response_json_and_200_for_legacy_json
 }
 
 #[tokio::test]
+async fn clients_that_accept_anything_get_legacy_json() {
+    let app = spawn_app().await;
+    for accept in ["*/*", "application/*", "text/html, */*;q=0.8"] {
+        let response = app
+            .client
+            .post(app.url("/graphql"))
+            .header(ACCEPT, accept)
+            .json(&json!({"query": "{ nope }"}))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 200, "{accept}");
+        assert_eq!(
+            response.headers()[CONTENT_TYPE],
+            "application/json; charset=utf-8",
+            "{accept}"
+        );
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"],
+            "GRAPHQL_VALIDATION_FAILED"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_request_without_accept_gets_legacy_json() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app().await;
+    // Written by hand: HTTP clients add an `Accept` of their own.
+    let body = r#"{"query":"{ nope }"}"#;
+    let mut stream = tokio::net::TcpStream::connect(app.addr)
+        .await
+        .expect("connect");
+    let request = format!(
+        "POST /graphql HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.expect("read");
+    let head = answer.to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{answer}");
+    assert!(
+        head.contains("content-type: application/json; charset=utf-8"),
+        "{answer}"
+    );
+    assert!(answer.contains("GRAPHQL_VALIDATION_FAILED"), "{answer}");
+}
+
+#[tokio::test]
+async fn request_errors_in_graphql_response_json_have_no_data_entry() {
+    let app = spawn_app().await;
+    for query in [
+        "{ nope }",
+        "{ products(first: 1) { nodes { id }",
+        "query A { shop } query B { shop }",
+    ] {
+        let (status, body) = app.post(query, json!({})).await;
+        assert_eq!(status, 400, "{query}");
+        assert!(body.get("data").is_none(), "{query}: {body}");
+        assert!(
+            body["errors"][0]["extensions"]["code"].is_string(),
+            "{body}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn unknown_fields_and_operation_names_are_request_errors() {
     let app = spawn_app().await;
     let (status, body) = app.post("{ nope }", json!({})).await;

@@ -10,6 +10,7 @@ mod customer;
 mod deploy;
 mod dynamodb;
 mod http;
+mod http_audit;
 mod pagination;
 mod persisted;
 mod support;

@@ -358,10 +358,12 @@ async fn the_rate_limit_is_shared_by_replicas_answers_429_and_recovers() {
 #[tokio::test]
 async fn a_persisted_mutation_is_refused_over_get_like_its_text() {
     let app = spawn_app().await;
-    let mutation = "mutation Anything { anything }";
+    let mutation = "mutation SignOut { customerSignOut { signedOut } }";
     let hash = document_hash(mutation);
-    // Registered through POST (where it then fails validation: the schema has no `anything` mutation).
-    post_json(&app, json!({"query": mutation, "extensions": apq(&hash)})).await;
+    // Registered through POST, where it runs (signing nobody out).
+    let (status, _, ran) =
+        post_json(&app, json!({"query": mutation, "extensions": apq(&hash)})).await;
+    assert_eq!(status, 200, "{ran}");
     for params in [
         vec![("extensions", apq(&hash).to_string())],
         vec![("query", mutation.to_owned())],
@@ -375,5 +377,30 @@ async fn a_persisted_mutation_is_refused_over_get_like_its_text() {
             .expect("request");
         assert_eq!(response.status(), 405, "{params:?}");
         assert_eq!(response.headers()["allow"], "POST");
+    }
+}
+
+#[tokio::test]
+async fn documents_that_fail_validation_or_limits_are_never_registered() {
+    let app = spawn_app().await;
+    let deep = format!(
+        "{{ products(first: 1) {{ nodes {{ {} handle {} }} }} }}",
+        "variants(first: 1) { nodes { product { ".repeat(8),
+        "} } }".repeat(8)
+    );
+    for document in [
+        "{ nope }",
+        "{ products(first: 1) { nodes { id }",
+        deep.as_str(),
+    ] {
+        let hash = document_hash(document);
+        let (status, _, refused) =
+            post_json(&app, json!({"query": document, "extensions": apq(&hash)})).await;
+        assert_eq!(status, 400, "{refused}");
+        let (_, _, lookup) = post_json(&app, json!({"extensions": apq(&hash)})).await;
+        assert_eq!(
+            lookup["errors"][0]["extensions"]["code"], "PERSISTED_QUERY_NOT_FOUND",
+            "{document}: {lookup}"
+        );
     }
 }

@@ -235,9 +235,25 @@ pub async fn spawn_with_store(
     TestApp {
         addr,
         app,
-        client: reqwest::Client::new(),
+        client: modern_client(),
         outbox,
     }
+}
+
+/// An HTTP client that asks for `application/graphql-response+json` first, as current GraphQL
+/// clients do (so request errors answer 4xx).
+pub fn modern_client() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::ACCEPT,
+        reqwest::header::HeaderValue::from_static(
+            "application/graphql-response+json, application/json;q=0.9",
+        ),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("an HTTP client")
 }
 
 /// The one-time codes the embedded identity provider sent, as a mailbox would hold them.

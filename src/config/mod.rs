@@ -1,188 +1,24 @@
 //! Configuration: defaults, then `storefront.toml`, then `STOREFRONT_*` variables and CLI flags
 //! (clap reads both; a flag wins over its variable). Unknown keys in the file are an error.
 
+mod domain_sections;
+mod overrides;
+mod sections;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use clap::{Args, ValueEnum};
 use serde::Deserialize;
+
+pub use overrides::Overrides;
+pub use sections::{
+    AwsConfig, CacheConfig, CorsConfig, LimitsConfig, Mode, PersistedConfig, PersistedMode,
+    RateLimitConfig, StoreEngine,
+};
 
 /// The config file read from the working directory when `--config` is not given.
 pub const DEFAULT_CONFIG_FILE: &str = "storefront.toml";
-
-/// How the gateway runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ValueEnum, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// Local work: any `localhost` origin may call the API, errors are detailed.
-    #[default]
-    Development,
-    /// Deployed: only configured origins may call the API.
-    Production,
-}
-
-pub use storefront_loaders::store::StoreEngine;
-
-/// Whether operations must come from a manifest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ValueEnum, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum PersistedMode {
-    /// Free-form documents, automatic persisted queries and manifest ids are all accepted.
-    #[default]
-    Allow,
-    /// Only operations of the manifests run (by id, or by their exact text).
-    Require,
-}
-
-/// Persisted operations: Apollo APQ and trusted-document manifests.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PersistedConfig {
-    /// Directory of Apollo persisted-query manifests (`*.json`), loaded at start.
-    pub manifest_dir: PathBuf,
-    /// `allow` or `require`.
-    pub mode: PersistedMode,
-    /// Accept automatic persisted queries (registration by hash) in `allow` mode.
-    pub apq: bool,
-}
-
-impl Default for PersistedConfig {
-    fn default() -> Self {
-        Self {
-            manifest_dir: PathBuf::from("schema/persisted"),
-            mode: PersistedMode::Allow,
-            apq: true,
-        }
-    }
-}
-
-/// Rate limiting by query cost.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RateLimitConfig {
-    /// Whether operations are counted against a budget.
-    pub enabled: bool,
-    /// Query cost (complexity) one client may spend per window.
-    pub budget: u64,
-    /// The window, in seconds.
-    pub window_seconds: u64,
-    /// Take the client's address from `X-Forwarded-For` (only behind a proxy you run).
-    pub trust_forwarded_for: bool,
-}
-
-impl Default for RateLimitConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            budget: 250_000,
-            window_seconds: 60,
-            trust_forwarded_for: false,
-        }
-    }
-}
-
-/// The two-tier cache.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CacheConfig {
-    /// Cache catalog items in-process (L1).
-    pub enabled: bool,
-    /// Redis (ElastiCache) as the shared tier, `redis://host:port`; off when unset.
-    pub redis_url: Option<String>,
-    /// Redis cluster mode (several comma-separated URLs allowed).
-    pub redis_cluster: bool,
-    /// Most items kept in-process.
-    pub l1_capacity: u64,
-    /// Seconds an entry may live: the bound on staleness when an invalidation is lost.
-    pub ttl_seconds: u64,
-    /// Prefix of every Redis key; change it to share one Redis between deployments.
-    pub namespace: String,
-}
-
-impl Default for CacheConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            redis_url: None,
-            redis_cluster: false,
-            l1_capacity: 200_000,
-            ttl_seconds: 300,
-            namespace: "storefront:v1:".into(),
-        }
-    }
-}
-
-/// AWS settings shared by every AWS engine.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AwsConfig {
-    /// Region; when unset, the standard chain (`AWS_REGION`, the profile) decides.
-    pub region: Option<String>,
-    /// The DynamoDB table of the store.
-    pub table: String,
-    /// Endpoint override for DynamoDB (DynamoDB Local, LocalStack); the SDK's
-    /// `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_DYNAMODB` work too.
-    pub endpoint_url: Option<String>,
-}
-
-impl Default for AwsConfig {
-    fn default() -> Self {
-        Self {
-            region: None,
-            table: "storefront".into(),
-            endpoint_url: None,
-        }
-    }
-}
-
-/// Cross-origin access for browser storefronts.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CorsConfig {
-    /// Origins allowed to call the API (`https://shop.example.com`). When empty, development
-    /// mode allows any `localhost` origin and production mode allows none.
-    pub allowed_origins: Vec<String>,
-}
-
-/// Request limits.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LimitsConfig {
-    /// The deepest selection nesting allowed.
-    pub max_depth: usize,
-    /// The highest query complexity allowed (connections multiply by page size).
-    pub max_complexity: usize,
-    /// The largest request body, in bytes.
-    pub max_body_bytes: usize,
-    /// The most operations one batched request may hold.
-    pub max_batch: usize,
-    /// Whether introspection is answered.
-    pub introspection: bool,
-    /// Most lexical tokens in a document.
-    pub max_tokens: usize,
-    /// Most aliased fields in a document (fragments expanded).
-    pub max_aliases: usize,
-    /// Most root fields in an operation.
-    pub max_root_fields: usize,
-}
-
-impl Default for LimitsConfig {
-    fn default() -> Self {
-        let schema = storefront_schema::QueryLimits::default();
-        let documents = storefront_schema::limits::DocumentLimits::default();
-        Self {
-            max_depth: schema.max_depth,
-            max_complexity: schema.max_complexity,
-            max_body_bytes: 256 * 1024,
-            max_batch: 10,
-            introspection: schema.introspection,
-            max_tokens: documents.max_tokens,
-            max_aliases: documents.max_aliases,
-            max_root_fields: documents.max_root_fields,
-        }
-    }
-}
 
 /// The whole configuration of the gateway: its own settings, and one section per registered
 /// domain (kept as TOML and checked by the domain that owns it).
@@ -230,52 +66,6 @@ impl Default for Config {
             sections: BTreeMap::new(),
         }
     }
-}
-
-/// Settings that flags and `STOREFRONT_*` variables override.
-#[derive(Debug, Clone, Default, Args)]
-pub struct Overrides {
-    /// Config file (default: ./storefront.toml when it exists).
-    #[arg(long, env = "STOREFRONT_CONFIG", global = true)]
-    pub config: Option<PathBuf>,
-    /// Address to listen on, e.g. 127.0.0.1:4000.
-    #[arg(long, env = "STOREFRONT_LISTEN", global = true)]
-    pub listen: Option<SocketAddr>,
-    /// Directory of the embedded store.
-    #[arg(long, env = "STOREFRONT_DATA_DIR", global = true)]
-    pub data_dir: Option<PathBuf>,
-    /// Development or production.
-    #[arg(long, env = "STOREFRONT_MODE", global = true)]
-    pub mode: Option<Mode>,
-    /// Store engine.
-    #[arg(long, env = "STOREFRONT_STORE", global = true)]
-    pub store: Option<StoreEngine>,
-    /// AWS region.
-    #[arg(long, env = "STOREFRONT_AWS_REGION", global = true)]
-    pub aws_region: Option<String>,
-    /// DynamoDB table of the store.
-    #[arg(long, env = "STOREFRONT_AWS_TABLE", global = true)]
-    pub aws_table: Option<String>,
-    /// DynamoDB endpoint override, e.g. http://127.0.0.1:8000 for DynamoDB Local.
-    #[arg(long, env = "STOREFRONT_AWS_ENDPOINT_URL", global = true)]
-    pub aws_endpoint_url: Option<String>,
-    /// Persisted operations: `allow`, or `require` (manifest operations only).
-    #[arg(long, env = "STOREFRONT_PERSISTED_MODE", global = true)]
-    pub persisted_mode: Option<PersistedMode>,
-    /// Take rate-limited clients' addresses from X-Forwarded-For (behind your own proxy).
-    #[arg(long, env = "STOREFRONT_TRUST_FORWARDED_FOR", global = true)]
-    pub trust_forwarded_for: Option<bool>,
-    /// Redis URL of the shared cache tier (ElastiCache).
-    #[arg(long, env = "STOREFRONT_REDIS_URL", global = true)]
-    pub redis_url: Option<String>,
-    /// Origins allowed to call the API, comma-separated.
-    #[arg(
-        long,
-        env = "STOREFRONT_CORS_ORIGINS",
-        value_delimiter = ',',
-        global = true
-    )]
-    pub cors_origins: Option<Vec<String>>,
 }
 
 /// A setting that is wrong, and why.
@@ -362,44 +152,6 @@ impl Config {
         base.with(overrides)
             .with_domain_variables(std::env::vars())?
             .validated()
-    }
-
-    /// This config with the overrides applied.
-    pub fn with(mut self, o: &Overrides) -> Self {
-        if let Some(v) = o.listen {
-            self.listen = v;
-        }
-        if let Some(v) = &o.data_dir {
-            self.data_dir = v.clone();
-        }
-        if let Some(v) = o.mode {
-            self.mode = v;
-        }
-        if let Some(v) = o.store {
-            self.store = v;
-        }
-        if let Some(v) = &o.aws_region {
-            self.aws.region = Some(v.clone());
-        }
-        if let Some(v) = &o.aws_table {
-            self.aws.table = v.clone();
-        }
-        if let Some(v) = &o.aws_endpoint_url {
-            self.aws.endpoint_url = Some(v.clone());
-        }
-        if let Some(v) = o.trust_forwarded_for {
-            self.rate_limit.trust_forwarded_for = v;
-        }
-        if let Some(v) = o.persisted_mode {
-            self.persisted.mode = v;
-        }
-        if let Some(v) = &o.redis_url {
-            self.cache.redis_url = Some(v.clone()).filter(|s| !s.is_empty());
-        }
-        if let Some(v) = &o.cors_origins {
-            self.cors.allowed_origins = v.iter().filter(|s| !s.is_empty()).cloned().collect();
-        }
-        self
     }
 
     /// Checks every setting, normalising where harmless (trailing slashes).
@@ -503,45 +255,6 @@ impl Config {
             aws_region: self.aws.region.clone(),
             namespace: self.cache.namespace.clone(),
         }
-    }
-
-    /// The section of the domain `name` (empty when the file has none).
-    pub fn section(&self, name: &str) -> toml::Table {
-        self.sections.get(name).cloned().unwrap_or_default()
-    }
-
-    /// Sets `key` (dotted for sub-tables: `cognito.client_id`) in the domain section `name`;
-    /// for tests and tools that build a config in code.
-    pub fn set(&mut self, name: &str, key: &str, value: impl Into<toml::Value>) -> &mut Self {
-        let section = self.sections.entry(name.to_owned()).or_default();
-        storefront_loaders::domain::set_key(section, key, Some(value.into()));
-        self
-    }
-
-    /// This config with `key` set in the domain section `name` (see [`Config::set`]).
-    pub fn with_section(mut self, name: &str, key: &str, value: impl Into<toml::Value>) -> Self {
-        self.set(name, key, value);
-        self
-    }
-
-    /// Applies the domains' `STOREFRONT_*` variables found among `vars`.
-    pub fn with_domain_variables(
-        mut self,
-        vars: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Self, ConfigError> {
-        let vars: BTreeMap<String, String> = vars.into_iter().collect();
-        for domain in storefront_schema::DOMAINS {
-            for variable in domain.variables() {
-                let Some(text) = vars.get(variable.name) else {
-                    continue;
-                };
-                let value = storefront_loaders::domain::variable_value(variable, text)
-                    .map_err(|e| ConfigError::Domain(e.to_string()))?;
-                let section = self.sections.entry(domain.name().to_owned()).or_default();
-                storefront_loaders::domain::set_key(section, variable.key, value);
-            }
-        }
-        Ok(self)
     }
 
     /// The DynamoDB settings of the store.

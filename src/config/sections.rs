@@ -1,0 +1,180 @@
+//! The gateway's own settings, section by section: mode, persisted operations, rate limits,
+//! the cache, AWS, CORS and request limits (the domains' sections belong to the domains).
+
+use std::path::PathBuf;
+
+use clap::ValueEnum;
+use serde::Deserialize;
+
+pub use storefront_loaders::store::StoreEngine;
+
+/// How the gateway runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ValueEnum, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Local work: any `localhost` origin may call the API, errors are detailed.
+    #[default]
+    Development,
+    /// Deployed: only configured origins may call the API.
+    Production,
+}
+
+/// Whether operations must come from a manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ValueEnum, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum PersistedMode {
+    /// Free-form documents, automatic persisted queries and manifest ids are all accepted.
+    #[default]
+    Allow,
+    /// Only operations of the manifests run (by id, or by their exact text).
+    Require,
+}
+
+/// Persisted operations: Apollo APQ and trusted-document manifests.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PersistedConfig {
+    /// Directory of Apollo persisted-query manifests (`*.json`), loaded at start.
+    pub manifest_dir: PathBuf,
+    /// `allow` or `require`.
+    pub mode: PersistedMode,
+    /// Accept automatic persisted queries (registration by hash) in `allow` mode.
+    pub apq: bool,
+}
+
+impl Default for PersistedConfig {
+    fn default() -> Self {
+        Self {
+            manifest_dir: PathBuf::from("schema/persisted"),
+            mode: PersistedMode::Allow,
+            apq: true,
+        }
+    }
+}
+
+/// Rate limiting by query cost.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// Whether operations are counted against a budget.
+    pub enabled: bool,
+    /// Query cost (complexity) one client may spend per window.
+    pub budget: u64,
+    /// The window, in seconds.
+    pub window_seconds: u64,
+    /// Take the client's address from `X-Forwarded-For` (only behind a proxy you run).
+    pub trust_forwarded_for: bool,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            budget: 250_000,
+            window_seconds: 60,
+            trust_forwarded_for: false,
+        }
+    }
+}
+
+/// The two-tier cache.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// Cache catalog items in-process (L1).
+    pub enabled: bool,
+    /// Redis (ElastiCache) as the shared tier, `redis://host:port`; off when unset.
+    pub redis_url: Option<String>,
+    /// Redis cluster mode (several comma-separated URLs allowed).
+    pub redis_cluster: bool,
+    /// Most items kept in-process.
+    pub l1_capacity: u64,
+    /// Seconds an entry may live: the bound on staleness when an invalidation is lost.
+    pub ttl_seconds: u64,
+    /// Prefix of every Redis key; change it to share one Redis between deployments.
+    pub namespace: String,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            redis_url: None,
+            redis_cluster: false,
+            l1_capacity: 200_000,
+            ttl_seconds: 300,
+            namespace: "storefront:v1:".into(),
+        }
+    }
+}
+
+/// AWS settings shared by every AWS engine.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AwsConfig {
+    /// Region; when unset, the standard chain (`AWS_REGION`, the profile) decides.
+    pub region: Option<String>,
+    /// The DynamoDB table of the store.
+    pub table: String,
+    /// Endpoint override for DynamoDB (DynamoDB Local, LocalStack); the SDK's
+    /// `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_DYNAMODB` work too.
+    pub endpoint_url: Option<String>,
+}
+
+impl Default for AwsConfig {
+    fn default() -> Self {
+        Self {
+            region: None,
+            table: "storefront".into(),
+            endpoint_url: None,
+        }
+    }
+}
+
+/// Cross-origin access for browser storefronts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CorsConfig {
+    /// Origins allowed to call the API (`https://shop.example.com`). When empty, development
+    /// mode allows any `localhost` origin and production mode allows none.
+    pub allowed_origins: Vec<String>,
+}
+
+/// Request limits.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// The deepest selection nesting allowed.
+    pub max_depth: usize,
+    /// The highest query complexity allowed (connections multiply by page size).
+    pub max_complexity: usize,
+    /// The largest request body, in bytes.
+    pub max_body_bytes: usize,
+    /// The most operations one batched request may hold.
+    pub max_batch: usize,
+    /// Whether introspection is answered.
+    pub introspection: bool,
+    /// Most lexical tokens in a document.
+    pub max_tokens: usize,
+    /// Most aliased fields in a document (fragments expanded).
+    pub max_aliases: usize,
+    /// Most root fields in an operation.
+    pub max_root_fields: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        let schema = storefront_schema::QueryLimits::default();
+        let documents = storefront_schema::limits::DocumentLimits::default();
+        Self {
+            max_depth: schema.max_depth,
+            max_complexity: schema.max_complexity,
+            max_body_bytes: 256 * 1024,
+            max_batch: 10,
+            introspection: schema.introspection,
+            max_tokens: documents.max_tokens,
+            max_aliases: documents.max_aliases,
+            max_root_fields: documents.max_root_fields,
+        }
+    }
+}

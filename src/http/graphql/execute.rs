@@ -1,0 +1,251 @@
+//! Running a request: its documents resolved and checked against the document limits, its
+//! caller authenticated, its operations executed on one per-request loader, and the answer
+//! written with the status, caching and validator headers it earns.
+
+use std::sync::Arc;
+
+use async_graphql::parser::types::OperationType;
+use async_graphql::{BatchRequest, BatchResponse, Request, Variables};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response as HttpResponse};
+use serde_json::Value;
+use storefront_loaders::{Batched, StoreLoader};
+use storefront_resolvers::ErrorCode;
+use storefront_schema::documents::{DocumentRef, Resolved};
+
+use super::caching;
+use super::caller::{Caller, authenticate};
+use super::media::MediaType;
+use super::refusal::{RequestError, is_request_error, response_body, retry_after, with_code};
+use crate::app::App;
+use crate::config::Mode;
+
+/// One GraphQL request as clients send it.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct RawRequest {
+    #[serde(default)]
+    pub(super) query: Option<String>,
+    #[serde(default)]
+    pub(super) operation_name: Option<String>,
+    #[serde(default)]
+    pub(super) variables: Option<Value>,
+    #[serde(default)]
+    pub(super) extensions: Option<serde_json::Map<String, Value>>,
+    /// A trusted document's id (the GraphQL-over-HTTP persisted documents proposal).
+    #[serde(default)]
+    pub(super) document_id: Option<String>,
+}
+
+impl RawRequest {
+    fn document(&mut self) -> DocumentRef {
+        let hash = self
+            .extensions
+            .as_ref()
+            .and_then(|e| e.get("persistedQuery"))
+            .and_then(|p| p.get("sha256Hash"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .or_else(|| self.document_id.take());
+        DocumentRef {
+            text: self.query.take(),
+            hash,
+        }
+    }
+}
+
+/// Resolves the document (free-form, APQ, or a trusted id), checks the document limits and
+/// builds the request to execute.
+async fn prepare(
+    app: &App,
+    mut raw: RawRequest,
+    method: &Method,
+) -> Result<(Request, Resolved), RequestError> {
+    let resolved = app
+        .persisted
+        .resolve(raw.document())
+        .await
+        .map_err(|refusal| {
+            if refusal.code == ErrorCode::BadRequest {
+                RequestError::malformed(refusal.message)
+            } else if refusal.is_protocol_step() {
+                RequestError::new(StatusCode::OK, refusal.code, refusal.message)
+            } else {
+                RequestError::bad_request(refusal.code, refusal.message)
+            }
+        })?;
+    let operation_name = raw.operation_name.filter(|n| !n.is_empty());
+    let facts = storefront_schema::limits::check(
+        &resolved.text,
+        operation_name.as_deref(),
+        &app.config.document_limits(),
+    )
+    .map_err(|limit| RequestError::bad_request(limit.code, limit.message))?;
+    // Checked on the resolved document, so that a persisted id naming a mutation is refused
+    // over GET just as its text would be.
+    if *method == Method::GET
+        && facts
+            .operation_type
+            .is_some_and(|t| t != OperationType::Query)
+    {
+        return Err(RequestError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::MethodNotAllowed,
+            "only queries may be sent with GET; send mutations with POST",
+        ));
+    }
+    if !app.config.limits.introspection && facts.introspection {
+        return Err(RequestError::bad_request(
+            ErrorCode::IntrospectionDisabled,
+            "introspection is turned off on this gateway",
+        ));
+    }
+    let mut request = Request::new(resolved.text.clone());
+    if let Some(name) = operation_name {
+        request = request.operation_name(name);
+    }
+    match raw.variables {
+        None | Some(Value::Null) => {}
+        Some(value @ Value::Object(_)) => request = request.variables(Variables::from_json(value)),
+        Some(_) => {
+            return Err(RequestError::malformed("`variables` must be a JSON object"));
+        }
+    }
+    Ok((request, resolved))
+}
+
+/// A slot of a batch: an operation that runs, or one refused before running.
+enum Slot {
+    Run(Resolved),
+    Failed(RequestError),
+}
+
+/// How one HTTP request is answered.
+pub(super) struct Exchange<'a> {
+    pub(super) app: &'a App,
+    pub(super) headers: &'a HeaderMap,
+    pub(super) caller: Caller,
+    pub(super) media: MediaType,
+    pub(super) method: Method,
+}
+
+impl Exchange<'_> {
+    /// Runs the operations (`batched`: the body was an array) and writes the answer.
+    pub(super) async fn run(self, raws: Vec<RawRequest>, batched: bool) -> HttpResponse {
+        let Exchange {
+            app,
+            headers,
+            caller,
+            media,
+            method,
+        } = self;
+        let principal = match authenticate(app, headers).await {
+            Ok(principal) => principal,
+            Err(e) => return e.into_response(media),
+        };
+        let mut slots = Vec::with_capacity(raws.len());
+        let mut requests = Vec::new();
+        for raw in raws {
+            match prepare(app, raw, &method).await {
+                Ok((request, resolved)) => {
+                    slots.push(Slot::Run(resolved));
+                    requests.push(request);
+                }
+                Err(e) => slots.push(Slot::Failed(e)),
+            }
+        }
+        if !batched && let Some(Slot::Failed(e)) = slots.last() {
+            return e.clone().into_response(media);
+        }
+        // One loader per HTTP request: the operations of a batch share its cache.
+        let loader = StoreLoader::new(app.table.clone());
+        let batch = if batched {
+            BatchRequest::Batch(requests)
+        } else {
+            BatchRequest::Single(requests.pop().expect("a single request was prepared"))
+        }
+        .data(Arc::clone(&loader))
+        .data(caller.client)
+        .data(caller.ip);
+        let batch = match principal {
+            Some(principal) => batch.data(principal),
+            None => batch,
+        };
+        let response = Batched::new(app.schema.execute_batch(batch), loader).await;
+        let personal = caching::is_personal(headers);
+        // Internal errors carry their detail in development mode only.
+        let detailed = app.config.mode == Mode::Development;
+        let mut wait = None;
+        let (status, cache, body) = match response {
+            BatchResponse::Single(mut response) => {
+                let failed = is_request_error(&response);
+                if !failed && let Some(Slot::Run(resolved)) = slots.first() {
+                    app.persisted.register(resolved).await;
+                }
+                response.errors = with_code(std::mem::take(&mut response.errors), detailed);
+                wait = retry_after(&response);
+                let status = if wait.is_some() {
+                    StatusCode::TOO_MANY_REQUESTS
+                } else if failed && media == MediaType::GraphQlResponse {
+                    StatusCode::BAD_REQUEST
+                } else {
+                    StatusCode::OK
+                };
+                let cache = caching::cache_control(&response, personal);
+                (status, cache, response_body(&response, media))
+            }
+            BatchResponse::Batch(responses) => {
+                let mut responses = responses.into_iter();
+                let mut body = Ok(b"[".to_vec());
+                for (i, slot) in slots.into_iter().enumerate() {
+                    let part = match slot {
+                        Slot::Failed(e) => serde_json::to_vec(&e.body()),
+                        Slot::Run(resolved) => {
+                            let mut r = responses.next().expect("one response per request");
+                            if !is_request_error(&r) {
+                                app.persisted.register(&resolved).await;
+                            }
+                            r.errors = with_code(std::mem::take(&mut r.errors), detailed);
+                            response_body(&r, media)
+                        }
+                    };
+                    body = body.and_then(|mut body| {
+                        if i > 0 {
+                            body.push(b',');
+                        }
+                        body.extend(part?);
+                        Ok(body)
+                    });
+                }
+                let body = body.map(|mut body| {
+                    body.push(b']');
+                    body
+                });
+                (StatusCode::OK, HeaderValue::from_static("no-store"), body)
+            }
+        };
+        let body = match body {
+            Ok(body) => body,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot serialise a GraphQL response");
+                return RequestError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    ErrorCode::Internal,
+                    "internal error",
+                )
+                .into_response(media);
+            }
+        };
+        let mut response_headers = HeaderMap::new();
+        response_headers.insert(header::CONTENT_TYPE, media.header());
+        response_headers.insert(header::CACHE_CONTROL, cache);
+        if let Some(seconds) = wait {
+            response_headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if method == Method::GET && caching::validate(headers, &mut response_headers, status, &body)
+        {
+            return (StatusCode::NOT_MODIFIED, response_headers).into_response();
+        }
+        (status, response_headers, body).into_response()
+    }
+}
