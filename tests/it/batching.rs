@@ -18,7 +18,7 @@ const PRODUCTS_PAGE: &str = "query($first: Int!) {
 pub async fn spawn_uncached_app() -> crate::support::TestApp {
     let mut config = crate::support::test_config();
     config.cache.enabled = false;
-    crate::support::spawn_app_with(config).await
+    crate::support::spawn_full_catalog_app_with(config).await
 }
 
 #[tokio::test]

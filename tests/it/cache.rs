@@ -111,10 +111,13 @@ async fn an_inventory_change_on_one_replica_reaches_the_other_without_waiting_fo
         json!(4321),
         "the writer sees its write at once"
     );
+    let l2_hits = b.app.metrics.cache_count("l2", "hit");
     eventually(&b, &handle, 4321).await;
     assert_ne!(before, json!(4321));
-    // B's miss was answered by Redis, which A filled.
-    assert!(b.app.metrics.cache_count("l2", "hit") + b.app.metrics.cache_count("l2", "miss") > 0);
+    assert!(
+        b.app.metrics.cache_count("l2", "hit") > l2_hits,
+        "B's miss after the invalidation was answered by Redis, which A filled"
+    );
 }
 
 struct RedisServer {
@@ -124,6 +127,11 @@ struct RedisServer {
 
 impl RedisServer {
     fn start(port: u16) -> Self {
+        Self::start_with(port, &[], std::path::Path::new("."))
+    }
+
+    /// A redis-server on `port` with `extra` arguments, working in `dir`; waits until it listens.
+    fn start_with(port: u16, extra: &[&str], dir: &std::path::Path) -> Self {
         let child = Command::new("redis-server")
             .args([
                 "--bind",
@@ -135,16 +143,21 @@ impl RedisServer {
                 "--appendonly",
                 "no",
             ])
+            .args(extra)
+            .current_dir(dir)
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("redis-server starts (scripts/local-aws installs it)");
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
+        // Owned from here, so that a server that never comes up is still killed.
+        let server = Self { port, child };
+        let up = (0..250).any(|_| {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() || {
+                std::thread::sleep(Duration::from_millis(20));
+                false
             }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Self { port, child }
+        });
+        assert!(up, "redis-server did not listen on port {port} within 5 s");
+        server
     }
 
     fn kill(mut self) {
@@ -156,6 +169,7 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -246,38 +260,21 @@ async fn the_cache_shares_and_invalidates_through_a_redis_cluster() {
     local_aws();
     let dir = tempfile::tempdir().expect("dir");
     let ports: Vec<u16> = (0..3).map(|_| cluster_port()).collect();
-    let mut nodes: Vec<Child> = ports
+    let nodes: Vec<RedisServer> = ports
         .iter()
         .map(|port| {
-            Command::new("redis-server")
-                .args([
-                    "--bind",
-                    "127.0.0.1",
-                    "--port",
-                    &port.to_string(),
+            RedisServer::start_with(
+                *port,
+                &[
                     "--cluster-enabled",
                     "yes",
                     "--cluster-config-file",
                     &format!("nodes-{port}.conf"),
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                ])
-                .current_dir(dir.path())
-                .stdout(std::process::Stdio::null())
-                .spawn()
-                .expect("redis-server starts")
+                ],
+                dir.path(),
+            )
         })
         .collect();
-    for port in &ports {
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", *port)).is_ok() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
     let addresses: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
     let created = Command::new("redis-cli")
         .args(["--cluster", "create"])
@@ -333,8 +330,5 @@ async fn the_cache_shares_and_invalidates_through_a_redis_cluster() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(shared, "replicas share items through the cluster");
-    for node in &mut nodes {
-        let _ = node.kill();
-        let _ = node.wait();
-    }
+    drop(nodes);
 }

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::spawn_app;
+use crate::support::{spawn_app, spawn_full_catalog_app};
 
 const PRODUCT_FIELDS: &str = r#"
     id handle title description vendor productType tags createdAt updatedAt
@@ -23,7 +23,7 @@ const PRODUCT_FIELDS: &str = r#"
 
 #[tokio::test]
 async fn the_first_products_by_title_are_the_seeded_catalog() {
-    let app = spawn_app().await;
+    let app = spawn_full_catalog_app().await;
     let data = app
         .data(
             &format!("{{ products(first: 3) {{ nodes {{ {PRODUCT_FIELDS} }} pageInfo {{ hasNextPage hasPreviousPage }} }} }}"),

@@ -107,21 +107,26 @@ async fn the_catalog_api_answers_the_same_on_both_engines() {
 }
 
 #[tokio::test]
-async fn a_products_page_costs_the_same_store_requests_on_dynamodb() {
-    let table = fresh_dynamo_table().await;
+async fn a_products_page_costs_the_same_store_requests_and_round_trips_on_dynamodb() {
+    let table = Arc::new(fresh_dynamo_table().await);
     let mut config = crate::support::test_config();
     config.store = storefront_gateway::config::StoreEngine::Aws;
     config.cache.enabled = false;
-    let app = crate::support::spawn_with_store(config, Arc::new(table)).await;
-    let before = app.store_requests();
-    app.data(
-        "{ products(first: 50) { nodes { categories { title } variants(first: 10) { nodes { price { amount } quantityAvailable } } } } }",
-        json!({}),
-    )
-    .await;
+    let app = crate::support::spawn_with_store(config, Arc::clone(&table) as _).await;
+    let page = "query($first: Int!) { products(first: $first) { nodes { categories { title } variants(first: 10) { nodes { price { amount } quantityAvailable } } } } }";
+    let mut costs = vec![];
+    for first in [1, 10, 25] {
+        let (requests, trips) = (app.store_requests(), table.round_trips());
+        app.data(page, json!({"first": first})).await;
+        costs.push((app.store_requests() - requests, table.round_trips() - trips));
+    }
+    // Each level's keys fit one BatchGetItem (100 keys) at these sizes, so every store request
+    // is one round trip: the page never fans out into a request per product.
+    let fixed = crate::batching::PRODUCTS_PAGE_STORE_REQUESTS;
     assert_eq!(
-        app.store_requests() - before,
-        crate::batching::PRODUCTS_PAGE_STORE_REQUESTS
+        costs,
+        [(fixed, fixed); 3],
+        "(store requests, round trips) per page size"
     );
 }
 

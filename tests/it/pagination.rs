@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
-use crate::support::spawn_app;
+use crate::support::{spawn_app, spawn_full_catalog_app};
 
 fn handles(connection: &Value) -> Vec<String> {
     connection["edges"]
@@ -67,7 +67,7 @@ async fn paging_forward_visits_every_item_once_and_backward_returns_the_previous
 
 #[tokio::test]
 async fn product_pages_continue_in_the_same_order_in_both_directions() {
-    let app = spawn_app().await;
+    let app = spawn_full_catalog_app().await;
     let query = "query($first: Int, $after: String, $last: Int, $before: String) {
         products(first: $first, after: $after, last: $last, before: $before, sortKey: PRICE, reverse: true, filter: {categoryHandle: \"home\"}) {
             edges { cursor node { handle } }

@@ -4,7 +4,9 @@ use serde_json::{Value, json};
 use storefront_gateway::config::PersistedMode;
 use storefront_schema::persisted::document_hash;
 
-use crate::support::{TestApp, local_aws, spawn_app, spawn_app_with, test_config};
+use crate::support::{
+    TestApp, local_aws, spawn_app, spawn_app_with, spawn_full_catalog_app_with, test_config,
+};
 
 const QUERY: &str = "{ categories(first: 2) { nodes { handle } } }";
 
@@ -78,7 +80,7 @@ async fn a_query_registered_through_one_replica_is_served_by_another() {
 async fn require_mode_refuses_free_form_queries_and_serves_manifest_operations_by_id() {
     let mut config = test_config();
     config.persisted.mode = PersistedMode::Require;
-    let app = spawn_app_with(config).await;
+    let app = spawn_full_catalog_app_with(config).await;
 
     let (status, _, refused) = post_json(&app, json!({"query": QUERY})).await;
     assert_eq!(status, 400);

@@ -20,7 +20,11 @@ pub struct TestApp {
     pub outbox: Arc<Outbox>,
 }
 
-/// The configuration tests start from: memory store, demo catalog seeded.
+/// The demo catalog's size in tests: enough for every category to hold products and for
+/// pages to have a next page, small enough to seed in milliseconds.
+pub const TEST_PRODUCTS: i64 = 60;
+
+/// The configuration tests start from: memory store, a small demo catalog seeded.
 pub fn test_config() -> Config {
     Config {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -28,11 +32,49 @@ pub fn test_config() -> Config {
         ..Config::default()
     }
     .with_section("catalog", "asset_base_url", "https://cdn.test")
+    .with_section("catalog", "demo_products", TEST_PRODUCTS)
 }
 
 /// Starts a gateway with the default test configuration.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(test_config()).await
+}
+
+/// The full 1,000-product demo catalog, seeded once per test process into a memory store
+/// that read-only tests share (they must never write to it).
+pub async fn full_catalog_store() -> Arc<dyn storefront_loaders::store::Table> {
+    static STORE: tokio::sync::OnceCell<Arc<dyn storefront_loaders::store::Table>> =
+        tokio::sync::OnceCell::const_new();
+    Arc::clone(
+        STORE
+            .get_or_init(|| async {
+                let config = full_catalog_config(test_config());
+                let store = storefront_gateway::app::open_store(&config)
+                    .await
+                    .expect("store opens");
+                let app = App::with_store(config.validated().expect("valid"), Arc::clone(&store))
+                    .await
+                    .expect("app builds");
+                app.start().await.expect("the full catalog is seeded");
+                store
+            })
+            .await,
+    )
+}
+
+/// `config` for the full demo catalog.
+fn full_catalog_config(config: Config) -> Config {
+    config.with_section("catalog", "demo_products", 1000)
+}
+
+/// Starts a gateway with `config` over the shared full demo catalog (read-only tests).
+pub async fn spawn_full_catalog_app_with(config: Config) -> TestApp {
+    spawn_with_store(full_catalog_config(config), full_catalog_store().await).await
+}
+
+/// Starts a gateway with the default test configuration over the shared full demo catalog.
+pub async fn spawn_full_catalog_app() -> TestApp {
+    spawn_full_catalog_app_with(test_config()).await
 }
 
 /// Starts a gateway with `config`, seeded when the config says so.
@@ -165,6 +207,17 @@ pub fn local_aws() -> LocalAws {
                 String::from_utf8_lossy(&output.stderr)
             );
             let exports = String::from_utf8_lossy(&output.stdout);
+            // A stack this run started is stopped when the run ends, unless the developer
+            // keeps it for the next run (`LOCAL_AWS_KEEP=1`, see the README).
+            if exports.contains("export LOCAL_AWS_STARTED=1")
+                && std::env::var_os("LOCAL_AWS_KEEP").is_none()
+            {
+                let watched = std::process::Command::new(script)
+                    .args(["stop-after", &std::process::id().to_string()])
+                    .status()
+                    .expect("scripts/local-aws runs");
+                assert!(watched.success(), "scripts/local-aws stop-after failed");
+            }
             let export = |name: &str| {
                 exports
                     .lines()

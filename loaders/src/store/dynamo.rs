@@ -2,10 +2,15 @@
 //! definition for `aws bootstrap`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex,
@@ -14,6 +19,7 @@ use aws_sdk_dynamodb::types::{
     Update as UpdateOp, WriteRequest,
 };
 use aws_smithy_types::error::display::DisplayErrorContext;
+use futures::{StreamExt as _, TryStreamExt as _};
 use serde_json::{Number, Value};
 
 use super::{
@@ -34,6 +40,27 @@ pub const TTL_ATTRIBUTE: &str = "expires_at";
 pub struct DynamoTable {
     client: Client,
     table: String,
+    round_trips: Arc<AtomicU64>,
+}
+
+/// Counts every HTTP request the SDK sends (retries and unprocessed-key rounds included).
+#[derive(Debug)]
+struct RoundTrips(Arc<AtomicU64>);
+
+impl Intercept for RoundTrips {
+    fn name(&self) -> &'static str {
+        "RoundTrips"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
 }
 
 /// Where the table is and how to reach it.
@@ -63,18 +90,30 @@ impl DynamoTable {
         let config = aws_sdk_dynamodb::config::Builder::from(&shared)
             .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(5))
             .build();
-        Ok(Self {
-            client: Client::from_conf(config),
-            table: settings.table.clone(),
-        })
+        Ok(Self::with_client(
+            Client::from_conf(config),
+            settings.table.clone(),
+        ))
     }
 
     /// A table on an existing client.
     pub fn with_client(client: Client, table: impl Into<String>) -> Self {
+        let round_trips = Arc::new(AtomicU64::new(0));
+        let config = client
+            .config()
+            .to_builder()
+            .interceptor(RoundTrips(Arc::clone(&round_trips)))
+            .build();
         Self {
-            client,
+            client: Client::from_conf(config),
             table: table.into(),
+            round_trips,
         }
+    }
+
+    /// How many HTTP requests this table has sent to DynamoDB (each retry counts).
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::Relaxed)
     }
 
     /// The table's name.
@@ -732,37 +771,55 @@ impl Table for DynamoTable {
             }
         }
         let unique: Vec<&Item> = order.iter().map(|k| by_key[k]).collect();
+        // The chunks hold distinct keys, so they may be written in any order: a few at a time
+        // (a seed of thousands of items is bound by round trips, not by write capacity).
+        let mut writes = Vec::new();
         for chunk in unique.chunks(BATCH_WRITE_MAX) {
-            let mut pending = chunk
-                .iter()
-                .map(|item| {
-                    Ok(WriteRequest::builder()
-                        .put_request(
-                            PutRequest::builder()
-                                .set_item(Some(to_attributes(item)))
-                                .build()
-                                .map_err(build_error)?,
-                        )
-                        .build())
-                })
-                .collect::<Result<Vec<_>, StoreError>>()?;
-            let mut attempt = 0;
-            while !pending.is_empty() {
-                retry_unprocessed(attempt, pending.len(), "items").await?;
-                attempt += 1;
-                let response = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, std::mem::take(&mut pending))
-                    .send()
-                    .await
-                    .map_err(sdk_error)?;
-                if let Some(left) = response
-                    .unprocessed_items()
-                    .and_then(|u| u.get(&self.table))
-                {
-                    pending = left.clone();
-                }
+            writes.push(self.write_chunk(chunk));
+        }
+        futures::stream::iter(writes)
+            .buffer_unordered(BATCH_WRITES_IN_FLIGHT)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(())
+    }
+}
+
+/// How many BatchWriteItem calls one `batch_put` keeps in flight.
+const BATCH_WRITES_IN_FLIGHT: usize = 8;
+
+impl DynamoTable {
+    /// Writes one BatchWriteItem's worth of items, retrying what DynamoDB leaves unprocessed.
+    async fn write_chunk(&self, chunk: &[&Item]) -> Result<(), StoreError> {
+        let mut pending = chunk
+            .iter()
+            .map(|item| {
+                Ok(WriteRequest::builder()
+                    .put_request(
+                        PutRequest::builder()
+                            .set_item(Some(to_attributes(item)))
+                            .build()
+                            .map_err(build_error)?,
+                    )
+                    .build())
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let mut attempt = 0;
+        while !pending.is_empty() {
+            retry_unprocessed(attempt, pending.len(), "items").await?;
+            attempt += 1;
+            let response = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, std::mem::take(&mut pending))
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            if let Some(left) = response
+                .unprocessed_items()
+                .and_then(|u| u.get(&self.table))
+            {
+                pending = left.clone();
             }
         }
         Ok(())
