@@ -63,7 +63,7 @@ pub async fn full_catalog_store() -> Arc<dyn storefront_loaders::store::Table> {
 }
 
 /// `config` for the full demo catalog.
-fn full_catalog_config(config: Config) -> Config {
+pub fn full_catalog_config(config: Config) -> Config {
     config.with_section("catalog", "demo_products", 1000)
 }
 

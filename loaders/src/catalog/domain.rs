@@ -143,6 +143,9 @@ impl Domain for CatalogDomain {
         services: &Services,
     ) -> Result<Option<String>, OpenError> {
         let parts = parts(services)?;
+        if !parts.config.seed_demo {
+            return Ok(None);
+        }
         let catalog = services
             .get::<Catalog>()
             .ok_or_else(|| OpenError::new("the catalog is not open"))?;
@@ -150,7 +153,7 @@ impl Domain for CatalogDomain {
             .is_seeded()
             .await
             .map_err(|e| OpenError::new(format!("cannot read the store: {e}")))?;
-        if !parts.config.seed_demo || seeded {
+        if seeded {
             return Ok(None);
         }
         self.seed(services, parts.config.demo_products).await

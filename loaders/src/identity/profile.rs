@@ -131,6 +131,24 @@ impl ProfileStore {
             .transpose()
     }
 
+    /// The profile of `sub` through one request's loader (batched with the request's other
+    /// reads, and read again after a mutation of the request wrote it); created when missing.
+    pub async fn load_or_create(
+        &self,
+        loader: &Arc<crate::StoreLoader>,
+        sub: &str,
+        email: Option<&str>,
+    ) -> Result<CustomerProfile, StoreError> {
+        let loaded = loader
+            .load_one(key(sub))
+            .await
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        match loaded {
+            Some(item) => Ok(item.record::<CustomerProfile>()?.as_ref().clone()),
+            None => self.ensure(sub, email, &ProfileChanges::default()).await,
+        }
+    }
+
     /// The profile of `sub`, created from `initial` (with its `changes`) when missing.
     pub async fn ensure(
         &self,

@@ -222,7 +222,7 @@ impl Domain for LocationDomain {
         let config: LocationConfig = toml::Value::Table(section.clone())
             .try_into()
             .map_err(|e| OpenError::new(format!("invalid section `[location]`: {e}")))?;
-        let Some(stores) = services.get::<Stores>() else {
+        let Some(stores) = services.get::<Stores>().filter(|_| config.seed_demo) else {
             return Ok(None);
         };
         let any = Query::partition(Index::Gsi1, keys::LOCATIONS, 1);
@@ -231,7 +231,7 @@ impl Domain for LocationDomain {
             .query(&any)
             .await
             .map_err(|e| OpenError::new(format!("cannot read the store: {e}")))?;
-        if !config.seed_demo || !found.items.is_empty() {
+        if !found.items.is_empty() {
             return Ok(None);
         }
         self.seed(services, 0).await

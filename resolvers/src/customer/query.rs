@@ -1,21 +1,18 @@
 //! The signed-in customer.
 
 use async_graphql::{Context, Object};
-use storefront_loaders::identity::{Identity, ProfileChanges, Viewer};
+use storefront_loaders::identity::{Identity, Viewer};
 
 use super::types::Customer;
-use crate::context::service;
+use crate::context::{loader, service};
 use crate::error::ApiResult;
 
-/// The viewer's own customer account (its profile is created on first use).
+/// The viewer's own customer account, read through the request's loader (its profile is
+/// created on first use).
 pub async fn own_customer(ctx: &Context<'_>, viewer: &Viewer) -> ApiResult<Customer> {
     let profile = service::<Identity>(ctx)?
         .profiles
-        .ensure(
-            viewer.sub(),
-            viewer.claims.email.as_deref(),
-            &ProfileChanges::default(),
-        )
+        .load_or_create(loader(ctx)?, viewer.sub(), viewer.claims.email.as_deref())
         .await?;
     Ok(Customer(profile))
 }

@@ -60,7 +60,7 @@ async fn prepare(
     app: &App,
     mut raw: RawRequest,
     method: &Method,
-) -> Result<(Request, Resolved), RequestError> {
+) -> Result<(Request, Prepared), RequestError> {
     let resolved = app
         .persisted
         .resolve(raw.document())
@@ -111,7 +111,17 @@ async fn prepare(
             return Err(RequestError::malformed("`variables` must be a JSON object"));
         }
     }
-    Ok((request, resolved))
+    let writes = facts
+        .operation_type
+        .is_some_and(|t| t == OperationType::Mutation);
+    Ok((request, Prepared { resolved, writes }))
+}
+
+/// What the exchange keeps of a prepared operation.
+struct Prepared {
+    resolved: Resolved,
+    /// The operation is a mutation.
+    writes: bool,
 }
 
 /// A slot of a batch: an operation that runs, or one refused before running.
@@ -145,10 +155,12 @@ impl Exchange<'_> {
         };
         let mut slots = Vec::with_capacity(raws.len());
         let mut requests = Vec::new();
+        let mut writes = false;
         for raw in raws {
             match prepare(app, raw, &method).await {
-                Ok((request, resolved)) => {
-                    slots.push(Slot::Run(resolved));
+                Ok((request, prepared)) => {
+                    writes |= prepared.writes;
+                    slots.push(Slot::Run(prepared.resolved));
                     requests.push(request);
                 }
                 Err(e) => slots.push(Slot::Failed(e)),
@@ -159,19 +171,41 @@ impl Exchange<'_> {
         }
         // One loader per HTTP request: the operations of a batch share its cache.
         let loader = StoreLoader::new(app.table.clone());
-        let batch = if batched {
-            BatchRequest::Batch(requests)
+        let requests: Vec<Request> = requests
+            .into_iter()
+            .map(|request| {
+                let request = request
+                    .data(Arc::clone(&loader))
+                    .data(caller.client.clone())
+                    .data(caller.ip.clone());
+                match &principal {
+                    Some(principal) => request.data(principal.clone()),
+                    None => request,
+                }
+            })
+            .collect();
+        let schema = &app.schema;
+        let response = if !batched {
+            let request = requests
+                .into_iter()
+                .next()
+                .expect("a single request was prepared");
+            BatchResponse::Single(Batched::new(schema.execute(request), loader).await)
+        } else if writes {
+            // A batch that writes runs in order, so that an operation after a mutation reads
+            // what the mutation wrote (the loader forgets around each mutation field).
+            let in_order = async {
+                let mut responses = Vec::with_capacity(requests.len());
+                for request in requests {
+                    responses.push(schema.execute(request).await);
+                }
+                responses
+            };
+            BatchResponse::Batch(Batched::new(in_order, loader).await)
         } else {
-            BatchRequest::Single(requests.pop().expect("a single request was prepared"))
-        }
-        .data(Arc::clone(&loader))
-        .data(caller.client)
-        .data(caller.ip);
-        let batch = match principal {
-            Some(principal) => batch.data(principal),
-            None => batch,
+            let batch = BatchRequest::Batch(requests);
+            Batched::new(schema.execute_batch(batch), loader).await
         };
-        let response = Batched::new(app.schema.execute_batch(batch), loader).await;
         let personal = caching::is_personal(headers);
         // Internal errors carry their detail in development mode only.
         let detailed = app.config.mode == Mode::Development;
