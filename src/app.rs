@@ -34,6 +34,8 @@ pub struct App {
     pub persisted: Arc<PersistedDocuments>,
     /// What the domains opened: their engines and the services their resolvers use.
     pub services: Services,
+    /// How callers are told apart (trusted proxies, issued API keys).
+    pub clients: Arc<crate::http::Clients>,
 }
 
 /// Opens the store engine the configuration names.
@@ -160,7 +162,9 @@ impl App {
             Arc::new(trusted),
             Arc::new(DocumentCache::new(10_000, redis, &config.cache.namespace)),
         ));
+        let clients = Arc::new(crate::http::Clients::from_config(&config));
         Ok(Self {
+            clients,
             config: Arc::new(config),
             table,
             metrics,

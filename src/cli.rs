@@ -206,9 +206,23 @@ async fn serve(config: Config) -> anyhow::Result<i32> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen} (setting `listen`)"))?;
-    tracing::info!(
-        "Storefront Gateway on http://{listen}: GraphQL at /graphql, GraphiQL at /graphiql"
-    );
+    if let Some(address) = app.config.http.metrics_listen {
+        let metrics = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| {
+                format!("cannot listen on {address} (setting `http.metrics_listen`)")
+            })?;
+        tracing::info!("metrics on http://{address}/metrics");
+        tokio::spawn(crate::serve_metrics(metrics, app.clone()));
+    } else if !app.config.public_metrics() {
+        tracing::info!("metrics are not served: set `http.metrics_listen` to scrape them");
+    }
+    let playground = if app.config.graphiql() {
+        ", GraphiQL at /graphiql"
+    } else {
+        ""
+    };
+    tracing::info!("Storefront Gateway on http://{listen}: GraphQL at /graphql{playground}");
     crate::serve(listener, app).await?;
     Ok(0)
 }

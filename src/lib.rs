@@ -20,6 +20,14 @@ pub async fn serve(listener: tokio::net::TcpListener, app: App) -> std::io::Resu
     .await
 }
 
+/// Serves `/metrics` of `app` on `listener` (the metrics address of its own) until the process
+/// is asked to stop.
+pub async fn serve_metrics(listener: tokio::net::TcpListener, app: App) -> std::io::Result<()> {
+    axum::serve(listener, http::metrics_router(app))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+}
+
 async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {

@@ -54,11 +54,19 @@ pub enum ErrorCode {
     PersistedQueryHashMismatch,
     /// Only operations of the persisted-query manifests are accepted.
     PersistedQueryRequired,
+    /// The client registered too many persisted queries; retry after `retryAfter` seconds.
+    PersistedQueryRegistrationLimited,
+    /// The `x-api-key` sent is not one this gateway issued.
+    InvalidApiKey,
+    /// The answer would be larger than the gateway sends; ask for less.
+    ResponseTooLarge,
+    /// The request ran longer than the gateway allows; ask for less.
+    Timeout,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 23] = [
+    pub const ALL: [ErrorCode; 27] = [
         ErrorCode::BadUserInput,
         ErrorCode::InvalidId,
         ErrorCode::InvalidCursor,
@@ -82,6 +90,10 @@ impl ErrorCode {
         ErrorCode::PersistedQueryNotFound,
         ErrorCode::PersistedQueryHashMismatch,
         ErrorCode::PersistedQueryRequired,
+        ErrorCode::PersistedQueryRegistrationLimited,
+        ErrorCode::InvalidApiKey,
+        ErrorCode::ResponseTooLarge,
+        ErrorCode::Timeout,
     ];
 
     /// The code as sent to clients (SCREAMING_SNAKE_CASE).
@@ -110,6 +122,10 @@ impl ErrorCode {
             ErrorCode::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
             ErrorCode::PersistedQueryHashMismatch => "PERSISTED_QUERY_HASH_MISMATCH",
             ErrorCode::PersistedQueryRequired => "PERSISTED_QUERY_REQUIRED",
+            ErrorCode::PersistedQueryRegistrationLimited => "PERSISTED_QUERY_REGISTRATION_LIMITED",
+            ErrorCode::InvalidApiKey => "INVALID_API_KEY",
+            ErrorCode::ResponseTooLarge => "RESPONSE_TOO_LARGE",
+            ErrorCode::Timeout => "TIMEOUT",
         }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextValidation};
 use async_graphql::{ErrorExtensionValues, ServerError, ValidationResult};
-use storefront_loaders::rate_limit::{ClientId, RateLimiter};
+use storefront_loaders::rate_limit::{Budget, ClientId, RateLimiter};
 use storefront_resolvers::ErrorCode;
 
 /// A refusal of the whole operation (no location: it is about the request, not a place in it).
@@ -99,7 +99,11 @@ impl Extension for RateLimitExtension {
         };
         // Every operation costs at least 1, so that cheap floods are counted too.
         let cost = u64::try_from(result.complexity.max(1)).unwrap_or(u64::MAX);
-        match self.0.spend(client, cost).await {
+        let spent = match ctx.data_opt::<Budget>() {
+            Some(Budget(budget)) => self.0.spend_within(client, cost, *budget).await,
+            None => self.0.spend(client, cost).await,
+        };
+        match spent {
             Ok(()) => Ok(result),
             Err(limited) => Err(refusal(
                 ErrorCode::RateLimited,

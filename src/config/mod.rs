@@ -13,8 +13,8 @@ use serde::Deserialize;
 
 pub use overrides::Overrides;
 pub use sections::{
-    AwsConfig, CacheConfig, CorsConfig, LimitsConfig, Mode, PersistedConfig, PersistedMode,
-    RateLimitConfig, StoreEngine,
+    ApiKeyConfig, AwsConfig, CacheConfig, CorsConfig, HttpConfig, LimitsConfig, Mode,
+    PersistedConfig, PersistedMode, RateLimitConfig, StoreEngine, UnknownApiKeys,
 };
 
 /// The config file read from the working directory when `--config` is not given.
@@ -45,6 +45,8 @@ pub struct Config {
     pub persisted: PersistedConfig,
     /// Rate limiting.
     pub rate_limit: RateLimitConfig,
+    /// The playground and the metrics address.
+    pub http: HttpConfig,
     /// The domains' sections (`[catalog]`, `[identity]`, …), by name.
     #[serde(skip)]
     pub sections: BTreeMap<String, toml::Table>,
@@ -63,6 +65,7 @@ impl Default for Config {
             cache: CacheConfig::default(),
             persisted: PersistedConfig::default(),
             rate_limit: RateLimitConfig::default(),
+            http: HttpConfig::default(),
             sections: BTreeMap::new(),
         }
     }
@@ -233,6 +236,47 @@ impl Config {
                 "rate_limit.budget and rate_limit.window_seconds must be at least 1",
             ));
         }
+        if self.limits.max_response_bytes < 1024 || self.limits.request_timeout_ms == 0 {
+            return Err(invalid(
+                "limits.max_response_bytes",
+                "limits.max_response_bytes must be at least 1024 and limits.request_timeout_ms at least 1",
+            ));
+        }
+        for proxy in &self.rate_limit.trusted_proxies {
+            if parse_network(proxy).is_none() {
+                return Err(ConfigError::Invalid {
+                    setting: "rate_limit.trusted_proxies",
+                    reason: format!("`{proxy}` is not an address or a CIDR (10.0.0.0/8)"),
+                });
+            }
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for key in &mut self.rate_limit.api_keys {
+            key.sha256 = key.sha256.trim().to_ascii_lowercase();
+            let hash_ok =
+                key.sha256.len() == 64 && key.sha256.bytes().all(|b| b.is_ascii_hexdigit());
+            if !hash_ok {
+                return Err(ConfigError::Invalid {
+                    setting: "rate_limit.api_keys",
+                    reason: format!(
+                        "the key `{}` needs `sha256`: the key's SHA-256 in hex (`storefront-gateway api-key` prints one)",
+                        key.name
+                    ),
+                });
+            }
+            if key.name.trim().is_empty() || !names.insert(key.name.clone()) {
+                return Err(ConfigError::Invalid {
+                    setting: "rate_limit.api_keys",
+                    reason: format!("every key needs a name of its own (`{}`)", key.name),
+                });
+            }
+            if key.budget == Some(0) {
+                return Err(invalid(
+                    "rate_limit.api_keys",
+                    "a key's budget must be at least 1",
+                ));
+            }
+        }
         let shared = self.shared_settings();
         for domain in storefront_schema::DOMAINS {
             let section = self
@@ -280,9 +324,46 @@ impl Config {
         storefront_schema::QueryLimits {
             max_depth: self.limits.max_depth,
             max_complexity: self.limits.max_complexity,
-            introspection: self.limits.introspection,
+            introspection: self.introspection(),
         }
     }
+
+    /// Whether introspection is answered: as set, else in development mode only.
+    pub fn introspection(&self) -> bool {
+        self.limits
+            .introspection
+            .unwrap_or(self.mode == Mode::Development)
+    }
+
+    /// Whether GraphiQL is served: as set, else in development mode only.
+    pub fn graphiql(&self) -> bool {
+        self.http.graphiql.unwrap_or(self.mode == Mode::Development)
+    }
+
+    /// Whether `/metrics` is served on the public port: in development mode without a
+    /// metrics address of its own.
+    pub fn public_metrics(&self) -> bool {
+        self.mode == Mode::Development && self.http.metrics_listen.is_none()
+    }
+
+    /// The trusted proxies' networks.
+    pub fn trusted_proxies(&self) -> Vec<ipnet::IpNet> {
+        self.rate_limit
+            .trusted_proxies
+            .iter()
+            .filter_map(|p| parse_network(p))
+            .collect()
+    }
+}
+
+/// An address (a network of one) or a CIDR.
+fn parse_network(text: &str) -> Option<ipnet::IpNet> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>().ok().or_else(|| {
+        text.parse::<std::net::IpAddr>()
+            .ok()
+            .map(ipnet::IpNet::from)
+    })
 }
 
 #[cfg(test)]

@@ -38,9 +38,14 @@ pub struct Overrides {
     /// Persisted operations: `allow`, or `require` (manifest operations only).
     #[arg(long, env = "STOREFRONT_PERSISTED_MODE", global = true)]
     pub persisted_mode: Option<PersistedMode>,
-    /// Take rate-limited clients' addresses from X-Forwarded-For (behind your own proxy).
-    #[arg(long, env = "STOREFRONT_TRUST_FORWARDED_FOR", global = true)]
-    pub trust_forwarded_for: Option<bool>,
+    /// Proxies whose X-Forwarded-For is believed: addresses or CIDRs, comma-separated.
+    #[arg(
+        long,
+        env = "STOREFRONT_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub trusted_proxies: Option<Vec<String>>,
     /// Redis URL of the shared cache tier (ElastiCache).
     #[arg(long, env = "STOREFRONT_REDIS_URL", global = true)]
     pub redis_url: Option<String>,
@@ -78,8 +83,9 @@ impl Config {
         if let Some(v) = &o.aws_endpoint_url {
             self.aws.endpoint_url = Some(v.clone());
         }
-        if let Some(v) = o.trust_forwarded_for {
-            self.rate_limit.trust_forwarded_for = v;
+        if let Some(v) = &o.trusted_proxies {
+            self.rate_limit.trusted_proxies =
+                v.iter().filter(|s| !s.trim().is_empty()).cloned().collect();
         }
         if let Some(v) = o.persisted_mode {
             self.persisted.mode = v;

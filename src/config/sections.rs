@@ -1,6 +1,7 @@
 //! The gateway's own settings, section by section: mode, persisted operations, rate limits,
 //! the cache, AWS, CORS and request limits (the domains' sections belong to the domains).
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::ValueEnum;
@@ -60,10 +61,17 @@ pub struct RateLimitConfig {
     pub enabled: bool,
     /// Query cost (complexity) one client may spend per window.
     pub budget: u64,
-    /// The window, in seconds.
+    /// The window, in seconds: a client may spend `budget` at once, then regains it evenly
+    /// over this time.
     pub window_seconds: u64,
-    /// Take the client's address from `X-Forwarded-For` (only behind a proxy you run).
-    pub trust_forwarded_for: bool,
+    /// Proxies whose `X-Forwarded-For` is believed (addresses or CIDRs, e.g. `10.0.0.0/8`): the
+    /// client is the rightmost forwarded address that is not itself one of them. Empty: the
+    /// peer address is the client, and `X-Forwarded-For` is ignored.
+    pub trusted_proxies: Vec<String>,
+    /// Issued API keys, each with a budget of its own.
+    pub api_keys: Vec<ApiKeyConfig>,
+    /// What a request with an `x-api-key` that was not issued gets.
+    pub unknown_api_keys: UnknownApiKeys,
 }
 
 impl Default for RateLimitConfig {
@@ -72,9 +80,45 @@ impl Default for RateLimitConfig {
             enabled: true,
             budget: 250_000,
             window_seconds: 60,
-            trust_forwarded_for: false,
+            trusted_proxies: Vec::new(),
+            api_keys: Vec::new(),
+            unknown_api_keys: UnknownApiKeys::Refuse,
         }
     }
+}
+
+/// An issued API key: only its SHA-256 is configured (`storefront-gateway api-key` makes one).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyConfig {
+    /// Who holds it (`mobile-app`): the name its budget is counted under, in logs and metrics.
+    pub name: String,
+    /// The lowercase hex SHA-256 of the key.
+    pub sha256: String,
+    /// Its budget per window (default: `rate_limit.budget`).
+    pub budget: Option<u64>,
+}
+
+/// What a request with an unknown `x-api-key` gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum UnknownApiKeys {
+    /// `401 INVALID_API_KEY`.
+    #[default]
+    Refuse,
+    /// Counted as its address, like a request without a key.
+    Anonymous,
+}
+
+/// The HTTP surface: the playground and where metrics are served.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Serve GraphiQL at `/graphiql` (default: in development mode only).
+    pub graphiql: Option<bool>,
+    /// Serve `/metrics` on this address of its own (e.g. `127.0.0.1:9464`). Without it,
+    /// development mode serves them on the public port and production mode not at all.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// The two-tier cache.
@@ -152,8 +196,14 @@ pub struct LimitsConfig {
     pub max_body_bytes: usize,
     /// The most operations one batched request may hold.
     pub max_batch: usize,
-    /// Whether introspection is answered.
-    pub introspection: bool,
+    /// Whether introspection is answered (default: in development mode only).
+    pub introspection: Option<bool>,
+    /// The largest response body, in bytes; a larger answer is replaced by a
+    /// `RESPONSE_TOO_LARGE` error.
+    pub max_response_bytes: usize,
+    /// How long one request may run, in milliseconds; resolvers still running then are stopped
+    /// and the request is answered with `TIMEOUT`.
+    pub request_timeout_ms: u64,
     /// Most lexical tokens in a document.
     pub max_tokens: usize,
     /// Most aliased fields in a document (fragments expanded).
@@ -171,7 +221,9 @@ impl Default for LimitsConfig {
             max_complexity: schema.max_complexity,
             max_body_bytes: 256 * 1024,
             max_batch: 10,
-            introspection: schema.introspection,
+            introspection: None,
+            max_response_bytes: 4 * 1024 * 1024,
+            request_timeout_ms: 10_000,
             max_tokens: documents.max_tokens,
             max_aliases: documents.max_aliases,
             max_root_fields: documents.max_root_fields,

@@ -39,10 +39,11 @@ const PAGE: &str = include_str!("../graphiql/index.html");
 pub async fn page() -> Response {
     (
         [
-            // Everything the page loads comes from this origin; nothing may leave it.
+            // Everything the page loads comes from this origin; nothing may leave it; nobody may
+            // frame it.
             (
                 header::CONTENT_SECURITY_POLICY,
-                "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data: https:; font-src 'self' data:; connect-src 'self'",
+                "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data: https:; font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'",
             ),
             (header::CACHE_CONTROL, "no-cache"),
         ],

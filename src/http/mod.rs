@@ -4,14 +4,17 @@ mod cors;
 mod graphiql;
 mod graphql;
 
+pub use graphql::Clients;
+
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderName, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect};
 use axum::routing::get;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::app::App;
@@ -19,22 +22,38 @@ use crate::app::App;
 /// The header carrying each request's id (set when the client sends none).
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The gateway's routes with the shared middleware.
+/// The gateway's routes with the shared middleware. GraphiQL is served when the config says
+/// so (development mode by default), `/metrics` only in development mode without a metrics
+/// address of its own ([`metrics_router`] serves them there).
 pub fn router(app: App) -> Router {
     let config = app.config.clone();
-    let routes = Router::new()
-        .route("/", get(|| async { Redirect::temporary("/graphiql") }))
+    let mut routes = Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
-        .route("/graphiql", get(graphiql::page))
-        .route("/graphiql/assets/{file}", get(graphiql::asset))
-        .route("/metrics", get(metrics))
         .route("/.well-known/{document}", get(well_known))
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(|| async { "ok" }));
+    if config.graphiql() {
+        routes = routes
+            .route("/", get(|| async { Redirect::temporary("/graphiql") }))
+            .route("/graphiql", get(graphiql::page))
+            .route("/graphiql/assets/{file}", get(graphiql::asset));
+    }
+    if config.public_metrics() {
+        routes = routes.route("/metrics", get(metrics));
+    }
+    let routes = routes
         .with_state(app)
         // axum's limit (not tower-http's) so that the handler answers an oversized body with
         // a GraphQL error rather than a plain-text 413.
         .layer(DefaultBodyLimit::max(config.limits.max_body_bytes));
     layered(routes, &config)
+}
+
+/// `/metrics` alone, for the metrics address of its own (`http.metrics_listen`), which is
+/// meant to be reachable by the scraper only.
+pub fn metrics_router(app: App) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(app)
 }
 
 /// Wraps routes in the middleware every response goes through: request ids, tracing, CORS.
@@ -52,6 +71,20 @@ pub fn layered(routes: Router, config: &crate::config::Config) -> Router {
                 tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
             }),
         )
+        // No page of ours may be framed (clickjacking), nor any answer sniffed into another
+        // type.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("frame-ancestors 'none'"),
+        ))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(

@@ -116,9 +116,13 @@ fn the_compose_stack_matches_the_gateways_configuration() {
             Some(format!("redis://redis:{redis_port}").as_str()),
             "{name} shares the redis service"
         );
+        let docker_network: std::net::IpAddr = "172.18.0.5".parse().expect("ip");
         assert!(
-            config.rate_limit.trust_forwarded_for,
-            "{name} sits behind the proxy"
+            config
+                .trusted_proxies()
+                .iter()
+                .any(|net| net.contains(&docker_network)),
+            "{name} sits behind the proxy, on the compose network"
         );
         assert_eq!(
             services[name]["depends_on"]["bootstrap"]["condition"].as_str(),

@@ -221,31 +221,23 @@ impl RedisTier {
         result.map_err(|e| self.failed(e))
     }
 
-    /// Adds `by` to a counter, giving it a time to live when it is new; returns the total.
-    pub async fn incr_with_expiry(
+    /// Runs a Lua script on one key (EVALSHA, loading it when Redis does not know it yet);
+    /// the script answers two integers.
+    pub async fn run_script(
         &self,
+        script: &redis::Script,
         key: &str,
-        by: u64,
-        ttl: Duration,
-    ) -> Result<u64, RedisTierError> {
-        let seconds = i64::try_from(ttl.as_secs().max(1)).unwrap_or(i64::MAX);
-        let result: redis::RedisResult<(u64, ())> = match self.connection().await? {
-            Connection::Single(mut conn) => {
-                redis::pipe()
-                    .incr(key, by)
-                    .expire(key, seconds)
-                    .query_async(&mut conn)
-                    .await
-            }
-            Connection::Cluster(mut conn) => {
-                redis::pipe()
-                    .incr(key, by)
-                    .expire(key, seconds)
-                    .query_async(&mut conn)
-                    .await
-            }
+        args: &[f64],
+    ) -> Result<(i64, i64), RedisTierError> {
+        let mut invocation = script.key(key);
+        for arg in args {
+            invocation.arg(*arg);
+        }
+        let result: redis::RedisResult<(i64, i64)> = match self.connection().await? {
+            Connection::Single(mut conn) => invocation.invoke_async(&mut conn).await,
+            Connection::Cluster(mut conn) => invocation.invoke_async(&mut conn).await,
         };
-        result.map(|(total, ())| total).map_err(|e| self.failed(e))
+        result.map_err(|e| self.failed(e))
     }
 
     /// Deletes keys and tells every subscriber of `channel`.

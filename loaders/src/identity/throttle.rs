@@ -1,6 +1,8 @@
-//! Brute-force protection: failed sign-ins (and wrong codes) are counted per email and per
-//! client address in fixed windows; at the limit, attempts are refused until the window ends.
-//! Counted in Redis when configured, so every replica sees the same failures.
+//! Brute-force protection: every sign-in (and code) attempt reserves one of the attempts its
+//! email and its address are allowed per window *before* it is evaluated, and gives it back only
+//! when it succeeds. So no number of concurrent or batched attempts, on one replica or many,
+//! evaluates more passwords than the limit. Counted in Redis when configured (GCRA, see
+//! [`crate::rate_limit`]), so every replica shares the count.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,13 +15,19 @@ use super::{ClientIp, Email};
 /// How many failures a window allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ThrottleSettings {
-    /// Failures allowed per email, and per address, in one window.
+    /// Attempts allowed per email, and per address, in one window (successes are given back).
     pub max_failures: u64,
     /// The window.
     pub window: Duration,
 }
 
-/// Counts failed attempts, and requests for codes (each sends an email).
+/// Attempts reserved for one evaluation: kept when it fails, given back when it succeeds.
+#[must_use = "an attempt is released when it succeeds, or kept by dropping it"]
+pub struct Reservation {
+    keys: Vec<ClientId>,
+}
+
+/// Counts attempts, and requests for codes (each sends an email).
 pub struct SignInThrottle {
     limiter: RateLimiter,
     code_requests: RateLimiter,
@@ -46,20 +54,31 @@ impl SignInThrottle {
         keys
     }
 
-    /// Refuses when the email or the address has used up its failures.
-    pub async fn check(&self, email: &Email, ip: Option<&ClientIp>) -> Result<(), Limited> {
-        let mut refused: Option<Limited> = None;
+    /// Reserves one attempt for the email and one for the address, or refuses (reserving
+    /// nothing) when either has none left.
+    pub async fn reserve(
+        &self,
+        email: &Email,
+        ip: Option<&ClientIp>,
+    ) -> Result<Reservation, Limited> {
+        let mut reserved = Vec::new();
         for key in Self::keys(email, ip) {
-            if let Err(limited) = self.limiter.check(&key).await {
-                let longest = refused.map_or(limited.retry_after, |r| {
-                    r.retry_after.max(limited.retry_after)
-                });
-                refused = Some(Limited {
-                    retry_after: longest,
-                });
+            if let Err(limited) = self.limiter.spend(&key, 1).await {
+                for key in &reserved {
+                    self.limiter.refund(key, 1).await;
+                }
+                return Err(limited);
             }
+            reserved.push(key);
         }
-        refused.map_or(Ok(()), Err)
+        Ok(Reservation { keys: reserved })
+    }
+
+    /// Gives back the attempts of an evaluation that succeeded.
+    pub async fn release(&self, reservation: Reservation) {
+        for key in &reservation.keys {
+            self.limiter.refund(key, 1).await;
+        }
     }
 
     /// Counts a request that mails `email` a code; refuses past the limit, so that nobody can
@@ -68,14 +87,6 @@ impl SignInThrottle {
         self.code_requests
             .spend(&ClientId(format!("email:{email}")), 1)
             .await
-    }
-
-    /// Counts a failed attempt against the email and the address.
-    pub async fn failed(&self, email: &Email, ip: Option<&ClientIp>) {
-        for key in Self::keys(email, ip) {
-            // The refusal, if any, comes from the next `check`.
-            let _ = self.limiter.spend(&key, 1).await;
-        }
     }
 }
 
@@ -98,19 +109,24 @@ mod tests {
         let home = ClientIp("10.0.0.1".into());
         let cafe = ClientIp("10.0.0.2".into());
         for _ in 0..3 {
-            assert!(throttle.check(&ada, Some(&home)).await.is_ok());
-            throttle.failed(&ada, Some(&home)).await;
+            let failed = throttle.reserve(&ada, Some(&home)).await.expect("allowed");
+            drop(failed);
         }
         let refused = throttle
-            .check(&ada, Some(&cafe))
+            .reserve(&ada, Some(&cafe))
             .await
-            .expect_err("email is locked");
+            .err()
+            .expect("email is locked");
         assert!((1..=60).contains(&refused.retry_after));
         assert!(
-            throttle.check(&bob, Some(&home)).await.is_err(),
+            throttle.reserve(&bob, Some(&home)).await.is_err(),
             "address is locked"
         );
-        assert!(throttle.check(&bob, Some(&cafe)).await.is_ok());
+        // Successes give their attempts back: any number of them.
+        for _ in 0..10 {
+            let ok = throttle.reserve(&bob, Some(&cafe)).await.expect("allowed");
+            throttle.release(ok).await;
+        }
         for _ in 0..3 {
             assert!(throttle.code_requested(&bob).await.is_ok());
         }
@@ -118,5 +134,35 @@ mod tests {
             throttle.code_requested(&bob).await.is_err(),
             "a fourth email is refused"
         );
+    }
+}
+
+#[cfg(test)]
+mod concurrency {
+    use super::*;
+
+    #[tokio::test]
+    async fn concurrent_attempts_never_evaluate_more_than_the_limit() {
+        let throttle = Arc::new(SignInThrottle::new(
+            ThrottleSettings {
+                max_failures: 5,
+                window: Duration::from_secs(600),
+            },
+            None,
+            "t:",
+        ));
+        let ada = Email::parse("ada@example.com").expect("email");
+        let attempts = (0..40).map(|i| {
+            let throttle = Arc::clone(&throttle);
+            let ada = ada.clone();
+            // Many addresses, one email: the email's count is what stops them.
+            let ip = ClientIp(format!("10.0.0.{i}"));
+            tokio::spawn(async move { throttle.reserve(&ada, Some(&ip)).await.is_ok() })
+        });
+        let mut evaluated = 0;
+        for attempt in attempts {
+            evaluated += usize::from(attempt.await.expect("task"));
+        }
+        assert_eq!(evaluated, 5);
     }
 }

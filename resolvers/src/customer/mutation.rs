@@ -143,22 +143,23 @@ fn throttled(limited: Limited) -> async_graphql::Error {
     })
 }
 
-/// Runs a password or code check under the brute-force throttle: refused while the email or
-/// the address is locked, and counted when it fails.
+/// Runs a password or code check under the brute-force throttle: an attempt is reserved
+/// before the check runs (refused when the email or the address has none left) and given back
+/// only when the check succeeds, so that every failure counts, whatever its kind.
 async fn throttled_attempt<T>(
     identity: &Identity,
     ip: Option<&ClientIp>,
     email: &Email,
     attempt: impl Future<Output = Result<T, IdentityError>>,
 ) -> async_graphql::Result<Result<T, IdentityError>> {
-    identity
+    let reservation = identity
         .throttle
-        .check(email, ip)
+        .reserve(email, ip)
         .await
         .map_err(throttled)?;
     let result = attempt.await;
-    if let Err(IdentityError::InvalidCredentials | IdentityError::CodeMismatch) = &result {
-        identity.throttle.failed(email, ip).await;
+    if result.is_ok() {
+        identity.throttle.release(reservation).await;
     }
     Ok(result)
 }

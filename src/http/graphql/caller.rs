@@ -1,50 +1,128 @@
 //! Who is asking: the client's address and rate-limit identity, and the principal its
 //! access token names.
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::http::{HeaderMap, StatusCode, header};
+use ipnet::IpNet;
 use storefront_loaders::domain::{Authenticator, Principal, Refusal};
-use storefront_loaders::rate_limit::{ClientId, ClientIp};
+use storefront_loaders::rate_limit::{Budget, ClientId, ClientIp};
 use storefront_resolvers::ErrorCode;
 use storefront_schema::persisted::document_hash;
 
 use super::refusal::RequestError;
 use crate::app::App;
+use crate::config::{Config, UnknownApiKeys};
 
-/// The rate-limit identity (the API key when sent, else the address) and the address itself
-/// (sign-in throttling counts per address even when clients share a key).
+/// The rate-limit identity (an issued API key's name, else the address), the key's own budget,
+/// and the address itself (sign-in throttling counts per address even when clients share a
+/// key).
 pub(super) struct Caller {
     pub(super) client: ClientId,
+    pub(super) budget: Option<Budget>,
     pub(super) ip: ClientIp,
 }
 
-impl Caller {
-    /// The caller of a request from `peer`.
-    pub(super) fn of(app: &App, headers: &HeaderMap, peer: SocketAddr) -> Self {
-        let forwarded = app
-            .config
-            .rate_limit
-            .trust_forwarded_for
-            .then(|| {
-                headers
-                    .get("x-forwarded-for")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.split(',').next())
-                    .map(|ip| ip.trim().to_owned())
-            })
-            .flatten();
-        let ip = forwarded.unwrap_or_else(|| peer.ip().to_string());
-        let client = match headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
-            Some(key) => ClientId(format!("key:{}", &document_hash(key)[..24])),
-            None => ClientId(format!("ip:{ip}")),
-        };
+/// How callers are told apart: the proxies whose `X-Forwarded-For` is believed, and the
+/// issued API keys (by SHA-256).
+pub struct Clients {
+    proxies: Vec<IpNet>,
+    keys: HashMap<String, (String, Option<u64>)>,
+    unknown_keys: UnknownApiKeys,
+}
+
+impl Clients {
+    /// From the `[rate_limit]` settings.
+    pub fn from_config(config: &Config) -> Self {
         Self {
-            client,
-            ip: ClientIp(ip),
+            proxies: config.trusted_proxies(),
+            keys: config
+                .rate_limit
+                .api_keys
+                .iter()
+                .map(|k| (k.sha256.clone(), (k.name.clone(), k.budget)))
+                .collect(),
+            unknown_keys: config.rate_limit.unknown_api_keys,
         }
     }
+
+    fn trusted(&self, ip: IpAddr) -> bool {
+        self.proxies.iter().any(|net| net.contains(&ip))
+    }
+
+    /// The client's address: the peer, unless the peer is a trusted proxy; then the rightmost
+    /// forwarded address that is not itself a trusted proxy (entries to its left are written
+    /// by whoever connected to the first proxy, so they prove nothing).
+    pub(super) fn address(&self, headers: &HeaderMap, peer: IpAddr) -> IpAddr {
+        if !self.trusted(peer) {
+            return peer;
+        }
+        let forwarded: Vec<&str> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .collect();
+        let mut client = peer;
+        for entry in forwarded.iter().rev() {
+            let Some(ip) = parse_forwarded(entry) else {
+                // A trusted proxy forwarded something that is not an address: the last
+                // address it vouched for is all we know.
+                break;
+            };
+            client = ip;
+            if !self.trusted(ip) {
+                break;
+            }
+        }
+        client
+    }
+
+    /// The caller of a request from `peer`; an `x-api-key` that was not issued is refused
+    /// (or counted as the address, by config), never given a budget of its own.
+    pub(super) fn caller(&self, headers: &HeaderMap, peer: IpAddr) -> Result<Caller, RequestError> {
+        let ip = self.address(headers, peer).to_string();
+        let anonymous = |ip: String| Caller {
+            client: ClientId(format!("ip:{ip}")),
+            budget: None,
+            ip: ClientIp(ip),
+        };
+        let mut sent = headers.get_all("x-api-key").iter();
+        let Some(key) = sent.next() else {
+            return Ok(anonymous(ip));
+        };
+        if sent.next().is_some() {
+            return Err(RequestError::malformed("send one `x-api-key` header"));
+        }
+        let issued = key
+            .to_str()
+            .ok()
+            .and_then(|key| self.keys.get(&document_hash(key.trim())));
+        match (issued, self.unknown_keys) {
+            (Some((name, budget)), _) => Ok(Caller {
+                client: ClientId(format!("key:{name}")),
+                budget: budget.map(Budget),
+                ip: ClientIp(ip),
+            }),
+            (None, UnknownApiKeys::Anonymous) => Ok(anonymous(ip)),
+            (None, UnknownApiKeys::Refuse) => Err(RequestError::new(
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::InvalidApiKey,
+                "this `x-api-key` was not issued by this gateway",
+            )),
+        }
+    }
+}
+
+/// One `X-Forwarded-For` entry: an address, possibly with a port (`[::1]:80`, `1.2.3.4:80`).
+fn parse_forwarded(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim();
+    entry
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| entry.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
 }
 
 /// Who a request speaks for: nobody without `Authorization`; a request whose token is not
@@ -58,6 +136,10 @@ pub(super) async fn authenticate(
     let Some(value) = values.next() else {
         return Ok(None);
     };
+    if values.next().is_some() {
+        // Which one a proxy or the gateway would read is anyone's guess: refuse both.
+        return Err(RequestError::malformed("send one `Authorization` header"));
+    }
     let authenticator = app.services.get::<Arc<dyn Authenticator>>();
     let token = value
         .to_str()
@@ -87,5 +169,63 @@ pub(super) async fn authenticate(
             message,
         )),
         Err(Refusal::Unauthenticated(message)) => Err(RequestError::unauthenticated(message)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn clients(proxies: &[&str]) -> Clients {
+        let mut config = Config::default();
+        config.rate_limit.trusted_proxies = proxies.iter().map(|p| (*p).to_owned()).collect();
+        Clients::from_config(&config.validated().expect("valid"))
+    }
+
+    fn forwarded(values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append(
+                "x-forwarded-for",
+                HeaderValue::from_str(value).expect("value"),
+            );
+        }
+        headers
+    }
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().expect("ip")
+    }
+
+    #[test]
+    fn the_client_is_the_rightmost_forwarded_address_that_is_not_a_trusted_proxy() {
+        let clients = clients(&["10.0.0.0/8", "192.168.1.7"]);
+        let proxy = ip("10.0.0.2");
+        // The client forged the leftmost entry; nginx appended the real one.
+        let headers = forwarded(&["6.6.6.6, 203.0.113.9"]);
+        assert_eq!(clients.address(&headers, proxy), ip("203.0.113.9"));
+        // Two trusted hops, and the header split over two lines.
+        let headers = forwarded(&["6.6.6.6", "203.0.113.9, 192.168.1.7"]);
+        assert_eq!(clients.address(&headers, proxy), ip("203.0.113.9"));
+        // From an untrusted peer the header means nothing.
+        assert_eq!(
+            clients.address(&headers, ip("198.51.100.1")),
+            ip("198.51.100.1")
+        );
+        // A trusted proxy that forwards nothing: the proxy is the client.
+        assert_eq!(clients.address(&HeaderMap::new(), proxy), proxy);
+        // Garbage written by a proxy stops the walk at the last address vouched for.
+        let headers = forwarded(&["203.0.113.9, not-an-ip, 10.1.1.1"]);
+        assert_eq!(clients.address(&headers, proxy), ip("10.1.1.1"));
+    }
+
+    #[test]
+    fn without_trusted_proxies_forwarded_addresses_are_ignored() {
+        let headers = forwarded(&["6.6.6.6"]);
+        assert_eq!(
+            clients(&[]).address(&headers, ip("127.0.0.1")),
+            ip("127.0.0.1")
+        );
     }
 }

@@ -94,7 +94,7 @@ async fn prepare(
             "only queries may be sent with GET; send mutations with POST",
         ));
     }
-    if !app.config.limits.introspection && facts.introspection {
+    if !app.config.introspection() && facts.introspection {
         return Err(RequestError::bad_request(
             ErrorCode::IntrospectionDisabled,
             "introspection is turned off on this gateway",
@@ -174,10 +174,13 @@ impl Exchange<'_> {
         let requests: Vec<Request> = requests
             .into_iter()
             .map(|request| {
-                let request = request
+                let mut request = request
                     .data(Arc::clone(&loader))
                     .data(caller.client.clone())
                     .data(caller.ip.clone());
+                if let Some(budget) = caller.budget {
+                    request = request.data(budget);
+                }
                 match &principal {
                     Some(principal) => request.data(principal.clone()),
                     None => request,

@@ -25,7 +25,7 @@ use serde_json::Value;
 use storefront_resolvers::ErrorCode;
 
 use crate::app::App;
-use caller::Caller;
+pub use caller::Clients;
 use execute::{Exchange, RawRequest};
 use media::{MediaType, is_json_content_type};
 use refusal::RequestError;
@@ -91,10 +91,14 @@ pub async fn post(
             (raws, true)
         }
     };
+    let caller = match app.clients.caller(&headers, peer.ip()) {
+        Ok(caller) => caller,
+        Err(e) => return e.into_response(media),
+    };
     Exchange {
         app: &app,
         headers: &headers,
-        caller: Caller::of(&app, &headers, peer),
+        caller,
         media,
         method: Method::POST,
     }
@@ -139,10 +143,14 @@ pub async fn get(
     if raw.query.is_none() && raw.document_id.is_none() && raw.extensions.is_none() {
         return bad("a GET request needs a `query` (or a persisted query id)");
     }
+    let caller = match app.clients.caller(&headers, peer.ip()) {
+        Ok(caller) => caller,
+        Err(e) => return e.into_response(media),
+    };
     Exchange {
         app: &app,
         headers: &headers,
-        caller: Caller::of(&app, &headers, peer),
+        caller,
         media,
         method: Method::GET,
     }
