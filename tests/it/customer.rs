@@ -48,7 +48,7 @@ pub const PASSWORD_RESET: &str = "mutation($e: String!, $c: String!, $p: String!
 pub const ME: &str = "{ customer { id email firstName lastName displayName acceptsMarketing
   addresses { address1 city countryCode } } }";
 
-const PASSWORD: &str = "correct horse 9";
+pub const PASSWORD: &str = "correct horse 9";
 
 /// A gateway whose signing key the test holds, so it can forge tokens with it.
 async fn app_with_key(
@@ -65,7 +65,7 @@ async fn app_with_key(
 }
 
 /// Signs up, confirms with the mailed code and signs in; returns the sign-in payload.
-async fn signed_in(app: &TestApp, email: &str, first_name: &str) -> Value {
+pub async fn signed_in(app: &TestApp, email: &str, first_name: &str) -> Value {
     let data = app
         .data(
             SIGN_UP,

@@ -13,4 +13,5 @@ mod http;
 mod http_audit;
 mod pagination;
 mod persisted;
+mod security;
 mod support;

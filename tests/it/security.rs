@@ -1,0 +1,234 @@
+//! The attacks of the security review, each performed against the real router: forged client
+//! addresses, made-up API keys, outrunning the sign-in throttle, production defaults.
+
+use futures::future::join_all;
+use serde_json::{Value, json};
+use storefront_gateway::config::{ApiKeyConfig, Mode, UnknownApiKeys};
+use storefront_schema::persisted::document_hash;
+
+use crate::customer::{PASSWORD, SIGN_IN, signed_in};
+use crate::support::{TestApp, local_aws, spawn_app, spawn_app_with, test_config};
+
+const CHEAP: &str = "{ categories(first: 1) { nodes { handle } } }";
+
+async fn post_with(app: &TestApp, headers: &[(&str, &str)], body: &Value) -> (u16, Value) {
+    let mut request = app.client.post(app.url("/graphql")).json(body);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("json"))
+}
+
+fn code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or("")
+}
+
+#[tokio::test]
+async fn a_forged_leftmost_forwarded_address_buys_no_fresh_budget() {
+    let mut config = test_config();
+    // The test client plays the proxy: it connects from 127.0.0.1, which is trusted.
+    config.rate_limit.trusted_proxies = vec!["127.0.0.1".into()];
+    config.rate_limit.budget = 3;
+    config.rate_limit.window_seconds = 600;
+    let app = spawn_app_with(config).await;
+    let mut statuses = vec![];
+    for i in 0..6 {
+        // What nginx sends: whatever the client wrote, then the address it saw.
+        let forwarded = format!("198.51.100.{i}, 203.0.113.9");
+        let (status, _) = post_with(
+            &app,
+            &[("x-forwarded-for", &forwarded)],
+            &json!({"query": "{ __typename }"}),
+        )
+        .await;
+        statuses.push(status);
+    }
+    assert_eq!(statuses, [200, 200, 200, 429, 429, 429]);
+    // Another real client behind the same proxy has its own budget.
+    let (status, _) = post_with(
+        &app,
+        &[("x-forwarded-for", "203.0.113.10")],
+        &json!({"query": "{ __typename }"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn forwarded_addresses_from_an_untrusted_peer_are_ignored() {
+    let mut config = test_config();
+    config.rate_limit.budget = 2;
+    config.rate_limit.window_seconds = 600;
+    let app = spawn_app_with(config).await;
+    let mut statuses = vec![];
+    for i in 0..4 {
+        let forwarded = format!("198.51.100.{i}");
+        let (status, _) = post_with(
+            &app,
+            &[("x-forwarded-for", &forwarded)],
+            &json!({"query": "{ __typename }"}),
+        )
+        .await;
+        statuses.push(status);
+    }
+    assert_eq!(statuses, [200, 200, 429, 429]);
+}
+
+fn issued(name: &str, budget: Option<u64>) -> ApiKeyConfig {
+    ApiKeyConfig {
+        name: name.into(),
+        sha256: document_hash(&format!("{name}-secret")),
+        budget,
+    }
+}
+
+#[tokio::test]
+async fn made_up_api_keys_are_refused_and_issued_keys_have_their_own_budgets() {
+    let mut config = test_config();
+    config.rate_limit.budget = 2;
+    config.rate_limit.window_seconds = 600;
+    config.rate_limit.api_keys = vec![issued("mobile", Some(4))];
+    let app = spawn_app_with(config).await;
+    let query = json!({"query": "{ __typename }"});
+    for made_up in ["a", "b", "c"] {
+        let (status, body) = post_with(&app, &[("x-api-key", made_up)], &query).await;
+        assert_eq!((status, code(&body)), (401, "INVALID_API_KEY"), "{body}");
+    }
+    let mut statuses = vec![];
+    for _ in 0..5 {
+        let (status, _) = post_with(&app, &[("x-api-key", "mobile-secret")], &query).await;
+        statuses.push(status);
+    }
+    assert_eq!(statuses, [200, 200, 200, 200, 429], "the key's own budget of 4");
+    let (status, _) = post_with(&app, &[], &query).await;
+    assert_eq!(status, 200, "the address's budget is apart from the key's");
+}
+
+#[tokio::test]
+async fn unknown_keys_can_be_counted_as_their_address_instead() {
+    let mut config = test_config();
+    config.rate_limit.budget = 2;
+    config.rate_limit.window_seconds = 600;
+    config.rate_limit.unknown_api_keys = UnknownApiKeys::Anonymous;
+    let app = spawn_app_with(config).await;
+    let query = json!({"query": "{ __typename }"});
+    let mut statuses = vec![];
+    for key in ["a", "b", "c", "d"] {
+        let (status, _) = post_with(&app, &[("x-api-key", key)], &query).await;
+        statuses.push(status);
+    }
+    assert_eq!(statuses, [200, 200, 429, 429], "one budget: the address's");
+}
+
+#[tokio::test]
+async fn concurrent_batches_of_wrong_passwords_on_two_replicas_evaluate_at_most_the_limit() {
+    let redis = local_aws().redis_url;
+    let namespace = format!("test:{}:", uuid::Uuid::new_v4().simple());
+    let config = || {
+        let mut config = test_config();
+        config.cache.redis_url = Some(redis.clone());
+        config.cache.namespace = namespace.clone();
+        config.set("identity", "max_failed_attempts", 5);
+        config.set("identity", "failed_attempts_window_seconds", 900);
+        config
+    };
+    let a = spawn_app_with(config()).await;
+    let b = spawn_app_with(config()).await;
+    signed_in(&a, "ada@example.com", "Ada").await;
+    let wrong = json!({"query": SIGN_IN,
+        "variables": {"email": "ada@example.com", "password": "wrong horse 9"}});
+    let batch = Value::Array(vec![wrong; 10]);
+    // Four concurrent POSTs of ten sign-ins each, half through each replica.
+    let answers = join_all([&a, &b, &a, &b].map(|app| post_with(app, &[], &batch))).await;
+    let mut evaluated = 0;
+    let mut throttled = 0;
+    for (_, body) in &answers {
+        for answer in body.as_array().expect("a batch answer") {
+            if answer["data"]["customerSignIn"]["userErrors"][0]["code"] == "UNIDENTIFIED_CUSTOMER" {
+                evaluated += 1;
+            } else if code(answer) == "TOO_MANY_ATTEMPTS" {
+                throttled += 1;
+            }
+        }
+    }
+    assert_eq!((evaluated, throttled), (5, 35), "{answers:?}");
+    // The right password waits too, on either replica.
+    for app in [&a, &b] {
+        let right = json!({"query": SIGN_IN,
+            "variables": {"email": "ada@example.com", "password": PASSWORD}});
+        let (status, body) = post_with(app, &[], &right).await;
+        assert_eq!((status, code(&body)), (429, "TOO_MANY_ATTEMPTS"), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn production_mode_serves_no_playground_no_introspection_and_no_public_metrics() {
+    let mut config = test_config();
+    config.mode = Mode::Production;
+    let app = spawn_app_with(config).await;
+    for path in ["/graphiql", "/metrics", "/"] {
+        let response = app.client.get(app.url(path)).send().await.expect("get");
+        assert_eq!(response.status(), 404, "{path}");
+    }
+    let (status, body) = post_with(
+        &app,
+        &[],
+        &json!({"query": "{ __schema { types { name } } }"}),
+    )
+    .await;
+    assert_eq!((status, code(&body)), (400, "INTROSPECTION_DISABLED"), "{body}");
+    let (status, _) = post_with(&app, &[], &json!({"query": CHEAP})).await;
+    assert_eq!(status, 200, "the API itself is served");
+}
+
+#[tokio::test]
+async fn production_defaults_can_be_turned_back_on() {
+    let mut config = test_config();
+    config.mode = Mode::Production;
+    config.http.graphiql = Some(true);
+    config.limits.introspection = Some(true);
+    let app = spawn_app_with(config).await;
+    let page = app.client.get(app.url("/graphiql")).send().await.expect("get");
+    assert_eq!(page.status(), 200);
+    let (status, _) = post_with(&app, &[], &json!({"query": "{ __schema { queryType { name } } }"})).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn every_answer_forbids_framing_and_sniffing() {
+    let app = spawn_app().await;
+    for path in ["/graphiql", "/graphql?query=%7B__typename%7D", "/healthz", "/nowhere"] {
+        let response = app.client.get(app.url(path)).send().await.expect("get");
+        let headers = response.headers();
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+        assert!(
+            headers["content-security-policy"]
+                .to_str()
+                .expect("ascii")
+                .contains("frame-ancestors 'none'"),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn two_authorization_headers_are_a_bad_request() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .post(app.url("/graphql"))
+        .header("authorization", "Bearer a")
+        .header("authorization", "Bearer b")
+        .json(&json!({"query": CHEAP}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(code(&body), "BAD_REQUEST");
+}
