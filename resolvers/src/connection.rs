@@ -171,6 +171,13 @@ pub fn complexity(first: Option<i32>, last: Option<i32>, child: usize) -> usize 
     size.max(1).saturating_mul(child).saturating_add(1)
 }
 
+/// The query complexity of a list of objects that holds at most `max` items: every item
+/// costs what its selection costs. (Lists of scalars are leaves and cost 1: their length is
+/// bounded where they are written, and their bytes by the response limit.)
+pub fn list_complexity(max: usize, child: usize) -> usize {
+    max.saturating_mul(child).saturating_add(1)
+}
+
 /// An opaque cursor for a position.
 pub fn encode_cursor<T: Serialize>(position: &T) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(position).expect("positions serialise"))

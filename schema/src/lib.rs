@@ -2,6 +2,7 @@
 //! the operation limits and extensions, and the services every request shares; exports the
 //! SDL.
 
+pub mod deadline;
 pub mod documents;
 pub mod domains;
 pub mod limits;
@@ -69,7 +70,8 @@ pub fn build(
         })
         .extension(own_writes::ReadOwnWrites {
             mutation_type: MUTATION_TYPE,
-        });
+        })
+        .extension(deadline::DeadlineCheck);
     if !limits.introspection {
         schema = schema.disable_introspection();
     }

@@ -1,8 +1,9 @@
 //! The operation extensions that run after validation and before any resolver: the query
-//! limits (depth and cost) and the rate limit, which spends the operation's cost from its
-//! client's budget.
+//! limits (depth and cost, of each operation and of a batch's operations together) and the
+//! rate limit, which spends the operation's cost from its client's budget.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextValidation};
 use async_graphql::{ErrorExtensionValues, ServerError, ValidationResult};
@@ -19,6 +20,20 @@ fn refusal(code: ErrorCode, message: String, retry_after: Option<u64>) -> Vec<Se
     }
     error.extensions = Some(extensions);
     vec![error]
+}
+
+/// The cost of the operations of one HTTP request so far: a batch may not cost more than one
+/// operation may.
+#[derive(Debug, Default)]
+pub struct BatchCost(AtomicUsize);
+
+impl BatchCost {
+    /// Adds an operation's cost; returns the batch's total with it.
+    fn add(&self, cost: usize) -> usize {
+        self.0
+            .fetch_add(cost, Ordering::AcqRel)
+            .saturating_add(cost)
+    }
 }
 
 /// Refuses operations nested deeper or costing more than allowed, with their own codes.
@@ -70,6 +85,20 @@ impl Extension for QueryLimitExtension {
                 ),
                 None,
             ));
+        }
+        // Counted, not checked then counted: the operations of a batch validate concurrently.
+        if let Some(batch) = ctx.data_opt::<Arc<BatchCost>>() {
+            let total = batch.add(result.complexity);
+            if total > self.max_complexity {
+                return Err(refusal(
+                    ErrorCode::QueryTooComplex,
+                    format!(
+                        "the batch's operations cost {total} together; at most {} is allowed",
+                        self.max_complexity
+                    ),
+                    None,
+                ));
+            }
         }
         Ok(result)
     }

@@ -87,9 +87,11 @@ pub fn layered(routes: Router, config: &crate::config::Config) -> Router {
         ))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        // The backstop behind the request deadline (`limits.request_timeout_ms`), which
+        // stops the GraphQL work itself.
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::GATEWAY_TIMEOUT,
-            Duration::from_secs(30),
+            Duration::from_millis(config.limits.request_timeout_ms) + Duration::from_secs(5),
         ))
 }
 

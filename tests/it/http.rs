@@ -3,15 +3,11 @@
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use serde_json::{Value, json};
 
-use storefront_gateway::config::Mode;
-use storefront_loaders::store::{
-    Condition, Item, Key, Page, Query, StoreError, Table, Update, WriteOp,
-};
-
 use crate::support::{
-    full_catalog_config, full_catalog_store, spawn_app, spawn_app_with, spawn_with_store,
-    test_config,
+    FaultyStore, full_catalog_config, full_catalog_store, spawn_app, spawn_app_with,
+    spawn_with_store, test_config,
 };
+use storefront_gateway::config::Mode;
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json; charset=utf-8";
 
@@ -402,41 +398,7 @@ async fn every_response_carries_a_request_id() {
     assert_eq!(response.headers()["x-request-id"], "abc-123");
 }
 
-/// A store whose listing queries fail with a message that must not leave the gateway in
-/// production.
-struct BrokenListings(std::sync::Arc<dyn Table>);
-
 const SECRET: &str = "table storefront-prod in eu-west-1 is throttled";
-
-#[async_trait::async_trait]
-impl Table for BrokenListings {
-    async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
-        self.0.batch_get(keys).await
-    }
-    async fn query(&self, _query: &Query) -> Result<Page, StoreError> {
-        Err(StoreError::Backend(SECRET.into()))
-    }
-    async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), StoreError> {
-        self.0.put(item, condition).await
-    }
-    async fn update(
-        &self,
-        key: &Key,
-        update: &Update,
-        condition: Option<Condition>,
-    ) -> Result<Item, StoreError> {
-        self.0.update(key, update, condition).await
-    }
-    async fn delete(&self, key: &Key, condition: Option<Condition>) -> Result<(), StoreError> {
-        self.0.delete(key, condition).await
-    }
-    async fn transact_write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
-        self.0.transact_write(ops).await
-    }
-    async fn batch_put(&self, items: Vec<Item>) -> Result<(), StoreError> {
-        self.0.batch_put(items).await
-    }
-}
 
 #[tokio::test]
 async fn internal_errors_carry_their_detail_in_development_only() {
@@ -446,7 +408,10 @@ async fn internal_errors_carry_their_detail_in_development_only() {
         // Start-up work would read listings too; the store is seeded already.
         config.set("catalog", "seed_demo", false);
         config.set("location", "seed_demo", false);
-        let store = std::sync::Arc::new(BrokenListings(full_catalog_store().await));
+        let store = std::sync::Arc::new(FaultyStore {
+            query_error: Some(SECRET),
+            ..FaultyStore::over(full_catalog_store().await)
+        });
         let app = spawn_with_store(config, store).await;
         let (status, body) = app
             .post("{ products(first: 1) { nodes { handle } } }", json!({}))

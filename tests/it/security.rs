@@ -7,7 +7,10 @@ use storefront_gateway::config::{ApiKeyConfig, Mode, UnknownApiKeys};
 use storefront_schema::persisted::document_hash;
 
 use crate::customer::{PASSWORD, SIGN_IN, signed_in};
-use crate::support::{TestApp, local_aws, spawn_app, spawn_app_with, test_config};
+use crate::support::{
+    FaultyStore, TestApp, full_catalog_config, full_catalog_store, local_aws, spawn_app,
+    spawn_app_with, spawn_with_store, test_config,
+};
 
 const CHEAP: &str = "{ categories(first: 1) { nodes { handle } } }";
 
@@ -103,7 +106,11 @@ async fn made_up_api_keys_are_refused_and_issued_keys_have_their_own_budgets() {
         let (status, _) = post_with(&app, &[("x-api-key", "mobile-secret")], &query).await;
         statuses.push(status);
     }
-    assert_eq!(statuses, [200, 200, 200, 200, 429], "the key's own budget of 4");
+    assert_eq!(
+        statuses,
+        [200, 200, 200, 200, 429],
+        "the key's own budget of 4"
+    );
     let (status, _) = post_with(&app, &[], &query).await;
     assert_eq!(status, 200, "the address's budget is apart from the key's");
 }
@@ -148,7 +155,8 @@ async fn concurrent_batches_of_wrong_passwords_on_two_replicas_evaluate_at_most_
     let mut throttled = 0;
     for (_, body) in &answers {
         for answer in body.as_array().expect("a batch answer") {
-            if answer["data"]["customerSignIn"]["userErrors"][0]["code"] == "UNIDENTIFIED_CUSTOMER" {
+            if answer["data"]["customerSignIn"]["userErrors"][0]["code"] == "UNIDENTIFIED_CUSTOMER"
+            {
                 evaluated += 1;
             } else if code(answer) == "TOO_MANY_ATTEMPTS" {
                 throttled += 1;
@@ -180,7 +188,11 @@ async fn production_mode_serves_no_playground_no_introspection_and_no_public_met
         &json!({"query": "{ __schema { types { name } } }"}),
     )
     .await;
-    assert_eq!((status, code(&body)), (400, "INTROSPECTION_DISABLED"), "{body}");
+    assert_eq!(
+        (status, code(&body)),
+        (400, "INTROSPECTION_DISABLED"),
+        "{body}"
+    );
     let (status, _) = post_with(&app, &[], &json!({"query": CHEAP})).await;
     assert_eq!(status, 200, "the API itself is served");
 }
@@ -192,16 +204,31 @@ async fn production_defaults_can_be_turned_back_on() {
     config.http.graphiql = Some(true);
     config.limits.introspection = Some(true);
     let app = spawn_app_with(config).await;
-    let page = app.client.get(app.url("/graphiql")).send().await.expect("get");
+    let page = app
+        .client
+        .get(app.url("/graphiql"))
+        .send()
+        .await
+        .expect("get");
     assert_eq!(page.status(), 200);
-    let (status, _) = post_with(&app, &[], &json!({"query": "{ __schema { queryType { name } } }"})).await;
+    let (status, _) = post_with(
+        &app,
+        &[],
+        &json!({"query": "{ __schema { queryType { name } } }"}),
+    )
+    .await;
     assert_eq!(status, 200);
 }
 
 #[tokio::test]
 async fn every_answer_forbids_framing_and_sniffing() {
     let app = spawn_app().await;
-    for path in ["/graphiql", "/graphql?query=%7B__typename%7D", "/healthz", "/nowhere"] {
+    for path in [
+        "/graphiql",
+        "/graphql?query=%7B__typename%7D",
+        "/healthz",
+        "/nowhere",
+    ] {
         let response = app.client.get(app.url(path)).send().await.expect("get");
         let headers = response.headers();
         assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
@@ -231,4 +258,170 @@ async fn two_authorization_headers_are_a_bad_request() {
     assert_eq!(response.status(), 400);
     let body: Value = response.json().await.expect("json");
     assert_eq!(code(&body), "BAD_REQUEST");
+}
+
+/// The review's query: 8 aliases of 5 levels of `children { parent { … } }` around a page of
+/// 250 products.
+fn category_cycle_bomb() -> String {
+    let mut inner = "products(first: 250) { nodes { handle } }".to_owned();
+    for _ in 0..5 {
+        inner = format!("children {{ parent {{ {inner} }} }}");
+    }
+    let roots: Vec<String> = (0..8)
+        .map(|i| format!("r{i}: category(handle: \"men\") {{ {inner} }}"))
+        .collect();
+    format!("{{ {} }}", roots.join(" "))
+}
+
+#[tokio::test]
+async fn the_category_cycle_bomb_is_refused_before_any_resolver_runs() {
+    let app = spawn_app().await;
+    let bomb = category_cycle_bomb();
+    assert!(bomb.len() < 2000, "a small document: {} bytes", bomb.len());
+    // Through a fragment, and as one operation of a batch.
+    let mut inner = "...Page".to_owned();
+    for _ in 0..5 {
+        inner = format!("children {{ parent {{ {inner} }} }}");
+    }
+    let with_fragment = format!(
+        "query {{ category(handle: \"men\") {{ {inner} }} }} \
+         fragment Page on Category {{ products(first: 250) {{ nodes {{ handle }} }} }}"
+    );
+    let before = app.store_requests();
+    for document in [bomb.as_str(), with_fragment.as_str()] {
+        let (status, body) = post_with(&app, &[], &json!({"query": document})).await;
+        assert_eq!((status, code(&body)), (400, "QUERY_TOO_COMPLEX"), "{body}");
+    }
+    let batch = json!([{"query": CHEAP}, {"query": bomb}]);
+    let (status, body) = post_with(&app, &[], &batch).await;
+    assert_eq!(status, 200);
+    assert_eq!(code(&body[1]), "QUERY_TOO_COMPLEX", "{body}");
+    assert_eq!(
+        app.store_requests() - before,
+        1,
+        "only the cheap operation read the store"
+    );
+}
+
+#[tokio::test]
+async fn a_batch_costs_its_operations_together() {
+    let mut config = test_config();
+    config.limits.max_complexity = 1_000;
+    let app = spawn_app_with(config).await;
+    // About 600 each: one fits, two do not.
+    let page = json!({"query": "{ products(first: 200) { nodes { handle title } } }"});
+    let (status, body) = post_with(&app, &[], &page).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, body) = post_with(&app, &[], &json!([page, page])).await;
+    let codes: Vec<&str> = body.as_array().expect("batch").iter().map(code).collect();
+    assert!(codes.contains(&"QUERY_TOO_COMPLEX"), "{body}");
+    assert!(
+        codes.contains(&""),
+        "the first operation to be counted runs: {body}"
+    );
+}
+
+#[tokio::test]
+async fn an_answer_larger_than_the_limit_is_replaced_by_an_error() {
+    let mut config = test_config();
+    config.limits.max_response_bytes = 4096;
+    let app = spawn_app_with(config).await;
+    let (status, body) = post_with(
+        &app,
+        &[],
+        &json!({"query": "{ products(first: 60) { nodes { handle title description } } }"}),
+    )
+    .await;
+    assert_eq!((status, code(&body)), (200, "RESPONSE_TOO_LARGE"), "{body}");
+    assert_eq!(body["data"], Value::Null);
+    let (status, body) = post_with(&app, &[], &json!({"query": CHEAP})).await;
+    assert_eq!(
+        (status, code(&body)),
+        (200, ""),
+        "small answers are sent: {body}"
+    );
+}
+
+#[tokio::test]
+async fn a_request_past_its_deadline_stops_and_answers_timeout() {
+    let mut config = full_catalog_config(test_config());
+    config.limits.request_timeout_ms = 100;
+    config.cache.enabled = false;
+    config.set("catalog", "seed_demo", false);
+    config.set("location", "seed_demo", false);
+    let store = std::sync::Arc::new(FaultyStore {
+        read_delay: std::time::Duration::from_millis(300),
+        ..FaultyStore::over(full_catalog_store().await)
+    });
+    let app = spawn_with_store(config, store).await;
+    let query = json!({"query": "{ products(first: 5) { nodes { handle variants(first: 2) { nodes { sku } } } } }"});
+    let (status, body) = post_with(&app, &[], &query).await;
+    assert_eq!((status, code(&body)), (504, "TIMEOUT"), "{body}");
+    assert_eq!(
+        body["errors"].as_array().map(Vec::len),
+        Some(1),
+        "one error, not one per field"
+    );
+    let (status, body) = post_with(&app, &[], &json!([{"query": CHEAP}, query])).await;
+    assert_eq!(status, 200);
+    assert_eq!(code(&body[0]), "", "{body}");
+    assert_eq!(code(&body[1]), "TIMEOUT", "{body}");
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmRSS")
+}
+
+#[tokio::test]
+async fn the_binary_s_memory_stays_bounded_under_the_bomb() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let mut child = crate::support::gateway_command()
+        .env("STOREFRONT_STORE", "memory")
+        .env("STOREFRONT_MODE", "production")
+        .args(["--listen", &format!("127.0.0.1:{port}"), "serve"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the gateway starts");
+    let url = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let mut up = false;
+    for _ in 0..200 {
+        if client.get(format!("{url}/healthz")).send().await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(up, "the gateway listens");
+    let before = rss_kib(child.id());
+    let bomb = category_cycle_bomb();
+    let attacks = (0..8).map(|i| {
+        let body = if i % 2 == 0 {
+            json!({"query": bomb})
+        } else {
+            json!([{"query": bomb}, {"query": bomb}])
+        };
+        client.post(format!("{url}/graphql")).json(&body).send()
+    });
+    for answer in join_all(attacks).await {
+        let text = answer.expect("answered").text().await.expect("body");
+        assert!(text.contains("QUERY_TOO_COMPLEX"), "{text}");
+        assert!(text.len() < 10_000);
+    }
+    let after = rss_kib(child.id());
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        after < before + 50 * 1024,
+        "RSS grew from {before} KiB to {after} KiB"
+    );
 }

@@ -7,6 +7,9 @@ use serde_json::{Value, json};
 use storefront_gateway::config::{Config, StoreEngine};
 use storefront_gateway::{App, serve};
 use storefront_loaders::identity::{CodeDelivery, CodePurpose, Email};
+use storefront_loaders::store::{
+    Condition, Item, Key, Page, Query, StoreError, Table, Update, WriteOp,
+};
 
 /// A running gateway and a client for it.
 pub struct TestApp {
@@ -42,9 +45,8 @@ pub async fn spawn_app() -> TestApp {
 
 /// The full 1,000-product demo catalog, seeded once per test process into a memory store
 /// that read-only tests share (they must never write to it).
-pub async fn full_catalog_store() -> Arc<dyn storefront_loaders::store::Table> {
-    static STORE: tokio::sync::OnceCell<Arc<dyn storefront_loaders::store::Table>> =
-        tokio::sync::OnceCell::const_new();
+pub async fn full_catalog_store() -> Arc<dyn Table> {
+    static STORE: tokio::sync::OnceCell<Arc<dyn Table>> = tokio::sync::OnceCell::const_new();
     Arc::clone(
         STORE
             .get_or_init(|| async {
@@ -267,10 +269,7 @@ pub async fn spawn_dynamo_app() -> TestApp {
 }
 
 /// Starts a gateway over an already opened store.
-pub async fn spawn_with_store(
-    config: Config,
-    store: std::sync::Arc<dyn storefront_loaders::store::Table>,
-) -> TestApp {
+pub async fn spawn_with_store(config: Config, store: std::sync::Arc<dyn Table>) -> TestApp {
     let config = config.validated().expect("test config is valid");
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -345,4 +344,60 @@ pub fn gateway_command() -> std::process::Command {
         }
     }
     command
+}
+
+/// A store that misbehaves on purpose: item reads that take a while, listing queries that
+/// fail with a given message; everything else goes to the store it wraps.
+pub struct FaultyStore {
+    /// The store it wraps.
+    pub inner: Arc<dyn Table>,
+    /// How long every item read waits first.
+    pub read_delay: std::time::Duration,
+    /// The backend error every listing query fails with.
+    pub query_error: Option<&'static str>,
+}
+
+impl FaultyStore {
+    /// A store that behaves, until fields are set.
+    pub fn over(inner: Arc<dyn Table>) -> Self {
+        Self {
+            inner,
+            read_delay: std::time::Duration::ZERO,
+            query_error: None,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Table for FaultyStore {
+    async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
+        tokio::time::sleep(self.read_delay).await;
+        self.inner.batch_get(keys).await
+    }
+    async fn query(&self, query: &Query) -> Result<Page, StoreError> {
+        match self.query_error {
+            Some(message) => Err(StoreError::Backend(message.into())),
+            None => self.inner.query(query).await,
+        }
+    }
+    async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), StoreError> {
+        self.inner.put(item, condition).await
+    }
+    async fn update(
+        &self,
+        key: &Key,
+        update: &Update,
+        condition: Option<Condition>,
+    ) -> Result<Item, StoreError> {
+        self.inner.update(key, update, condition).await
+    }
+    async fn delete(&self, key: &Key, condition: Option<Condition>) -> Result<(), StoreError> {
+        self.inner.delete(key, condition).await
+    }
+    async fn transact_write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        self.inner.transact_write(ops).await
+    }
+    async fn batch_put(&self, items: Vec<Item>) -> Result<(), StoreError> {
+        self.inner.batch_put(items).await
+    }
 }

@@ -15,4 +15,7 @@ pub use listing::{ListingFilter, ProductSort, Scope};
 pub use loads::CatalogLoads;
 pub use records::*;
 pub use repo::{Catalog, ListingEntry, ListingRequest, Slice};
-pub use write::{CatalogWriteError, CatalogWriter, WriteOutcome};
+pub use write::{
+    CatalogWriteError, CatalogWriter, MAX_CATEGORIES, MAX_IMAGES, MAX_OPTION_VALUES, MAX_OPTIONS,
+    MAX_TAGS, MAX_VARIANTS, WriteOutcome,
+};

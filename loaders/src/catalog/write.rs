@@ -23,6 +23,14 @@ use crate::store::{
 pub const MAX_VARIANTS: usize = 30;
 /// The most categories one product may be filed under directly.
 pub const MAX_CATEGORIES: usize = 5;
+/// The most images one product may have.
+pub const MAX_IMAGES: usize = 20;
+/// The most options (size, colour, …) one product may have.
+pub const MAX_OPTIONS: usize = 3;
+/// The most values one option may have.
+pub const MAX_OPTION_VALUES: usize = 100;
+/// The most tags one product may have.
+pub const MAX_TAGS: usize = 50;
 
 /// A product as a feed describes it, before it is stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -155,8 +163,27 @@ impl ProductDraft {
                 "a product is filed under at most {MAX_CATEGORIES} categories"
             )));
         }
+        if self.images.len() > MAX_IMAGES {
+            return Err(invalid(format!(
+                "a product has at most {MAX_IMAGES} images"
+            )));
+        }
+        if self.tags.len() > MAX_TAGS {
+            return Err(invalid(format!("a product has at most {MAX_TAGS} tags")));
+        }
+        if self.options.len() > MAX_OPTIONS {
+            return Err(invalid(format!(
+                "a product has at most {MAX_OPTIONS} options"
+            )));
+        }
         let mut option_names = BTreeSet::new();
         for option in &self.options {
+            if option.values.len() > MAX_OPTION_VALUES {
+                return Err(invalid(format!(
+                    "option `{}` has more than {MAX_OPTION_VALUES} values",
+                    option.name
+                )));
+            }
             if option.name.trim().is_empty() || option.values.is_empty() {
                 return Err(invalid("every option needs a name and at least one value"));
             }

@@ -7,7 +7,10 @@ use storefront_loaders::catalog::{CategoryRecord, ListingFilter, Scope};
 
 use super::listing::{ProductSortKeys, product_connection};
 use super::loads;
-use crate::connection::{PageRequest, ProductConnection, complexity};
+use crate::connection::{PageRequest, ProductConnection, complexity, list_complexity};
+
+/// The most children `Category.children` lists, and what its cost multiplies by.
+pub const MAX_CHILDREN: usize = 50;
 use crate::error::ApiResult;
 use crate::ids;
 
@@ -46,12 +49,13 @@ impl Category {
         Ok(loads(ctx)?.category(parent).await?.map(Category))
     }
 
-    /// The child categories, in display order.
+    /// The child categories, in display order: the first 50 (page through deeper trees with
+    /// `categories`).
+    #[graphql(complexity = "list_complexity(MAX_CHILDREN, child_complexity)")]
     async fn children(&self, ctx: &Context<'_>) -> ApiResult<Vec<Category>> {
-        let found = loads(ctx)?.categories(&self.0.child_ids).await?;
-        Ok(self
-            .0
-            .child_ids
+        let shown = &self.0.child_ids[..self.0.child_ids.len().min(MAX_CHILDREN)];
+        let found = loads(ctx)?.categories(shown).await?;
+        Ok(shown
             .iter()
             .filter_map(|id| found.get(id))
             .map(|c| Category(Arc::clone(c)))

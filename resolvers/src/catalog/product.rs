@@ -3,13 +3,16 @@
 use std::sync::Arc;
 
 use async_graphql::{ComplexObject, Context, ID, Object, SimpleObject};
-use storefront_loaders::catalog::{ImageRecord, ProductRecord};
+use storefront_loaders::catalog::{
+    ImageRecord, MAX_CATEGORIES, MAX_IMAGES, MAX_OPTIONS, ProductRecord,
+};
 
 use super::loads;
 use super::money::{Money, ProductPriceRange};
 use super::{Category, ProductVariant};
 use crate::connection::{
     PageRequest, ProductVariantConnection, complexity, decode_cursor, encode_cursor,
+    list_complexity,
 };
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::ids;
@@ -149,7 +152,8 @@ impl Product {
         &self.0.tags
     }
 
-    /// The categories the product is filed under.
+    /// The categories the product is filed under (at most 5).
+    #[graphql(complexity = "list_complexity(MAX_CATEGORIES, child_complexity)")]
     async fn categories(&self, ctx: &Context<'_>) -> ApiResult<Vec<Category>> {
         let found = loads(ctx)?.categories(&self.0.category_ids).await?;
         Ok(self
@@ -161,7 +165,8 @@ impl Product {
             .collect())
     }
 
-    /// Pictures of the product; the first is the featured one.
+    /// Pictures of the product (at most 20); the first is the featured one.
+    #[graphql(complexity = "list_complexity(MAX_IMAGES, child_complexity)")]
     async fn images(&self) -> Vec<Image> {
         self.0.images.iter().map(Image::from).collect()
     }
@@ -171,7 +176,8 @@ impl Product {
         self.0.images.first().map(Image::from)
     }
 
-    /// The options the variants differ by.
+    /// The options the variants differ by (at most 3).
+    #[graphql(complexity = "list_complexity(MAX_OPTIONS, child_complexity)")]
     async fn options(&self) -> Vec<ProductOption> {
         self.0
             .options

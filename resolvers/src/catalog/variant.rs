@@ -3,11 +3,12 @@
 use std::sync::Arc;
 
 use async_graphql::{Context, ID, Object, SimpleObject};
-use storefront_loaders::catalog::VariantRecord;
+use storefront_loaders::catalog::{MAX_OPTIONS, VariantRecord};
 
 use super::Product;
 use super::loads;
 use super::money::Money;
+use crate::connection::list_complexity;
 use crate::error::ApiResult;
 use crate::ids;
 
@@ -65,7 +66,8 @@ impl ProductVariant {
         &self.record.title
     }
 
-    /// The option values of this variant.
+    /// The option values of this variant (one per product option).
+    #[graphql(complexity = "list_complexity(MAX_OPTIONS, child_complexity)")]
     async fn selected_options(&self) -> Vec<SelectedOption> {
         self.record
             .selected_options

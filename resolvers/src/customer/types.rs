@@ -53,7 +53,10 @@ impl Customer {
         self.0.accepts_marketing
     }
 
-    /// Saved addresses; the first is the default.
+    /// Saved addresses (at most 10); the first is the default.
+    #[graphql(
+        complexity = "crate::connection::list_complexity(super::inputs::MAX_ADDRESSES, child_complexity)"
+    )]
     async fn addresses(&self) -> Vec<MailingAddress> {
         self.0
             .addresses

@@ -3,6 +3,7 @@
 //! written with the status, caching and validator headers it earns.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, BatchResponse, Request, Variables};
@@ -11,12 +12,15 @@ use axum::response::{IntoResponse, Response as HttpResponse};
 use serde_json::Value;
 use storefront_loaders::{Batched, StoreLoader};
 use storefront_resolvers::ErrorCode;
+use storefront_schema::deadline::Deadline;
 use storefront_schema::documents::{DocumentRef, Resolved};
+use storefront_schema::operation_limits::BatchCost;
 
+use super::body::{self, Capped, has_code};
 use super::caching;
 use super::caller::{Caller, authenticate};
 use super::media::MediaType;
-use super::refusal::{RequestError, is_request_error, response_body, retry_after, with_code};
+use super::refusal::{RequestError, is_request_error, retry_after, with_code};
 use crate::app::App;
 use crate::config::Mode;
 
@@ -124,6 +128,23 @@ struct Prepared {
     writes: bool,
 }
 
+/// How long past the deadline a request may still run before it is dropped: the fields stop
+/// at the deadline itself; this covers work between two fields.
+const DEADLINE_GRACE: Duration = Duration::from_secs(1);
+
+/// The answer to a request that ran past its deadline: `504` with one `TIMEOUT` error.
+fn timeout_response(media: MediaType, timeout_ms: u64) -> HttpResponse {
+    (
+        StatusCode::GATEWAY_TIMEOUT,
+        [
+            (header::CONTENT_TYPE, media.header()),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        body::timed_out(timeout_ms).to_string(),
+    )
+        .into_response()
+}
+
 /// A slot of a batch: an operation that runs, or one refused before running.
 enum Slot {
     Run(Resolved),
@@ -169,13 +190,19 @@ impl Exchange<'_> {
         if !batched && let Some(Slot::Failed(e)) = slots.last() {
             return e.clone().into_response(media);
         }
-        // One loader per HTTP request: the operations of a batch share its cache.
+        // One loader per HTTP request: the operations of a batch share its cache, its cost and
+        // its deadline.
         let loader = StoreLoader::new(app.table.clone());
+        let timeout = Duration::from_millis(app.config.limits.request_timeout_ms);
+        let deadline = Deadline(Instant::now() + timeout);
+        let batch_cost = Arc::new(BatchCost::default());
         let requests: Vec<Request> = requests
             .into_iter()
             .map(|request| {
                 let mut request = request
                     .data(Arc::clone(&loader))
+                    .data(Arc::clone(&batch_cost))
+                    .data(deadline)
                     .data(caller.client.clone())
                     .data(caller.ip.clone());
                 if let Some(budget) = caller.budget {
@@ -188,33 +215,46 @@ impl Exchange<'_> {
             })
             .collect();
         let schema = &app.schema;
-        let response = if !batched {
-            let request = requests
-                .into_iter()
-                .next()
-                .expect("a single request was prepared");
-            BatchResponse::Single(Batched::new(schema.execute(request), loader).await)
-        } else if writes {
-            // A batch that writes runs in order, so that an operation after a mutation reads
-            // what the mutation wrote (the loader forgets around each mutation field).
-            let in_order = async {
-                let mut responses = Vec::with_capacity(requests.len());
-                for request in requests {
-                    responses.push(schema.execute(request).await);
-                }
-                responses
-            };
-            BatchResponse::Batch(Batched::new(in_order, loader).await)
-        } else {
-            let batch = BatchRequest::Batch(requests);
-            Batched::new(schema.execute_batch(batch), loader).await
+        let run = async {
+            if !batched {
+                let request = requests
+                    .into_iter()
+                    .next()
+                    .expect("a single request was prepared");
+                BatchResponse::Single(Batched::new(schema.execute(request), loader).await)
+            } else if writes {
+                // A batch that writes runs in order, so that an operation after a mutation
+                // reads what the mutation wrote (the loader forgets around each mutation).
+                let in_order = async {
+                    let mut responses = Vec::with_capacity(requests.len());
+                    for request in requests {
+                        responses.push(schema.execute(request).await);
+                    }
+                    responses
+                };
+                BatchResponse::Batch(Batched::new(in_order, loader).await)
+            } else {
+                let batch = BatchRequest::Batch(requests);
+                Batched::new(schema.execute_batch(batch), loader).await
+            }
+        };
+        // Fields stop resolving at the deadline (`Deadline`); this is the backstop for work
+        // that never reaches a field boundary.
+        let Ok(response) = tokio::time::timeout(timeout + DEADLINE_GRACE, run).await else {
+            return timeout_response(media, app.config.limits.request_timeout_ms);
         };
         let personal = caching::is_personal(headers);
         // Internal errors carry their detail in development mode only.
         let detailed = app.config.mode == Mode::Development;
+        let limit = app.config.limits.max_response_bytes;
+        let timeout_ms = app.config.limits.request_timeout_ms;
+        let mut out = Capped::new(limit);
         let mut wait = None;
-        let (status, cache, body) = match response {
+        let (status, cache) = match response {
             BatchResponse::Single(mut response) => {
+                if has_code(&response, ErrorCode::Timeout) {
+                    return timeout_response(media, timeout_ms);
+                }
                 let failed = is_request_error(&response);
                 if !failed && let Some(Slot::Run(resolved)) = slots.first() {
                     app.persisted.register(resolved).await;
@@ -228,51 +268,46 @@ impl Exchange<'_> {
                 } else {
                     StatusCode::OK
                 };
-                let cache = caching::cache_control(&response, personal);
-                (status, cache, response_body(&response, media))
+                let mut cache = caching::cache_control(&response, personal);
+                if out.response(&response, media).is_err() {
+                    out.always(&body::too_large(limit));
+                    cache = HeaderValue::from_static("no-store");
+                }
+                (status, cache)
             }
             BatchResponse::Batch(responses) => {
                 let mut responses = responses.into_iter();
-                let mut body = Ok(b"[".to_vec());
+                let mut full = false;
+                out.punctuation(b'[');
                 for (i, slot) in slots.into_iter().enumerate() {
-                    let part = match slot {
-                        Slot::Failed(e) => serde_json::to_vec(&e.body()),
+                    if i > 0 {
+                        out.punctuation(b',');
+                    }
+                    match slot {
+                        Slot::Failed(e) => out.always(&e.body()),
                         Slot::Run(resolved) => {
                             let mut r = responses.next().expect("one response per request");
+                            if has_code(&r, ErrorCode::Timeout) {
+                                out.always(&body::timed_out(timeout_ms));
+                                continue;
+                            }
                             if !is_request_error(&r) {
                                 app.persisted.register(&resolved).await;
                             }
                             r.errors = with_code(std::mem::take(&mut r.errors), detailed);
-                            response_body(&r, media)
+                            // Once one answer did not fit, none of the later ones is tried.
+                            full = full || out.response(&r, media).is_err();
+                            if full {
+                                out.always(&body::too_large(limit));
+                            }
                         }
-                    };
-                    body = body.and_then(|mut body| {
-                        if i > 0 {
-                            body.push(b',');
-                        }
-                        body.extend(part?);
-                        Ok(body)
-                    });
+                    }
                 }
-                let body = body.map(|mut body| {
-                    body.push(b']');
-                    body
-                });
-                (StatusCode::OK, HeaderValue::from_static("no-store"), body)
+                out.punctuation(b']');
+                (StatusCode::OK, HeaderValue::from_static("no-store"))
             }
         };
-        let body = match body {
-            Ok(body) => body,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot serialise a GraphQL response");
-                return RequestError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    ErrorCode::Internal,
-                    "internal error",
-                )
-                .into_response(media);
-            }
-        };
+        let body = out.into_bytes();
         let mut response_headers = HeaderMap::new();
         response_headers.insert(header::CONTENT_TYPE, media.header());
         response_headers.insert(header::CACHE_CONTROL, cache);

@@ -6,6 +6,7 @@
 //! body, syntax or validation error, unknown operation, a limit) gets a 4xx status and no
 //! `data`; with the latter every well-formed request gets 200, as legacy clients expect.
 
+mod body;
 mod caching;
 mod caller;
 mod execute;

@@ -139,12 +139,3 @@ pub(super) fn retry_after(response: &Response) -> Option<u64> {
             _ => None,
         })
 }
-
-/// A response serialised; a request error written as `application/graphql-response+json` has
-/// no `data` entry at all, as the GraphQL-over-HTTP spec asks.
-pub(super) fn response_body(response: &Response, media: MediaType) -> serde_json::Result<Vec<u8>> {
-    if media == MediaType::GraphQlResponse && is_request_error(response) {
-        return serde_json::to_vec(&json!({ "errors": response.errors }));
-    }
-    serde_json::to_vec(response)
-}
