@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use storefront_loaders::Metrics;
 use storefront_loaders::cache::{
-    CachedTable, DocumentCache, ItemCacheSettings, RedisSettings, RedisTier,
+    CachedTable, DocumentCache, DocumentLimits, ItemCacheSettings, RedisSettings, RedisTier,
 };
 use storefront_loaders::domain::{Services, Shared};
 use storefront_loaders::rate_limit::{RateLimitSettings, RateLimiter};
@@ -154,14 +154,31 @@ impl App {
                 .with_context(|| format!("cannot open the `{}` domain", domain.name()))?;
         }
         let schema = storefront_schema::build(services.clone(), &config.query_limits(), limiter);
-        let persisted = Arc::new(PersistedDocuments::new(
-            PersistedPolicy {
-                require_manifest: config.persisted.mode == PersistedMode::Require,
-                apq: config.persisted.apq,
-            },
-            Arc::new(trusted),
-            Arc::new(DocumentCache::new(10_000, redis, &config.cache.namespace)),
-        ));
+        let persisted = Arc::new(
+            PersistedDocuments::new(
+                PersistedPolicy {
+                    require_manifest: config.persisted.mode == PersistedMode::Require,
+                    apq: config.persisted.apq,
+                },
+                Arc::new(trusted),
+                Arc::new(DocumentCache::new(
+                    DocumentLimits {
+                        memory_bytes: config.persisted.apq_memory_bytes,
+                        ttl: Duration::from_secs(config.persisted.apq_ttl_seconds),
+                    },
+                    redis.clone(),
+                    &config.cache.namespace,
+                )),
+            )
+            .limiting_registrations(RateLimiter::new(
+                RateLimitSettings {
+                    budget: config.persisted.registrations_per_hour,
+                    window: Duration::from_secs(3600),
+                },
+                redis,
+                &format!("{}apq-registrations:", config.cache.namespace),
+            )),
+        );
         let clients = Arc::new(crate::http::Clients::from_config(&config));
         Ok(Self {
             clients,

@@ -54,8 +54,6 @@ pub enum ErrorCode {
     PersistedQueryHashMismatch,
     /// Only operations of the persisted-query manifests are accepted.
     PersistedQueryRequired,
-    /// The client registered too many persisted queries; retry after `retryAfter` seconds.
-    PersistedQueryRegistrationLimited,
     /// The `x-api-key` sent is not one this gateway issued.
     InvalidApiKey,
     /// The answer would be larger than the gateway sends; ask for less.
@@ -66,7 +64,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 27] = [
+    pub const ALL: [ErrorCode; 26] = [
         ErrorCode::BadUserInput,
         ErrorCode::InvalidId,
         ErrorCode::InvalidCursor,
@@ -90,7 +88,6 @@ impl ErrorCode {
         ErrorCode::PersistedQueryNotFound,
         ErrorCode::PersistedQueryHashMismatch,
         ErrorCode::PersistedQueryRequired,
-        ErrorCode::PersistedQueryRegistrationLimited,
         ErrorCode::InvalidApiKey,
         ErrorCode::ResponseTooLarge,
         ErrorCode::Timeout,
@@ -122,7 +119,6 @@ impl ErrorCode {
             ErrorCode::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
             ErrorCode::PersistedQueryHashMismatch => "PERSISTED_QUERY_HASH_MISMATCH",
             ErrorCode::PersistedQueryRequired => "PERSISTED_QUERY_REQUIRED",
-            ErrorCode::PersistedQueryRegistrationLimited => "PERSISTED_QUERY_REGISTRATION_LIMITED",
             ErrorCode::InvalidApiKey => "INVALID_API_KEY",
             ErrorCode::ResponseTooLarge => "RESPONSE_TOO_LARGE",
             ErrorCode::Timeout => "TIMEOUT",

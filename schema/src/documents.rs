@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use storefront_loaders::cache::DocumentCache;
+use storefront_loaders::rate_limit::{ClientId, RateLimiter};
 use storefront_resolvers::ErrorCode;
 
 use crate::persisted::{TrustedDocuments, document_hash};
@@ -71,6 +72,7 @@ pub struct PersistedDocuments {
     policy: PersistedPolicy,
     trusted: Arc<TrustedDocuments>,
     registered: Arc<DocumentCache>,
+    registrations: Option<RateLimiter>,
 }
 
 impl PersistedDocuments {
@@ -84,7 +86,14 @@ impl PersistedDocuments {
             policy,
             trusted,
             registered,
+            registrations: None,
         }
+    }
+
+    /// Limits how many documents one client may register (the rest run unregistered).
+    pub fn limiting_registrations(mut self, limiter: RateLimiter) -> Self {
+        self.registrations = Some(limiter);
+        self
     }
 
     /// The trusted documents.
@@ -154,11 +163,20 @@ impl PersistedDocuments {
         }
     }
 
-    /// Registers an APQ document that ran without being refused before execution.
-    pub async fn register(&self, resolved: &Resolved) {
-        if let Some(hash) = &resolved.register {
-            self.registered.put(hash, &resolved.text).await;
+    /// Registers an APQ document that ran without being refused before execution, unless
+    /// `client` has registered its share already; returns whether it was registered.
+    pub async fn register(&self, resolved: &Resolved, client: Option<&ClientId>) -> bool {
+        let Some(hash) = &resolved.register else {
+            return false;
+        };
+        if let (Some(limiter), Some(client)) = (&self.registrations, client)
+            && limiter.spend(client, 1).await.is_err()
+        {
+            tracing::debug!(client = %client.0, "APQ registration over the client's limit");
+            return false;
         }
+        self.registered.put(hash, &resolved.text).await;
+        true
     }
 }
 
@@ -170,7 +188,14 @@ mod tests {
         PersistedDocuments::new(
             policy,
             Arc::new(TrustedDocuments::default()),
-            Arc::new(DocumentCache::new(10, None, "test:")),
+            Arc::new(DocumentCache::new(
+                storefront_loaders::cache::DocumentLimits {
+                    memory_bytes: 1 << 20,
+                    ttl: std::time::Duration::from_secs(60),
+                },
+                None,
+                "test:",
+            )),
         )
     }
 
@@ -205,7 +230,7 @@ mod tests {
             Some(&*document_hash("{ shop }"))
         );
         assert_eq!(documents.resolve(by_hash("{ shop }")).await, Err(NOT_FOUND));
-        documents.register(&resolved).await;
+        assert!(documents.register(&resolved, None).await);
         let found = documents
             .resolve(by_hash("{ shop }"))
             .await
@@ -252,5 +277,63 @@ mod tests {
             .await
             .expect_err("mismatch");
         assert_eq!(refusal.code, ErrorCode::PersistedQueryHashMismatch);
+    }
+}
+
+#[cfg(test)]
+mod registration_limits {
+    use super::*;
+    use std::time::Duration;
+    use storefront_loaders::rate_limit::RateLimitSettings;
+
+    #[tokio::test]
+    async fn a_client_registers_no_more_than_its_share() {
+        let documents = PersistedDocuments::new(
+            PersistedPolicy {
+                require_manifest: false,
+                apq: true,
+            },
+            Arc::new(TrustedDocuments::default()),
+            Arc::new(DocumentCache::new(
+                storefront_loaders::cache::DocumentLimits {
+                    memory_bytes: 1 << 20,
+                    ttl: Duration::from_secs(60),
+                },
+                None,
+                "test:",
+            )),
+        )
+        .limiting_registrations(RateLimiter::new(
+            RateLimitSettings {
+                budget: 2,
+                window: Duration::from_secs(3600),
+            },
+            None,
+            "test:",
+        ));
+        let client = ClientId("ip:10.0.0.1".into());
+        let mut registered = vec![];
+        for i in 0..4 {
+            let text = format!("{{ a{i}: __typename }}");
+            let resolved = documents
+                .resolve(DocumentRef {
+                    hash: Some(document_hash(&text)),
+                    text: Some(text),
+                })
+                .await
+                .expect("resolves");
+            registered.push(documents.register(&resolved, Some(&client)).await);
+        }
+        assert_eq!(registered, [true, true, false, false]);
+        let other = ClientId("ip:10.0.0.2".into());
+        let text = "{ other: __typename }".to_owned();
+        let resolved = documents
+            .resolve(DocumentRef {
+                hash: Some(document_hash(&text)),
+                text: Some(text),
+            })
+            .await
+            .expect("resolves");
+        assert!(documents.register(&resolved, Some(&other)).await);
     }
 }

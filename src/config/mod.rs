@@ -236,6 +236,16 @@ impl Config {
                 "rate_limit.budget and rate_limit.window_seconds must be at least 1",
             ));
         }
+        let persisted = &self.persisted;
+        if persisted.apq_ttl_seconds == 0
+            || persisted.apq_memory_bytes == 0
+            || persisted.registrations_per_hour == 0
+        {
+            return Err(invalid(
+                "persisted.apq_ttl_seconds",
+                "persisted.apq_ttl_seconds, apq_memory_bytes and registrations_per_hour must be at least 1",
+            ));
+        }
         if self.limits.max_response_bytes < 1024 || self.limits.request_timeout_ms == 0 {
             return Err(invalid(
                 "limits.max_response_bytes",

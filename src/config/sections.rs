@@ -41,6 +41,12 @@ pub struct PersistedConfig {
     pub mode: PersistedMode,
     /// Accept automatic persisted queries (registration by hash) in `allow` mode.
     pub apq: bool,
+    /// Seconds an APQ document nobody uses stays registered (each use renews it).
+    pub apq_ttl_seconds: u64,
+    /// Bytes of APQ documents each replica keeps in memory.
+    pub apq_memory_bytes: u64,
+    /// Documents one client (API key or address) may register per hour.
+    pub registrations_per_hour: u64,
 }
 
 impl Default for PersistedConfig {
@@ -49,6 +55,9 @@ impl Default for PersistedConfig {
             manifest_dir: PathBuf::from("schema/persisted"),
             mode: PersistedMode::Allow,
             apq: true,
+            apq_ttl_seconds: 24 * 3600,
+            apq_memory_bytes: 32 * 1024 * 1024,
+            registrations_per_hour: 100,
         }
     }
 }

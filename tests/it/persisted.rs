@@ -405,3 +405,45 @@ async fn documents_that_fail_validation_or_limits_are_never_registered() {
         );
     }
 }
+
+#[tokio::test]
+async fn registrations_expire_unless_used_and_each_client_registers_a_bounded_number() {
+    let redis = local_aws().redis_url;
+    let namespace = format!("test:{}:", uuid::Uuid::new_v4().simple());
+    let mut config = test_config();
+    config.cache.redis_url = Some(redis.clone());
+    config.cache.namespace = namespace.clone();
+    config.persisted.apq_ttl_seconds = 600;
+    config.persisted.registrations_per_hour = 3;
+    let app = spawn_app_with(config).await;
+    let mut found = vec![];
+    for i in 0..5 {
+        let document = format!("{{ a{i}: __typename }}");
+        let hash = document_hash(&document);
+        let (status, _, ran) =
+            post_json(&app, json!({"query": document, "extensions": apq(&hash)})).await;
+        assert_eq!(status, 200, "every document runs: {ran}");
+        let (_, _, lookup) = post_json(&app, json!({"extensions": apq(&hash)})).await;
+        found.push(lookup.get("errors").is_none());
+    }
+    assert_eq!(
+        found,
+        [true, true, true, false, false],
+        "3 registrations an hour"
+    );
+
+    // The registered documents live in Redis with a time to live, not forever.
+    let ttl = std::process::Command::new("redis-cli")
+        .args(["-u", &redis, "TTL"])
+        .arg(format!(
+            "{namespace}apq:{}",
+            document_hash("{ a0: __typename }")
+        ))
+        .output()
+        .expect("redis-cli runs");
+    let seconds: i64 = String::from_utf8_lossy(&ttl.stdout)
+        .trim()
+        .parse()
+        .expect("a number");
+    assert!((1..=600).contains(&seconds), "TTL {seconds}");
+}

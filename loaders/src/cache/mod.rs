@@ -5,5 +5,5 @@ mod documents;
 mod redis_tier;
 
 pub use cached_table::{Cacheable, CachedTable, ItemCacheSettings};
-pub use documents::DocumentCache;
+pub use documents::{DocumentCache, DocumentLimits};
 pub use redis_tier::{RedisSettings, RedisTier, RedisTierError};

@@ -201,6 +201,20 @@ impl RedisTier {
         Ok(self.get_many(&[key.to_owned()]).await?.pop().flatten())
     }
 
+    /// Reads one key and gives it `ttl` more to live (GETEX): what is used stays.
+    pub async fn get_refreshing(
+        &self,
+        key: &str,
+        ttl: Duration,
+    ) -> Result<Option<Vec<u8>>, RedisTierError> {
+        let expiry = redis::Expiry::EX(ttl.as_secs().max(1));
+        let result: redis::RedisResult<Option<Vec<u8>>> = match self.connection().await? {
+            Connection::Single(mut conn) => conn.get_ex(key, expiry).await,
+            Connection::Cluster(mut conn) => conn.get_ex(key, expiry).await,
+        };
+        result.map_err(|e| self.failed(e))
+    }
+
     /// Writes one key, with a time to live or forever.
     pub async fn set(
         &self,

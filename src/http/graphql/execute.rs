@@ -257,7 +257,7 @@ impl Exchange<'_> {
                 }
                 let failed = is_request_error(&response);
                 if !failed && let Some(Slot::Run(resolved)) = slots.first() {
-                    app.persisted.register(resolved).await;
+                    app.persisted.register(resolved, Some(&caller.client)).await;
                 }
                 response.errors = with_code(std::mem::take(&mut response.errors), detailed);
                 wait = retry_after(&response);
@@ -292,7 +292,9 @@ impl Exchange<'_> {
                                 continue;
                             }
                             if !is_request_error(&r) {
-                                app.persisted.register(&resolved).await;
+                                app.persisted
+                                    .register(&resolved, Some(&caller.client))
+                                    .await;
                             }
                             r.errors = with_code(std::mem::take(&mut r.errors), detailed);
                             // Once one answer did not fit, none of the later ones is tried.
