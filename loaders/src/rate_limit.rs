@@ -271,12 +271,15 @@ mod tests {
         for _ in 0..10 {
             tat = gcra.spend(tat, start, 1).expect("within budget");
         }
-        // …and just after it: a fixed window would allow 10 more, GCRA one per second.
+        // …and just after it: a fixed window would allow 10 more; GCRA has regained only 0.2
+        // of one, and gives one back a second.
         let after_edge = 10.1 * second;
-        tat = gcra
+        let wait = gcra
             .spend(tat, after_edge, 1)
-            .expect("0.2 s regained 0.2 of one");
-        assert!(gcra.spend(tat, after_edge, 1).is_err());
+            .expect_err("nothing regained yet");
+        assert!((wait - 0.8 * second).abs() < 1.0, "{wait}");
+        tat = gcra.spend(tat, 10.9 * second, 1).expect("one regained");
+        assert!(gcra.spend(tat, 11.5 * second, 1).is_err());
         assert!(gcra.spend(tat, 11.9 * second, 1).is_ok());
     }
 
