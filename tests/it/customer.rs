@@ -8,6 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use storefront_gateway::config::Config;
+use storefront_loaders::identity::CodePurpose;
 use storefront_loaders::identity::SigningKey;
 
 use std::sync::Arc;
@@ -73,7 +74,7 @@ pub async fn signed_in(app: &TestApp, email: &str, first_name: &str) -> Value {
         )
         .await;
     assert_eq!(data["customerSignUp"]["userErrors"], json!([]));
-    let code = app.outbox.last_code(email);
+    let code = app.outbox.code(email, CodePurpose::ConfirmSignUp).await;
     let data = app
         .data(CONFIRM, json!({"email": email, "code": code}))
         .await;
@@ -129,7 +130,10 @@ async fn sign_up_confirm_sign_in_read_refresh_and_sign_out() {
         json!([{"field": ["email"], "code": "CUSTOMER_NOT_CONFIRMED",
             "message": "the account is not confirmed: enter the code sent to your email"}])
     );
-    let code = app.outbox.last_code("ada@example.com");
+    let code = app
+        .outbox
+        .code("ada@example.com", CodePurpose::ConfirmSignUp)
+        .await;
     let data = app
         .data(CONFIRM, json!({"email": "ada@example.com", "code": code}))
         .await;
@@ -249,18 +253,6 @@ async fn bad_sign_up_input_is_reported_field_by_field() {
     assert_eq!(
         weak["customerSignUp"]["userErrors"][0]["code"],
         "PASSWORD_TOO_WEAK"
-    );
-    signed_in(&app, "taken@example.com", "T").await;
-    let taken = app
-        .data(
-            SIGN_UP,
-            json!({"input": {"email": "taken@example.com", "password": PASSWORD}}),
-        )
-        .await;
-    assert_eq!(
-        taken["customerSignUp"]["userErrors"],
-        json!([{"field": ["input", "email"], "code": "TAKEN",
-            "message": "an account with this email already exists"}])
     );
 }
 
@@ -545,6 +537,7 @@ async fn a_lost_code_can_be_resent_but_codes_are_not_mailed_without_limit() {
         json!({"input": {"email": "ada@example.com", "password": PASSWORD}}),
     )
     .await;
+    let seen = app.outbox.mail_to("ada@example.com").len();
     let resend = "mutation($e: String!) { customerConfirmationResend(email: $e) {
         accepted userErrors { code } } }";
     let accepted = json!({"customerConfirmationResend": {"accepted": true, "userErrors": []}});
@@ -552,7 +545,10 @@ async fn a_lost_code_can_be_resent_but_codes_are_not_mailed_without_limit() {
         app.data(resend, json!({"e": "ada@example.com"})).await,
         accepted
     );
-    let code = app.outbox.last_code("ada@example.com");
+    let code = app
+        .outbox
+        .code_after("ada@example.com", CodePurpose::ConfirmSignUp, seen)
+        .await;
     let data = app
         .data(CONFIRM, json!({"email": "ada@example.com", "code": code}))
         .await;
@@ -626,7 +622,10 @@ async fn a_password_reset_replaces_the_password_and_ends_sessions() {
             "the same answer whether or not the email has an account"
         );
     }
-    let code = app.outbox.last_code("ada@example.com");
+    let code = app
+        .outbox
+        .code("ada@example.com", CodePurpose::ResetPassword)
+        .await;
     let data = app
         .data(
             PASSWORD_RESET,

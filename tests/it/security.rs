@@ -6,7 +6,11 @@ use serde_json::{Value, json};
 use storefront_gateway::config::{ApiKeyConfig, Mode, UnknownApiKeys};
 use storefront_schema::persisted::document_hash;
 
-use crate::customer::{PASSWORD, SIGN_IN, signed_in};
+use storefront_loaders::identity::CodePurpose;
+
+use crate::customer::{
+    CONFIRM, PASSWORD, PASSWORD_RESET, PASSWORD_RESET_REQUEST, SIGN_IN, SIGN_UP, signed_in,
+};
 use crate::support::{
     FaultyStore, TestApp, full_catalog_config, full_catalog_store, local_aws, spawn_app,
     spawn_app_with, spawn_with_store, test_config,
@@ -424,4 +428,116 @@ async fn the_binary_s_memory_stays_bounded_under_the_bomb() {
         after < before + 50 * 1024,
         "RSS grew from {before} KiB to {after} KiB"
     );
+}
+
+/// The answers for an email with an account and one without, side by side.
+async fn answers_for(
+    app: &TestApp,
+    query: &str,
+    variables: impl Fn(&str) -> Value,
+) -> (Value, Value) {
+    let known = app.data(query, variables("ada@example.com")).await;
+    let unknown = app.data(query, variables("nobody@example.com")).await;
+    (known, unknown)
+}
+
+#[tokio::test]
+async fn whether_an_email_has_an_account_shows_in_no_answer() {
+    let app = spawn_app().await;
+    signed_in(&app, "ada@example.com", "Ada").await;
+    let sign_up =
+        |email: &str| json!({"input": {"email": email, "password": PASSWORD, "firstName": "Eve"}});
+    let (known, unknown) = answers_for(&app, SIGN_UP, sign_up).await;
+    let expected = |email: &str| {
+        json!({"customerSignUp": {
+            "customer": {"email": email, "firstName": "Eve", "lastName": null, "acceptsMarketing": false},
+            "confirmationRequired": true, "userErrors": []}})
+    };
+    assert_eq!(known, expected("ada@example.com"));
+    assert_eq!(unknown, expected("nobody@example.com"));
+    assert_eq!(
+        app.outbox.mail_to("ada@example.com").last(),
+        Some(&CodePurpose::AccountExists),
+        "the owner is told, not the caller"
+    );
+    // Ada's password is still hers: the sign-up changed nothing.
+    let data = app
+        .data(
+            SIGN_IN,
+            json!({"email": "ada@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(data["customerSignIn"]["userErrors"], json!([]));
+
+    let code = |email: &str| json!({"email": email, "code": "123456"});
+    let (known, unknown) = answers_for(&app, CONFIRM, code).await;
+    assert_eq!(known, unknown, "confirming a confirmed account");
+    assert_eq!(
+        known["customerConfirmSignUp"]["userErrors"][0]["code"],
+        "INVALID_CODE"
+    );
+
+    let reset = |email: &str| json!({"e": email, "c": "123456", "p": "battery staple 7"});
+    let (known, unknown) = answers_for(&app, PASSWORD_RESET, reset).await;
+    assert_eq!(known, unknown, "a reset with no pending code");
+    assert_eq!(
+        known["customerPasswordReset"]["userErrors"][0]["code"],
+        "INVALID_CODE"
+    );
+
+    for query in [
+        PASSWORD_RESET_REQUEST,
+        "mutation($e: String!) { customerConfirmationResend(email: $e) { accepted userErrors { code } } }",
+    ] {
+        let (known, unknown) = answers_for(&app, query, |email| json!({"e": email})).await;
+        assert_eq!(known, unknown, "{query}");
+    }
+    // The reset code does reach the owner, in the background.
+    app.outbox
+        .code("ada@example.com", CodePurpose::ResetPassword)
+        .await;
+}
+
+#[tokio::test]
+async fn reset_code_probes_and_sign_ups_are_throttled_for_unknown_emails_too() {
+    let mut config = test_config();
+    config.set("identity", "max_failed_attempts", 3);
+    let app = spawn_app_with(config).await;
+    let mut codes = vec![];
+    for _ in 0..4 {
+        let (_, body) = post_with(
+            &app,
+            &[],
+            &json!({"query": PASSWORD_RESET,
+                "variables": {"e": "nobody@example.com", "c": "000000", "p": "battery staple 7"}}),
+        )
+        .await;
+        codes.push(
+            body["data"]["customerPasswordReset"]["userErrors"][0]["code"]
+                .as_str()
+                .unwrap_or(code(&body))
+                .to_owned(),
+        );
+    }
+    assert_eq!(
+        codes,
+        [
+            "INVALID_CODE",
+            "INVALID_CODE",
+            "INVALID_CODE",
+            "TOO_MANY_ATTEMPTS"
+        ]
+    );
+    let mut sign_ups = vec![];
+    for i in 0..4 {
+        let email = format!("new{i}@example.com");
+        let (status, _) = post_with(
+            &app,
+            &[],
+            &json!({"query": SIGN_UP, "variables": {"input": {"email": email, "password": PASSWORD}}}),
+        )
+        .await;
+        sign_ups.push(status);
+    }
+    assert_eq!(sign_ups, [200, 200, 200, 429], "sign-ups per address");
 }

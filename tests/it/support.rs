@@ -308,30 +308,56 @@ pub fn modern_client() -> reqwest::Client {
         .expect("an HTTP client")
 }
 
-/// The one-time codes the embedded identity provider sent, as a mailbox would hold them.
+/// The mail the embedded identity provider sent, as a mailbox would hold it.
 #[derive(Default)]
-pub struct Outbox(Mutex<Vec<(String, String)>>);
+pub struct Outbox(Mutex<Vec<(String, CodePurpose, String)>>);
 
 impl CodeDelivery for Outbox {
-    fn deliver(&self, email: &Email, _purpose: CodePurpose, code: &str) {
+    fn deliver(&self, email: &Email, purpose: CodePurpose, code: &str) {
         self.0
             .lock()
             .expect("outbox lock")
-            .push((email.to_string(), code.to_owned()));
+            .push((email.to_string(), purpose, code.to_owned()));
     }
 }
 
 impl Outbox {
-    /// The latest code sent to `email`.
-    pub fn last_code(&self, email: &str) -> String {
+    /// What was mailed to `email`, in order.
+    pub fn mail_to(&self, email: &str) -> Vec<CodePurpose> {
         self.0
             .lock()
             .expect("outbox lock")
             .iter()
-            .rev()
-            .find(|(to, _)| to == email)
-            .map(|(_, code)| code.clone())
-            .unwrap_or_else(|| panic!("no code was sent to {email}"))
+            .filter(|(to, _, _)| to == email)
+            .map(|(_, purpose, _)| *purpose)
+            .collect()
+    }
+
+    /// The latest code of `purpose` mailed to `email` after its first `seen` mails; waits for
+    /// it (codes requested by email are mailed in the background).
+    pub async fn code_after(&self, email: &str, purpose: CodePurpose, seen: usize) -> String {
+        for _ in 0..250 {
+            let found = self
+                .0
+                .lock()
+                .expect("outbox lock")
+                .iter()
+                .filter(|(to, _, _)| to == email)
+                .skip(seen)
+                .filter(|(_, p, _)| *p == purpose)
+                .map(|(_, _, code)| code.clone())
+                .last();
+            if let Some(code) = found {
+                return code;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("no {purpose:?} code was mailed to {email}")
+    }
+
+    /// The latest code of `purpose` mailed to `email`, waiting for one.
+    pub async fn code(&self, email: &str, purpose: CodePurpose) -> String {
+        self.code_after(email, purpose, 0).await
     }
 }
 

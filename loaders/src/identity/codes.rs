@@ -10,6 +10,9 @@ pub enum CodePurpose {
     ConfirmSignUp,
     /// Resetting a password.
     ResetPassword,
+    /// Telling an account's owner that someone tried to sign up with its email (no code:
+    /// the mail suggests signing in or resetting the password instead).
+    AccountExists,
 }
 
 impl CodePurpose {
@@ -17,6 +20,7 @@ impl CodePurpose {
         match self {
             CodePurpose::ConfirmSignUp => "sign-up confirmation",
             CodePurpose::ResetPassword => "password reset",
+            CodePurpose::AccountExists => "sign-up attempt on an existing account",
         }
     }
 }

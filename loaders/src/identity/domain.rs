@@ -390,6 +390,7 @@ impl Domain for IdentityDomain {
             &settings.namespace,
         );
         let identity = Identity {
+            mailer: super::CodeMailer::start(Arc::clone(&provider)),
             provider,
             verifier: Arc::new(verifier),
             throttle: Arc::new(throttle),

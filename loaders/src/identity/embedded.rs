@@ -249,7 +249,12 @@ impl IdentityProvider for EmbeddedIdentity {
         let item = to_item(&account_key(&account.email), &record, &[])?;
         match self.table.put(item, Some(Condition::ItemNotExists)).await {
             Ok(()) => {}
-            Err(StoreError::ConditionFailed) => return Err(IdentityError::EmailTaken),
+            Err(StoreError::ConditionFailed) => {
+                // The owner hears of it; the caller answers as for a new account.
+                self.delivery
+                    .deliver(&account.email, CodePurpose::AccountExists, "");
+                return Err(IdentityError::EmailTaken);
+            }
             Err(e) => return Err(e.into()),
         }
         if let Some(code) = code {
@@ -282,7 +287,9 @@ impl IdentityProvider for EmbeddedIdentity {
             return Err(IdentityError::CodeMismatch);
         };
         if account.confirmed {
-            return Ok(());
+            // Answered as a wrong code would be: whether an account exists, and in which
+            // state, is nobody's business but its owner's.
+            return Err(IdentityError::CodeMismatch);
         }
         let sub = account.sub.clone();
         match check_code(account.confirm.as_mut(), &sub, code) {

@@ -6,6 +6,7 @@ mod cognito;
 mod domain;
 mod email;
 mod embedded;
+mod mailer;
 mod metrics;
 mod owner;
 mod password;
@@ -24,6 +25,7 @@ pub use cognito::{CognitoIdentity, CognitoSettings};
 pub use domain::{CognitoConfig, DOMAIN, IdentityConfig, IdentityDomain, IdentityEngine};
 pub use email::Email;
 pub use embedded::{EmbeddedIdentity, EmbeddedSettings};
+pub use mailer::CodeMailer;
 pub use metrics::IdentityMetrics;
 pub use owner::{GuestToken, Owner};
 pub use password::check_password_policy;
@@ -169,6 +171,8 @@ pub struct Identity {
     pub verifier: Arc<TokenVerifier>,
     /// Throttles failed sign-ins.
     pub throttle: Arc<SignInThrottle>,
+    /// Sends requested codes in the background.
+    pub mailer: CodeMailer,
     /// Customer profiles.
     pub profiles: ProfileStore,
     /// Where operations and token checks are counted.

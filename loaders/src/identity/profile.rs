@@ -70,6 +70,15 @@ impl CustomerProfile {
             updated_at: now,
         }
     }
+
+    /// A profile that is shown but never stored: for an answer that must look like a new
+    /// account's without creating one (a sign-up with an email that has an account).
+    pub fn unsaved(email: Option<String>, changes: &ProfileChanges) -> Self {
+        let mut profile = Self::new(&uuid::Uuid::new_v4().to_string(), email);
+        changes.apply(&mut profile);
+        profile.created_at = profile.updated_at;
+        profile
+    }
 }
 
 /// Changes to a profile: `None` leaves a field as it is.

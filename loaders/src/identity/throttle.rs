@@ -31,6 +31,7 @@ pub struct Reservation {
 pub struct SignInThrottle {
     limiter: RateLimiter,
     code_requests: RateLimiter,
+    sign_ups: RateLimiter,
 }
 
 impl SignInThrottle {
@@ -42,7 +43,8 @@ impl SignInThrottle {
         };
         Self {
             limiter: RateLimiter::new(settings, redis.clone(), &format!("{namespace}signin:")),
-            code_requests: RateLimiter::new(settings, redis, &format!("{namespace}codes:")),
+            code_requests: RateLimiter::new(settings, redis.clone(), &format!("{namespace}codes:")),
+            sign_ups: RateLimiter::new(settings, redis, &format!("{namespace}signups:")),
         }
     }
 
@@ -79,6 +81,14 @@ impl SignInThrottle {
         for key in &reservation.keys {
             self.limiter.refund(key, 1).await;
         }
+    }
+
+    /// Counts a sign-up from `ip`; refuses past the limit, so that nobody can create accounts
+    /// (or probe emails) in bulk from one address.
+    pub async fn sign_up_requested(&self, ip: &ClientIp) -> Result<(), Limited> {
+        self.sign_ups
+            .spend(&ClientId(format!("ip:{}", ip.0)), 1)
+            .await
     }
 
     /// Counts a request that mails `email` a code; refuses past the limit, so that nobody can

@@ -2,8 +2,8 @@
 
 use async_graphql::{Context, ErrorExtensions as _, Object, SimpleObject};
 use storefront_loaders::identity::{
-    ClientIp, CodePurpose, Email, Identity, IdentityError, NewAccount, ProfileChanges,
-    SessionTokens,
+    ClientIp, CodePurpose, CustomerProfile, Email, Identity, IdentityError, NewAccount,
+    ProfileChanges, SessionTokens,
 };
 use storefront_loaders::rate_limit::Limited;
 
@@ -185,15 +185,12 @@ async fn mail_code(
         .code_requested(&email)
         .await
         .map_err(throttled)?;
-    let provider = &identity.provider;
-    let (sent, fields) = match purpose {
-        CodePurpose::ConfirmSignUp => (provider.resend_confirmation(&email).await, BY_EMAIL),
-        CodePurpose::ResetPassword => (provider.request_password_reset(&email).await, RESET),
-    };
-    let user_errors = user_errors_of(sent, fields)?;
+    // Queued, and answered the same whether or not the email has an account: the lookup and
+    // the mail happen off the request path, so that neither the answer nor its timing tells.
+    identity.mailer.request(purpose, email);
     Ok(CustomerAcceptedPayload {
-        accepted: user_errors.is_empty(),
-        user_errors,
+        accepted: true,
+        user_errors: Vec::new(),
     })
 }
 
@@ -393,6 +390,13 @@ impl CustomerMutation {
             return Ok(failed(checks.errors));
         };
         let identity = service::<Identity>(ctx)?;
+        if let Some(ip) = ctx.data_opt::<ClientIp>() {
+            identity
+                .throttle
+                .sign_up_requested(ip)
+                .await
+                .map_err(throttled)?;
+        }
         let account = NewAccount {
             email: email.clone(),
             password: input.password,
@@ -409,6 +413,17 @@ impl CustomerMutation {
                 Ok(CustomerSignUpPayload {
                     customer: Some(Customer(customer)),
                     confirmation_required: !outcome.confirmed,
+                    user_errors: Vec::new(),
+                })
+            }
+            // The email has an account: answered as a new one would be (its owner is told by
+            // mail), with a profile made from the input and stored nowhere, so that sign-up
+            // cannot tell who has an account (Cognito's "prevent user existence errors").
+            Err(IdentityError::EmailTaken) => {
+                let unsaved = CustomerProfile::unsaved(Some(email.to_string()), &profile);
+                Ok(CustomerSignUpPayload {
+                    customer: Some(Customer(unsaved)),
+                    confirmation_required: true,
                     user_errors: Vec::new(),
                 })
             }

@@ -17,18 +17,15 @@ pub enum CustomerErrorCode {
     TooLong,
     /// Too many items in a list.
     TooMany,
-    /// An account with this email exists.
-    Taken,
     /// The password does not meet the password policy.
     PasswordTooWeak,
     /// Email and password do not match an account.
     UnidentifiedCustomer,
     /// The account's email has not been confirmed.
     CustomerNotConfirmed,
-    /// The confirmation or reset code is wrong.
+    /// The confirmation or reset code is wrong, expired or used up (never told apart, so that
+    /// codes reveal nothing about accounts): check it, or request a new one.
     InvalidCode,
-    /// The code has expired or been used up; request a new one.
-    CodeExpired,
     /// The refresh token is invalid, expired or revoked; sign in again.
     InvalidRefreshToken,
     /// The account must reset its password before signing in.
@@ -75,7 +72,9 @@ pub fn from_identity(e: IdentityError, fields: Fields<'_>) -> Result<CustomerUse
     use CustomerErrorCode as C;
     let message = e.to_string();
     Ok(match e {
-        IdentityError::EmailTaken => CustomerUserError::new(fields.email, C::Taken, message),
+        // Sign-up answers a taken email as a new account (`customer_sign_up`); elsewhere it
+        // cannot happen, and is the provider's fault.
+        IdentityError::EmailTaken => return Err(ApiError::internal(&e)),
         IdentityError::InvalidPassword(_) => {
             CustomerUserError::new(fields.password, C::PasswordTooWeak, message)
         }
@@ -86,8 +85,11 @@ pub fn from_identity(e: IdentityError, fields: Fields<'_>) -> Result<CustomerUse
         IdentityError::NotConfirmed => {
             CustomerUserError::new(fields.email, C::CustomerNotConfirmed, message)
         }
-        IdentityError::CodeMismatch => CustomerUserError::new(fields.code, C::InvalidCode, message),
-        IdentityError::CodeExpired => CustomerUserError::new(fields.code, C::CodeExpired, message),
+        IdentityError::CodeMismatch | IdentityError::CodeExpired => CustomerUserError::new(
+            fields.code,
+            C::InvalidCode,
+            "the code is not correct, or has expired: check it, or request a new one",
+        ),
         IdentityError::InvalidRefreshToken => {
             CustomerUserError::new(&["refreshToken"], C::InvalidRefreshToken, message)
         }
