@@ -1,4 +1,4 @@
-//! The command line: `serve` (the default), `seed`, `import`, `export-schema`.
+//! The command line: `serve` (the default), `seed`, `import`, `export-schema`, `api-key`.
 
 use std::fs::File;
 use std::io::BufReader;
@@ -49,6 +49,12 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Issue an API key: prints a new random key (give it to the client) and the
+    /// `[[rate_limit.api_keys]]` entry that admits it (only its SHA-256 is configured).
+    ApiKey {
+        /// Who holds it (`mobile-app`).
+        name: String,
+    },
     /// AWS tasks.
     Aws {
         /// Which task.
@@ -73,6 +79,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             return Ok(0);
         }
         Command::ValidateManifest { files } => return Ok(validate_manifests(files).await),
+        Command::ApiKey { name } => {
+            print!("{}", issue_api_key(name));
+            return Ok(0);
+        }
         _ => {}
     }
     check_environment(std::env::vars().map(|(name, _)| name))?;
@@ -119,7 +129,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             );
             Ok(0)
         }
-        Command::ExportSchema | Command::ValidateManifest { .. } => {
+        Command::ExportSchema | Command::ValidateManifest { .. } | Command::ApiKey { .. } => {
             unreachable!("handled above")
         }
     }
@@ -225,4 +235,15 @@ async fn serve(config: Config) -> anyhow::Result<i32> {
     tracing::info!("Storefront Gateway on http://{listen}: GraphQL at /graphql{playground}");
     crate::serve(listener, app).await?;
     Ok(0)
+}
+
+/// A new API key for `name`, and the config entry that admits it.
+fn issue_api_key(name: &str) -> String {
+    let key = format!("sk_{}", storefront_loaders::hash::random_hex(32));
+    let hash = storefront_schema::persisted::document_hash(&key);
+    format!(
+        "# Give this key to {name}; it is shown once and stored nowhere:\n# {key}\n\
+         [[rate_limit.api_keys]]\nname = \"{name}\"\nsha256 = \"{hash}\"\n\
+         # budget = 250000   # its own budget per window (default: rate_limit.budget)\n"
+    )
 }

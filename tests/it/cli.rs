@@ -5,7 +5,7 @@ use std::process::Command;
 use serde_json::json;
 use storefront_gateway::config::{Config, StoreEngine};
 
-use crate::support::spawn_app_with;
+use crate::support::{gateway_command, spawn_app_with};
 
 fn gateway() -> Command {
     crate::support::gateway_command()
@@ -168,4 +168,33 @@ async fn feeds_apply_good_lines_report_bad_ones_and_exit_non_zero() {
         .data("{ products(first: 50, filter: {categoryHandle: \"sports\", vendor: \"kestrel\", available: true}) { nodes { handle } } }", json!({}))
         .await;
     assert!(listed.to_string().contains("trail-runner"), "{listed}");
+}
+
+#[test]
+fn api_key_issues_a_key_whose_printed_entry_admits_it() {
+    let output = gateway_command()
+        .args(["api-key", "mobile-app"])
+        .output()
+        .expect("runs");
+    assert!(output.status.success());
+    let printed = String::from_utf8_lossy(&output.stdout);
+    let key = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("# sk_"))
+        .map(|k| format!("sk_{k}"))
+        .expect("the key");
+    let entry: String = printed
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let config = storefront_gateway::Config::from_toml(&entry, std::path::Path::new("x.toml"))
+        .expect("the entry is valid config")
+        .validated()
+        .expect("valid");
+    assert_eq!(config.rate_limit.api_keys[0].name, "mobile-app");
+    assert_eq!(
+        config.rate_limit.api_keys[0].sha256,
+        storefront_schema::persisted::document_hash(&key)
+    );
 }

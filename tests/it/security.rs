@@ -9,7 +9,7 @@ use storefront_schema::persisted::document_hash;
 use storefront_loaders::identity::CodePurpose;
 
 use crate::customer::{
-    CONFIRM, PASSWORD, PASSWORD_RESET, PASSWORD_RESET_REQUEST, SIGN_IN, SIGN_UP, signed_in,
+    CONFIRM, PASSWORD, PASSWORD_RESET, PASSWORD_RESET_REQUEST, REFRESH, SIGN_IN, SIGN_UP, signed_in,
 };
 use crate::support::{
     FaultyStore, TestApp, full_catalog_config, full_catalog_store, local_aws, spawn_app,
@@ -540,4 +540,91 @@ async fn reset_code_probes_and_sign_ups_are_throttled_for_unknown_emails_too() {
         sign_ups.push(status);
     }
     assert_eq!(sign_ups, [200, 200, 200, 429], "sign-ups per address");
+}
+
+async fn refresh(app: &TestApp, token: &str) -> Value {
+    app.data(REFRESH, json!({"token": token})).await["customerTokenRefresh"].clone()
+}
+
+/// Sign in, refresh, present the replaced token again: the session ends for every holder.
+async fn check_refresh_rotation(app: &TestApp) {
+    let session = signed_in(app, "ada@example.com", "Ada").await;
+    let first = session["refreshToken"].as_str().expect("token").to_owned();
+    let renewed = refresh(app, &first).await;
+    let second = renewed["refreshToken"].as_str().expect("token").to_owned();
+    assert_ne!(first, second, "every refresh issues a new refresh token");
+    let third = refresh(app, &second).await["refreshToken"]
+        .as_str()
+        .expect("the new one works")
+        .to_owned();
+    let reused = refresh(app, &first).await;
+    assert_eq!(reused["userErrors"][0]["code"], "INVALID_REFRESH_TOKEN");
+    let after = refresh(app, &third).await;
+    assert_eq!(
+        after["userErrors"][0]["code"], "INVALID_REFRESH_TOKEN",
+        "the reuse ended the whole session"
+    );
+}
+
+#[tokio::test]
+async fn refresh_tokens_rotate_and_a_reused_one_ends_the_session() {
+    check_refresh_rotation(&spawn_app().await).await;
+}
+
+#[tokio::test]
+async fn refresh_tokens_rotate_on_dynamodb_too() {
+    let mut config = test_config();
+    config.store = storefront_gateway::config::StoreEngine::Aws;
+    config.set("catalog", "seed_demo", false);
+    let table = crate::support::fresh_dynamo_table().await;
+    check_refresh_rotation(&spawn_with_store(config, std::sync::Arc::new(table)).await).await;
+}
+
+/// Milliseconds into the current `period_ms`-long slot of the clock (where fixed windows
+/// would start and end).
+fn into_slot(period_ms: u128) -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis()
+        % period_ms
+}
+
+/// Waits until the clock is `from..to` milliseconds into a slot.
+async fn wait_for_slot_position(period_ms: u128, from: u128, to: u128) {
+    while !(from..to).contains(&into_slot(period_ms)) {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_window_edge_does_not_double_the_budget_across_replicas() {
+    let redis = local_aws().redis_url;
+    let namespace = format!("test:{}:", uuid::Uuid::new_v4().simple());
+    let config = || {
+        let mut config = test_config();
+        config.cache.redis_url = Some(redis.clone());
+        config.cache.namespace = namespace.clone();
+        config.rate_limit.budget = 4;
+        config.rate_limit.window_seconds = 2;
+        config
+    };
+    let a = spawn_app_with(config()).await;
+    let b = spawn_app_with(config()).await;
+    let cheap = json!({"query": "{ __typename }"});
+    // The whole budget just before a fixed window would end…
+    wait_for_slot_position(2000, 1700, 1750).await;
+    for _ in 0..4 {
+        assert_eq!(post_with(&a, &[], &cheap).await.0, 200);
+    }
+    // …and again just after it, through the other replica.
+    wait_for_slot_position(2000, 0, 100).await;
+    let mut allowed = 0;
+    for _ in 0..4 {
+        allowed += usize::from(post_with(&b, &[], &cheap).await.0 == 200);
+    }
+    assert!(
+        allowed <= 1,
+        "{allowed} more allowed right after the edge: the budget comes back evenly"
+    );
 }

@@ -80,9 +80,23 @@ struct AccountRecord {
 struct SessionRecord {
     sub: String,
     email: String,
+    /// The hash of the current refresh token's secret.
     secret_hash: String,
+    /// Hashes of the secrets refreshes replaced, newest last: one presented again means the
+    /// token was copied, and the whole session ends.
+    #[serde(default)]
+    retired: Vec<String>,
     created_at: DateTime<Utc>,
     revoked: bool,
+}
+
+/// How many replaced refresh tokens a session remembers, to spot a stolen one's use.
+const RETIRED_KEPT: usize = 20;
+
+fn new_secret() -> String {
+    let mut secret = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut secret).expect("the system random source works");
+    URL_SAFE_NO_PAD.encode(secret)
 }
 
 fn account_key(email: &Email) -> Key {
@@ -198,14 +212,13 @@ impl EmbeddedIdentity {
 
     async fn open_session(&self, account: &AccountRecord) -> Result<SessionTokens, IdentityError> {
         let id = uuid::Uuid::new_v4().simple().to_string();
-        let mut secret = [0u8; 32];
-        aws_lc_rs::rand::fill(&mut secret).expect("the system random source works");
-        let secret = URL_SAFE_NO_PAD.encode(secret);
+        let secret = new_secret();
         let now = Utc::now();
         let record = SessionRecord {
             sub: account.sub.clone(),
             email: account.email.clone(),
             secret_hash: code_hash(&id, &secret),
+            retired: Vec::new(),
             created_at: now,
             revoked: false,
         };
@@ -223,6 +236,29 @@ impl EmbeddedIdentity {
             refresh_token: format!("{id}.{secret}"),
             expires_at,
         })
+    }
+}
+
+impl EmbeddedIdentity {
+    /// Ends a session whose replaced refresh token was presented again: a copy of it is in
+    /// someone else's hands, and which holder is the customer cannot be told.
+    async fn end_session_on_reuse(&self, id: &str, sub: &str) -> Result<(), IdentityError> {
+        tracing::warn!(
+            session = id,
+            "a replaced refresh token was used again; the session ends"
+        );
+        match self
+            .table
+            .update(
+                &session_key(id),
+                &Update::set("revoked", true),
+                Some(Condition::equals("sub", sub.to_owned())),
+            )
+            .await
+        {
+            Ok(_) | Err(StoreError::ConditionFailed) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
@@ -336,7 +372,14 @@ impl IdentityProvider for EmbeddedIdentity {
             .get(TTL_ATTRIBUTE)
             .and_then(serde_json::Value::as_i64)
             .is_none_or(|at| at < Utc::now().timestamp());
-        if session.revoked || expired || session.secret_hash != code_hash(id, secret) {
+        if session.revoked || expired {
+            return Err(IdentityError::InvalidRefreshToken);
+        }
+        let presented = code_hash(id, secret);
+        if session.secret_hash != presented {
+            if session.retired.contains(&presented) {
+                self.end_session_on_reuse(id, &session.sub).await?;
+            }
             return Err(IdentityError::InvalidRefreshToken);
         }
         let email = Email::parse(&session.email)
@@ -345,10 +388,37 @@ impl IdentityProvider for EmbeddedIdentity {
         if account.is_none_or(|a| a.sub != session.sub || session.created_at < a.sessions_after) {
             return Err(IdentityError::InvalidRefreshToken);
         }
+        // Rotation: the presented token is retired and a new one issued, only if nobody
+        // rotated it meanwhile (then this is a reuse too: two holders of one token).
+        let next = new_secret();
+        let mut retired = session.retired;
+        retired.push(presented.clone());
+        let overflow = retired.len().saturating_sub(RETIRED_KEPT);
+        retired.drain(..overflow);
+        let rotation = Update::set("secret_hash", code_hash(id, &next)).and_set(
+            "retired",
+            serde_json::to_value(&retired).map_err(|e| IdentityError::Internal(e.to_string()))?,
+        );
+        match self
+            .table
+            .update(
+                &session_key(id),
+                &rotation,
+                Some(Condition::equals("secret_hash", presented)),
+            )
+            .await
+        {
+            Ok(_) => {}
+            Err(StoreError::ConditionFailed) => {
+                self.end_session_on_reuse(id, &session.sub).await?;
+                return Err(IdentityError::InvalidRefreshToken);
+            }
+            Err(e) => return Err(e.into()),
+        }
         let (access_token, expires_at) = self.access_token(&session.sub, &session.email, id)?;
         Ok(SessionTokens {
             access_token,
-            refresh_token: refresh_token.trim().to_owned(),
+            refresh_token: format!("{id}.{next}"),
             expires_at,
         })
     }
@@ -490,6 +560,7 @@ mod tests {
         let account = ada();
         let outcome = idp.sign_up(&account).await.expect("signed up");
         assert!(!outcome.confirmed);
+        let code = outbox.last();
         assert!(matches!(
             idp.sign_up(&account).await,
             Err(IdentityError::EmailTaken)
@@ -498,7 +569,6 @@ mod tests {
             idp.sign_in(&account.email, &account.password).await,
             Err(IdentityError::NotConfirmed)
         ));
-        let code = outbox.last();
         let wrong = if code == "000000" { "000001" } else { "000000" };
         assert!(matches!(
             idp.confirm_sign_up(&account.email, wrong).await,
@@ -525,13 +595,73 @@ mod tests {
             .await
             .expect("refreshed");
         assert!(verifier.verify(&renewed.access_token).await.is_ok());
+        assert_ne!(renewed.refresh_token, session.refresh_token, "rotated");
+        let again = idp
+            .refresh(&renewed.refresh_token)
+            .await
+            .expect("the new one works");
         idp.sign_out(&session.access_token, &claims)
             .await
             .expect("out");
         assert!(matches!(
-            idp.refresh(&session.refresh_token).await,
+            idp.refresh(&again.refresh_token).await,
             Err(IdentityError::InvalidRefreshToken)
         ));
+    }
+
+    #[tokio::test]
+    async fn a_replaced_refresh_token_used_again_ends_the_session() {
+        let outbox = Arc::new(Outbox::default());
+        let (idp, _) = provider(Arc::clone(&outbox));
+        let account = ada();
+        idp.sign_up(&account).await.expect("signed up");
+        idp.confirm_sign_up(&account.email, &outbox.last())
+            .await
+            .expect("confirmed");
+        let stolen = idp
+            .sign_in(&account.email, &account.password)
+            .await
+            .expect("in")
+            .refresh_token;
+        let customers = idp.refresh(&stolen).await.expect("the customer refreshes");
+        assert!(matches!(
+            idp.refresh(&stolen).await,
+            Err(IdentityError::InvalidRefreshToken)
+        ));
+        assert!(
+            matches!(
+                idp.refresh(&customers.refresh_token).await,
+                Err(IdentityError::InvalidRefreshToken)
+            ),
+            "the reuse ended the session for every holder"
+        );
+    }
+
+    #[tokio::test]
+    async fn of_concurrent_refreshes_with_one_token_at_most_one_succeeds() {
+        let outbox = Arc::new(Outbox::default());
+        let (idp, _) = provider(Arc::clone(&outbox));
+        let idp = Arc::new(idp);
+        let account = ada();
+        idp.sign_up(&account).await.expect("signed up");
+        idp.confirm_sign_up(&account.email, &outbox.last())
+            .await
+            .expect("confirmed");
+        let token = idp
+            .sign_in(&account.email, &account.password)
+            .await
+            .expect("in")
+            .refresh_token;
+        let refreshes = (0..8).map(|_| {
+            let idp = Arc::clone(&idp);
+            let token = token.clone();
+            tokio::spawn(async move { idp.refresh(&token).await.is_ok() })
+        });
+        let mut succeeded = 0;
+        for refresh in refreshes {
+            succeeded += usize::from(refresh.await.expect("task"));
+        }
+        assert!(succeeded <= 1, "{succeeded} refreshes succeeded");
     }
 
     #[tokio::test]
