@@ -198,3 +198,20 @@ fn api_key_issues_a_key_whose_printed_entry_admits_it() {
         storefront_schema::persisted::document_hash(&key)
     );
 }
+
+#[test]
+fn the_readme_s_configuration_example_is_a_valid_config() {
+    let readme = include_str!("../../README.md");
+    let section = readme
+        .split("## Configuration")
+        .nth(1)
+        .expect("the README has a Configuration section");
+    let example = section
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a toml block");
+    let config =
+        Config::from_toml(example, std::path::Path::new("README.md")).expect("the example parses");
+    config.validated().expect("the example is valid");
+}

@@ -258,7 +258,9 @@ pub struct CustomerMutation;
 #[Object]
 impl CustomerMutation {
     /// Creates an account. Unless the gateway auto-confirms, a 6-digit code is sent to the
-    /// email, to be entered with `customerConfirmSignUp` before the first sign-in.
+    /// email, to be entered with `customerConfirmSignUp` before the first sign-in. An email
+    /// that has an account gets the same answer (its owner is told by mail), so sign-up
+    /// reveals no accounts. Sign-ups are limited per address (`TOO_MANY_ATTEMPTS`).
     async fn customer_sign_up(
         &self,
         ctx: &Context<'_>,
