@@ -3,6 +3,7 @@
 
 pub mod aws;
 pub mod cache;
+pub mod cart;
 pub mod catalog;
 pub mod codec;
 pub mod domain;

@@ -2,6 +2,7 @@
 //! data only through the services and loaders found in the GraphQL context. The domains are
 //! registered once, with [`domains!`], in the schema crate.
 
+pub mod cart;
 pub mod catalog;
 pub mod connection;
 pub mod context;

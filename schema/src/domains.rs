@@ -5,6 +5,7 @@ storefront_resolvers::domains! {
     catalog(storefront_loaders::catalog::DOMAIN) => [Product, ProductVariant, Category],
     customer(storefront_loaders::identity::DOMAIN) => [Customer],
     location(storefront_loaders::location::DOMAIN) => [],
+    cart(storefront_loaders::cart::DOMAIN) => [],
 }
 
 /// Whether any domain lets the cache share the item with this key.

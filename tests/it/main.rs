@@ -2,6 +2,7 @@
 
 mod batching;
 mod cache;
+mod cart;
 mod catalog;
 mod cli;
 mod cognito;
