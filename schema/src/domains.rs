@@ -6,6 +6,7 @@ storefront_resolvers::domains! {
     customer(storefront_loaders::identity::DOMAIN) => [Customer],
     location(storefront_loaders::location::DOMAIN) => [],
     cart(storefront_loaders::cart::DOMAIN) => [],
+    checkout(storefront_loaders::checkout::DOMAIN) => [],
 }
 
 /// Whether any domain lets the cache share the item with this key.

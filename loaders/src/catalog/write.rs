@@ -628,13 +628,42 @@ impl CatalogWriter {
                 .to_owned()
         };
         let (variant_id, product_id) = (field("variant_id"), field("product_id"));
+        self.write_stock(&product_id, Some((variant_id, quantity)))
+            .await
+    }
+
+    /// Makes the listings of a product agree with its variants' stock as it is now (after a
+    /// checkout changed it), conditional on the stock read; retried on conflict.
+    pub async fn refresh_availability(
+        &self,
+        product_id: &str,
+    ) -> Result<WriteOutcome, CatalogWriteError> {
+        for attempt in 0..MAX_INVENTORY_ATTEMPTS {
+            if attempt > 0 {
+                crate::store::backoff(attempt).await;
+            }
+            match self.write_stock(product_id, None).await {
+                Err(CatalogWriteError::Conflict) => continue,
+                other => return other,
+            }
+        }
+        Err(CatalogWriteError::Conflict)
+    }
+
+    /// Sets one variant's stock (when `change` says so) and makes the product's listings
+    /// agree with the stock, in one transaction conditional on every stock it read.
+    async fn write_stock(
+        &self,
+        product_id: &str,
+        change: Option<(String, i64)>,
+    ) -> Result<WriteOutcome, CatalogWriteError> {
         let product: ProductRecord = from_item(
             &self
                 .table()
-                .get(&keys::product(&product_id))
+                .get(&keys::product(product_id))
                 .await?
                 .ok_or_else(|| {
-                    StoreError::Corrupt(format!("SKU `{sku}` points at a missing product"))
+                    StoreError::Corrupt(format!("stock of a missing product `{product_id}`"))
                 })?,
         )?;
         let stock_keys: Vec<Key> = product
@@ -647,12 +676,14 @@ impl CatalogWriter {
             let record: InventoryRecord = from_item(&item)?;
             read.insert(record.variant_id, record.quantity);
         }
-        let previous = read.get(&variant_id).copied();
         let mut stock = read.clone();
-        stock.insert(variant_id.clone(), quantity);
+        let previous = change.as_ref().and_then(|(v, _)| read.get(v).copied());
+        if let Some((variant, quantity)) = &change {
+            stock.insert(variant.clone(), *quantity);
+        }
         let available = stock.values().any(|q| *q > 0);
 
-        let partition = keys::product(&product_id).pk;
+        let partition = keys::product(product_id).pk;
         let query = Query::partition(crate::store::Index::Primary, partition, 100)
             .begins_with(keys::LISTING_PREFIX);
         let listings = self.table().query(&query).await?.items;
@@ -661,7 +692,11 @@ impl CatalogWriter {
             .filter(|i| i.get("available").and_then(Value::as_bool) != Some(available))
             .filter_map(Key::of)
             .collect();
-        if previous == Some(quantity) && stale.is_empty() {
+        let unchanged_stock = match &change {
+            Some((_, quantity)) => previous == Some(*quantity),
+            None => true,
+        };
+        if unchanged_stock && stale.is_empty() {
             return Ok(WriteOutcome::Unchanged);
         }
         // The stock this decision was made from, as a condition per variant.
@@ -669,18 +704,22 @@ impl CatalogWriter {
             Some(q) => Condition::equals("quantity", *q),
             None => Condition::ItemNotExists,
         };
-        let mut ops = vec![WriteOp::Put {
-            item: inventory_item(&InventoryRecord {
-                variant_id: variant_id.clone(),
-                quantity,
-            })?,
-            condition: Some(unchanged(&variant_id)),
-        }];
+        let mut ops = Vec::new();
+        if let Some((variant, quantity)) = &change {
+            ops.push(WriteOp::Put {
+                item: inventory_item(&InventoryRecord {
+                    variant_id: variant.clone(),
+                    quantity: *quantity,
+                })?,
+                condition: Some(unchanged(variant)),
+            });
+        }
+        let changed = change.as_ref().map(|(v, _)| v.as_str());
         ops.extend(
             product
                 .variant_ids
                 .iter()
-                .filter(|v| **v != variant_id)
+                .filter(|v| Some(v.as_str()) != changed)
                 .map(|v| WriteOp::ConditionCheck {
                     key: keys::inventory(v),
                     condition: unchanged(v),
@@ -692,7 +731,7 @@ impl CatalogWriter {
             condition: Some(Condition::ItemExists),
         }));
         match self.table().transact_write(ops).await {
-            Ok(()) => Ok(if previous.is_some() {
+            Ok(()) => Ok(if previous.is_some() || change.is_none() {
                 WriteOutcome::Updated
             } else {
                 WriteOutcome::Created

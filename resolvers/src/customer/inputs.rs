@@ -146,7 +146,8 @@ impl Checks {
             .unwrap_or_default()
     }
 
-    fn address(&mut self, base: &[&str], a: &MailingAddressInput) -> Address {
+    /// The checked address at `base`, with an error per field at fault.
+    pub fn address(&mut self, base: &[&str], a: &MailingAddressInput) -> Address {
         let at = |field: &'static str| -> Vec<&str> {
             let mut path = base.to_vec();
             path.push(field);

@@ -10,6 +10,7 @@ mod types;
 mod user_errors;
 
 pub use guard::{signed_in, viewer, viewer_opt};
+pub use inputs::{Checks, MailingAddressInput};
 pub use mutation::CustomerMutation;
 pub use nodes::{Node, resolve_nodes};
 pub use query::{CustomerQuery, own_customer};

@@ -53,6 +53,19 @@ impl Customer {
         self.0.accepts_marketing
     }
 
+    /// The customer's orders, newest first.
+    #[graphql(
+        complexity = "crate::connection::list_complexity(first.clamp(0, 100) as usize, child_complexity)"
+    )]
+    async fn orders(
+        &self,
+        ctx: &async_graphql::Context<'_>,
+        #[graphql(desc = "How many (1–100).", default = 20)] first: i32,
+    ) -> crate::error::ApiResult<Vec<crate::checkout::Order>> {
+        let first = usize::try_from(first.clamp(1, 100)).unwrap_or(20);
+        crate::checkout::customer_orders(ctx, &self.0.sub, first).await
+    }
+
     /// Saved addresses (at most 10); the first is the default.
     #[graphql(
         complexity = "crate::connection::list_complexity(super::inputs::MAX_ADDRESSES, child_complexity)"

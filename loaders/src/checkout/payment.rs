@@ -1,0 +1,223 @@
+//! Payments: the `PaymentProvider` a processor plugs in behind (authorize, capture, void,
+//! refund, each with the provider's own idempotency key, and a lookup for answers that got
+//! lost), and the embedded test provider with documented test tokens.
+//!
+//! Test tokens of the embedded provider:
+//! - `tok_visa` (or any other `tok_…`): authorized;
+//! - `tok_decline`: declined (`card_declined`);
+//! - `tok_insufficient_funds`: declined (`insufficient_funds`);
+//! - `tok_timeout`: the provider does not answer, and took nothing;
+//! - `tok_lost_success`: authorized, but the answer is lost on the way back (a lookup finds
+//!   the authorization).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::codec::{from_item, to_item};
+use crate::store::{Condition, Key, StoreError, Table, Update};
+
+/// What to authorize.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentRequest {
+    /// The provider-side idempotency key (the order's id): a retry never charges twice.
+    pub idempotency_key: String,
+    /// The amount.
+    pub amount: Decimal,
+    /// ISO 4217 currency.
+    pub currency: String,
+    /// The payment method's token (from the processor's client-side SDK).
+    pub token: String,
+}
+
+/// An authorization.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Authorization {
+    /// The provider's id of it.
+    pub id: String,
+    /// The amount authorized.
+    pub amount: Decimal,
+}
+
+/// What a lookup found for an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Found {
+    /// Nothing was authorized.
+    Nothing,
+    /// Authorized (and maybe captured).
+    Authorized(Authorization),
+    /// Declined.
+    Declined(String),
+}
+
+/// Why a payment call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PaymentError {
+    /// The processor declined; the reason is for the buyer.
+    #[error("the payment was declined: {0}")]
+    Declined(String),
+    /// The processor did not answer (the outcome is unknown until a lookup).
+    #[error("the payment provider did not answer: {0}")]
+    Unavailable(String),
+    /// Anything else.
+    #[error("payment provider error: {0}")]
+    Other(String),
+}
+
+/// A payment processor.
+#[async_trait]
+pub trait PaymentProvider: Send + Sync {
+    /// Its name, stored with payments.
+    fn name(&self) -> &'static str;
+    /// Authorizes the amount (idempotent by `request.idempotency_key`).
+    async fn authorize(&self, request: &PaymentRequest) -> Result<Authorization, PaymentError>;
+    /// Captures an authorization (idempotent).
+    async fn capture(&self, authorization: &Authorization) -> Result<(), PaymentError>;
+    /// Voids an authorization that was not captured (idempotent).
+    async fn void(&self, authorization: &Authorization) -> Result<(), PaymentError>;
+    /// Refunds a captured authorization (idempotent).
+    async fn refund(&self, authorization: &Authorization) -> Result<(), PaymentError>;
+    /// What happened to the authorization under `idempotency_key`.
+    async fn lookup(&self, idempotency_key: &str) -> Result<Found, PaymentError>;
+}
+
+/// The state the embedded provider keeps per idempotency key (in the table, so every replica
+/// and a restarted one agree).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct ProviderRecord {
+    found: Found,
+    captured: bool,
+    voided: bool,
+    refunded: bool,
+}
+
+fn key(idempotency_key: &str) -> Key {
+    Key::new(format!("TESTPAY#{idempotency_key}"), "TESTPAY")
+}
+
+/// The embedded test provider (see the module documentation for its tokens).
+pub struct EmbeddedPayments {
+    table: Arc<dyn Table>,
+}
+
+impl EmbeddedPayments {
+    /// A provider keeping its state in `table`.
+    pub fn new(table: Arc<dyn Table>) -> Self {
+        Self { table }
+    }
+
+    async fn record(&self, idempotency_key: &str) -> Result<Option<ProviderRecord>, PaymentError> {
+        let item = self
+            .table
+            .get(&key(idempotency_key))
+            .await
+            .map_err(|e| PaymentError::Unavailable(e.to_string()))?;
+        item.map(|i| from_item(&i))
+            .transpose()
+            .map_err(|e| PaymentError::Other(e.to_string()))
+    }
+
+    async fn flag(&self, authorization: &Authorization, flag: &str) -> Result<(), PaymentError> {
+        self.table
+            .update(
+                &key(&authorization.id),
+                &Update::set(flag, true),
+                Some(Condition::ItemExists),
+            )
+            .await
+            .map(drop)
+            .map_err(|e| match e {
+                StoreError::ConditionFailed => PaymentError::Other("no such authorization".into()),
+                e => PaymentError::Unavailable(e.to_string()),
+            })
+    }
+
+    /// Whether the authorization under `idempotency_key` was captured (for tests and the
+    /// admin's eyes).
+    pub async fn captured(&self, idempotency_key: &str) -> Result<bool, PaymentError> {
+        Ok(self
+            .record(idempotency_key)
+            .await?
+            .is_some_and(|r| r.captured))
+    }
+}
+
+#[async_trait]
+impl PaymentProvider for EmbeddedPayments {
+    fn name(&self) -> &'static str {
+        "embedded"
+    }
+
+    async fn authorize(&self, request: &PaymentRequest) -> Result<Authorization, PaymentError> {
+        if let Some(existing) = self.record(&request.idempotency_key).await? {
+            return match existing.found {
+                Found::Authorized(a) => Ok(a),
+                Found::Declined(why) => Err(PaymentError::Declined(why)),
+                Found::Nothing => Err(PaymentError::Unavailable("no answer".into())),
+            };
+        }
+        let authorization = Authorization {
+            id: request.idempotency_key.clone(),
+            amount: request.amount,
+        };
+        let (found, answer) = match request.token.as_str() {
+            "tok_decline" => (
+                Found::Declined("card_declined".into()),
+                Err(PaymentError::Declined("card_declined".into())),
+            ),
+            "tok_insufficient_funds" => (
+                Found::Declined("insufficient_funds".into()),
+                Err(PaymentError::Declined("insufficient_funds".into())),
+            ),
+            "tok_timeout" => {
+                return Err(PaymentError::Unavailable("the provider timed out".into()));
+            }
+            "tok_lost_success" => (
+                Found::Authorized(authorization.clone()),
+                Err(PaymentError::Unavailable("the answer was lost".into())),
+            ),
+            token if token.starts_with("tok_") => {
+                (Found::Authorized(authorization.clone()), Ok(authorization))
+            }
+            _ => (
+                Found::Declined("invalid_token".into()),
+                Err(PaymentError::Declined("invalid_token".into())),
+            ),
+        };
+        let record = ProviderRecord {
+            found,
+            captured: false,
+            voided: false,
+            refunded: false,
+        };
+        let item = to_item(&key(&request.idempotency_key), &record, &[])
+            .map_err(|e| PaymentError::Other(e.to_string()))?;
+        match self.table.put(item, Some(Condition::ItemNotExists)).await {
+            Ok(()) => answer,
+            // Another call with this key came first: answer as it did.
+            Err(StoreError::ConditionFailed) => Box::pin(self.authorize(request)).await,
+            Err(e) => Err(PaymentError::Unavailable(e.to_string())),
+        }
+    }
+
+    async fn capture(&self, authorization: &Authorization) -> Result<(), PaymentError> {
+        self.flag(authorization, "captured").await
+    }
+
+    async fn void(&self, authorization: &Authorization) -> Result<(), PaymentError> {
+        self.flag(authorization, "voided").await
+    }
+
+    async fn refund(&self, authorization: &Authorization) -> Result<(), PaymentError> {
+        self.flag(authorization, "refunded").await
+    }
+
+    async fn lookup(&self, idempotency_key: &str) -> Result<Found, PaymentError> {
+        Ok(self
+            .record(idempotency_key)
+            .await?
+            .map_or(Found::Nothing, |r| r.found))
+    }
+}

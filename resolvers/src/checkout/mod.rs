@@ -1,0 +1,335 @@
+//! Checkout and orders: `checkoutComplete` turns a cart into an order exactly once per
+//! idempotency key; orders are read by their owner (a customer) or with their id (a guest).
+
+mod order;
+
+use std::sync::Arc;
+
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use storefront_loaders::checkout::{Checkout, CheckoutRequest, Refusal};
+use storefront_loaders::identity::GuestToken;
+use storefront_loaders::rate_limit::ClientIp;
+
+pub use order::{Order, OrderStatus};
+
+use crate::cart::token_of;
+use crate::catalog::Money;
+use crate::context::service;
+use crate::customer::{Checks, MailingAddressInput, viewer_opt};
+use crate::error::{ApiError, ApiResult};
+use crate::ids;
+
+/// How the buyer pays.
+#[derive(InputObject, Debug, Clone)]
+pub struct PaymentInput {
+    /// The payment method's token from the processor's client-side SDK (the embedded test
+    /// processor takes `tok_visa`, `tok_decline`, `tok_insufficient_funds`, `tok_timeout`,
+    /// `tok_lost_success`).
+    pub token: String,
+}
+
+/// What went wrong with a checkout, for programs.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckoutErrorCode {
+    /// A value is malformed or missing.
+    Invalid,
+    /// No such cart (or it is someone else's).
+    CartNotFound,
+    /// The cart has no lines.
+    EmptyCart,
+    /// The cart was checked out already.
+    AlreadyCheckedOut,
+    /// The cart has more lines than one checkout takes.
+    TooManyLines,
+    /// No such shipping method.
+    UnknownShippingMethod,
+    /// An item is no longer sold.
+    MerchandiseNotFound,
+    /// Not enough in stock; `quantityAvailable` says how many are.
+    InsufficientStock,
+    /// A discount code does not apply (used up, expired, minimum not met).
+    DiscountNotApplicable,
+    /// The buyer used the discount code already.
+    DiscountAlreadyUsed,
+    /// The order cannot be placed.
+    FraudBlocked,
+    /// The payment was declined.
+    PaymentDeclined,
+    /// The payment could not be taken; nothing was charged.
+    PaymentFailed,
+    /// This idempotency key was used for another cart.
+    IdempotencyKeyReused,
+    /// The cart changed during checkout; review it and try again.
+    CartChanged,
+}
+
+/// An expected failure of a checkout.
+#[derive(SimpleObject, Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutUserError {
+    /// The path to the input at fault, when one is.
+    pub field: Option<Vec<String>>,
+    /// What is wrong, for people.
+    pub message: String,
+    /// What is wrong, for programs.
+    pub code: CheckoutErrorCode,
+    /// The variant it is about, when one.
+    pub merchandise_id: Option<ID>,
+    /// With `INSUFFICIENT_STOCK`: how many are in stock.
+    pub quantity_available: Option<i64>,
+}
+
+/// The result of `checkoutComplete`.
+#[derive(SimpleObject)]
+pub struct CheckoutCompletePayload {
+    /// The order; null when none was placed.
+    pub order: Option<Order>,
+    /// What was wrong.
+    pub user_errors: Vec<CheckoutUserError>,
+}
+
+/// A way to ship.
+#[derive(SimpleObject, Debug, Clone, PartialEq, Eq)]
+pub struct ShippingMethod {
+    /// Its handle, for `checkoutComplete`.
+    pub handle: String,
+    /// Display name.
+    pub title: String,
+    /// Its price.
+    pub price: Money,
+    /// Free from this merchandise subtotal up.
+    pub free_over: Option<Money>,
+}
+
+fn code_of(refusal: Refusal) -> CheckoutErrorCode {
+    use CheckoutErrorCode as C;
+    match refusal {
+        Refusal::CartNotFound => C::CartNotFound,
+        Refusal::EmptyCart => C::EmptyCart,
+        Refusal::AlreadyCheckedOut => C::AlreadyCheckedOut,
+        Refusal::TooManyLines => C::TooManyLines,
+        Refusal::UnknownShippingMethod => C::UnknownShippingMethod,
+        Refusal::MerchandiseNotFound => C::MerchandiseNotFound,
+        Refusal::InsufficientStock => C::InsufficientStock,
+        Refusal::DiscountNotApplicable => C::DiscountNotApplicable,
+        Refusal::DiscountAlreadyUsed => C::DiscountAlreadyUsed,
+        Refusal::FraudBlocked => C::FraudBlocked,
+        Refusal::PaymentDeclined => C::PaymentDeclined,
+        Refusal::PaymentFailed => C::PaymentFailed,
+        Refusal::IdempotencyKeyReused => C::IdempotencyKeyReused,
+        Refusal::CartChanged => C::CartChanged,
+    }
+}
+
+fn field_of(refusal: Refusal) -> Option<Vec<String>> {
+    let at = |f: &str| Some(vec![f.to_owned()]);
+    match refusal {
+        Refusal::CartNotFound
+        | Refusal::AlreadyCheckedOut
+        | Refusal::EmptyCart
+        | Refusal::CartChanged
+        | Refusal::TooManyLines => at("cartId"),
+        Refusal::UnknownShippingMethod => at("shippingMethod"),
+        Refusal::PaymentDeclined | Refusal::PaymentFailed => at("payment"),
+        Refusal::IdempotencyKeyReused => at("idempotencyKey"),
+        _ => None,
+    }
+}
+
+fn invalid(field: &[&str], message: &str) -> CheckoutUserError {
+    CheckoutUserError {
+        field: Some(field.iter().map(|f| (*f).to_owned()).collect()),
+        message: message.to_owned(),
+        code: CheckoutErrorCode::Invalid,
+        merchandise_id: None,
+        quantity_available: None,
+    }
+}
+
+/// Checkout mutations.
+#[derive(Default)]
+pub struct CheckoutMutation;
+
+/// Checkout mutations.
+#[Object]
+impl CheckoutMutation {
+    /// Places the order for a cart: stock is reserved, discount usage taken and the order
+    /// written at once, then the payment is taken. The same `idempotencyKey` answers the same
+    /// again (send a new one for a new attempt); a declined payment places nothing.
+    #[allow(clippy::too_many_arguments)]
+    async fn checkout_complete(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The cart.")] cart_id: ID,
+        #[graphql(
+            desc = "A key of the client's (8–128 characters), the same for retries of one attempt."
+        )]
+        idempotency_key: String,
+        #[graphql(desc = "The receipt's address.")] email: String,
+        #[graphql(desc = "Where it goes.")] shipping_address: MailingAddressInput,
+        #[graphql(desc = "Where the bill goes (default: the shipping address).")]
+        billing_address: Option<MailingAddressInput>,
+        #[graphql(desc = "The shipping method's handle (`shippingMethods`).")]
+        shipping_method: String,
+        #[graphql(desc = "How the buyer pays.")] payment: PaymentInput,
+    ) -> ApiResult<CheckoutCompletePayload> {
+        let failed = |errors| CheckoutCompletePayload {
+            order: None,
+            user_errors: errors,
+        };
+        let key = idempotency_key.trim();
+        if !(8..=128).contains(&key.len()) || key.chars().any(char::is_control) {
+            return Ok(failed(vec![invalid(
+                &["idempotencyKey"],
+                "an idempotency key is 8–128 characters",
+            )]));
+        }
+        let Some(cart) = token_of(&cart_id) else {
+            return Ok(failed(vec![CheckoutUserError {
+                code: CheckoutErrorCode::CartNotFound,
+                ..invalid(&["cartId"], "no such cart")
+            }]));
+        };
+        let mut checks = Checks::default();
+        let email = checks.email(&["email"], &email);
+        let shipping = checks.address(&["shippingAddress"], &shipping_address);
+        let billing = match &billing_address {
+            Some(a) => checks.address(&["billingAddress"], a),
+            None => shipping.clone(),
+        };
+        if payment.token.trim().is_empty() || payment.token.len() > 256 {
+            return Ok(failed(vec![invalid(
+                &["payment", "token"],
+                "a payment token is 1–256 characters",
+            )]));
+        }
+        let (Some(email), true) = (email, checks.errors.is_empty()) else {
+            return Ok(failed(
+                checks
+                    .errors
+                    .into_iter()
+                    .map(|e| CheckoutUserError {
+                        field: e.field,
+                        message: e.message,
+                        code: CheckoutErrorCode::Invalid,
+                        merchandise_id: None,
+                        quantity_available: None,
+                    })
+                    .collect(),
+            ));
+        };
+        let checkout = service::<Arc<Checkout>>(ctx)?;
+        let request = CheckoutRequest {
+            cart,
+            customer: viewer_opt(ctx).map(|v| v.sub().to_owned()),
+            idempotency_key: key.to_owned(),
+            email: email.to_string(),
+            shipping_address: shipping,
+            billing_address: billing,
+            shipping_method,
+            payment_token: payment.token,
+            ip: ctx.data_opt::<ClientIp>().map(|ip| ip.0.clone()),
+        };
+        match checkout.complete(request).await.map_err(ApiError::from)? {
+            Ok(placed) => Ok(CheckoutCompletePayload {
+                order: Some(Order {
+                    token: placed.token,
+                    record: placed.order,
+                }),
+                user_errors: Vec::new(),
+            }),
+            Err(refused) => Ok(failed(vec![CheckoutUserError {
+                field: field_of(refused.code),
+                message: refused.message,
+                code: code_of(refused.code),
+                merchandise_id: refused
+                    .variant_id
+                    .map(|v| ids::encode("ProductVariant", &v)),
+                quantity_available: refused.available,
+            }])),
+        }
+    }
+}
+
+/// The order behind `id` when this request may read it.
+async fn reach(ctx: &Context<'_>, id: &ID) -> ApiResult<Option<Order>> {
+    let Some(token) = ids::decode_as(id, "Order")
+        .ok()
+        .and_then(|raw| GuestToken::parse(&raw))
+    else {
+        return Ok(None);
+    };
+    let checkout = service::<Arc<Checkout>>(ctx)?;
+    let Some(record) = checkout.orders.get(&token.digest()).await? else {
+        return Ok(None);
+    };
+    let customer = viewer_opt(ctx).map(|v| v.sub());
+    Ok(record.owner.permits(customer, Some(&token)).then(|| Order {
+        token: token.as_str().to_owned(),
+        record,
+    }))
+}
+
+/// A customer's orders, newest first.
+pub async fn customer_orders(ctx: &Context<'_>, sub: &str, first: usize) -> ApiResult<Vec<Order>> {
+    let checkout = service::<Arc<Checkout>>(ctx)?;
+    let mut orders = Vec::new();
+    for (_, entry) in checkout.orders.of_customer(sub, first, None).await? {
+        if let Some(record) = checkout.orders.get(&entry.digest).await? {
+            orders.push(Order {
+                token: entry.token,
+                record,
+            });
+        }
+    }
+    Ok(orders)
+}
+
+/// Checkout queries.
+#[derive(Default)]
+pub struct CheckoutQuery;
+
+/// Checkout queries.
+#[Object]
+impl CheckoutQuery {
+    /// An order by its id; null when there is none this request may read (a customer's
+    /// orders are theirs alone).
+    async fn order(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The order's ID.")] id: ID,
+    ) -> ApiResult<Option<Order>> {
+        reach(ctx, &id).await
+    }
+
+    /// The ways to ship, with their prices.
+    async fn shipping_methods(&self, ctx: &Context<'_>) -> ApiResult<Vec<ShippingMethod>> {
+        let carts = service::<storefront_loaders::cart::Carts>(ctx)?;
+        Ok(carts
+            .config
+            .shipping_methods
+            .iter()
+            .map(|m| ShippingMethod {
+                handle: m.handle.clone(),
+                title: m.title.clone(),
+                price: Money::new(m.price, "USD"),
+                free_over: m.free_over.map(|f| Money::new(f, "USD")),
+            })
+            .collect())
+    }
+}
+
+/// The checkout's queries.
+pub type Query = CheckoutQuery;
+/// The checkout's mutations.
+pub type Mutation = CheckoutMutation;
+
+/// Orders are not nodes: their ids are keys, not handles to look up.
+pub enum Node {}
+
+/// Orders are reached with `order(id:)`.
+pub async fn resolve_nodes(
+    _ctx: &Context<'_>,
+    targets: &[(String, String)],
+) -> ApiResult<Vec<Option<Node>>> {
+    Ok(targets.iter().map(|_| None).collect())
+}

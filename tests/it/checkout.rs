@@ -1,0 +1,323 @@
+//! Checkout over HTTP: orders that never oversell, never double-charge, release what a failed
+//! payment reserved, use discounts exactly up to their limit, and are read by their owners
+//! only; on the embedded store and on DynamoDB Local.
+
+use std::sync::Arc;
+
+use futures::future::join_all;
+use serde_json::{Value, json};
+use storefront_gateway::config::Config;
+use storefront_loaders::cart::{CartStore, DiscountRecord, DiscountValue};
+use storefront_loaders::catalog::CatalogWriter;
+
+use crate::cart::{create_cart, stocked_variants};
+use crate::customer::signed_in;
+use crate::support::{TestApp, spawn_app_with, spawn_with_store, test_config};
+
+const CHECKOUT: &str = "mutation($cart: ID!, $key: String!, $email: String!, $token: String!) {
+  checkoutComplete(cartId: $cart, idempotencyKey: $key, email: $email, shippingMethod: \"standard\",
+    shippingAddress: {firstName: \"Eve\", address1: \"1 Main St\", city: \"Springfield\", province: \"CA\", zip: \"90001\", countryCode: \"US\"},
+    payment: {token: $token}) {
+    order { id number status total { amount } totalTax { amount } totalDiscount { amount } payment { state }
+      lineItems { sku quantity } statusHistory { status } discountCodes }
+    userErrors { field code message quantityAvailable }
+  }
+}";
+
+/// A config for checkout tests: velocity rules out of the way (every test order comes from
+/// one address).
+pub fn checkout_config() -> Config {
+    let mut config = test_config();
+    config.set("checkout", "fraud.orders_per_hour", 1_000_000);
+    config
+}
+
+async fn checkout(app: &TestApp, cart: &str, key: &str, email: &str, token: &str) -> Value {
+    app.data(
+        CHECKOUT,
+        json!({"cart": cart, "key": key, "email": email, "token": token}),
+    )
+    .await["checkoutComplete"]
+        .clone()
+}
+
+/// A variant set to `stock` units: (ID, SKU).
+async fn variant_with_stock(app: &TestApp, stock: i64) -> (String, String) {
+    let (id, _, _) = stocked_variants(app, 1).await.remove(0);
+    let data = app
+        .data(
+            "query($id: ID!) { node(id: $id) { ... on ProductVariant { sku } } }",
+            json!({"id": id}),
+        )
+        .await;
+    let sku = data["node"]["sku"].as_str().expect("sku").to_owned();
+    CatalogWriter::new(Arc::clone(&app.app.table))
+        .set_inventory(&sku, stock)
+        .await
+        .expect("stock set");
+    (id, sku)
+}
+
+async fn stock_of(app: &TestApp, variant: &str) -> i64 {
+    app.data(
+        "query($id: ID!) { node(id: $id) { ... on ProductVariant { quantityAvailable } } }",
+        json!({"id": variant}),
+    )
+    .await["node"]["quantityAvailable"]
+        .as_i64()
+        .expect("stock")
+}
+
+async fn cart_with(app: &TestApp, variant: &str, quantity: i64) -> String {
+    let created = create_cart(
+        app,
+        None,
+        json!([{"merchandiseId": variant, "quantity": quantity}]),
+    )
+    .await;
+    assert_eq!(created["userErrors"], json!([]), "{created}");
+    created["cart"]["id"].as_str().expect("cart").to_owned()
+}
+
+/// 200 shoppers at once for 25 units: exactly 25 orders, stock 0, never negative.
+async fn check_no_oversell(app: &TestApp) {
+    let (variant, _) = variant_with_stock(app, 25).await;
+    let mut carts = Vec::new();
+    for _ in 0..200 {
+        carts.push(cart_with(app, &variant, 1).await);
+    }
+    let checkouts = carts.iter().enumerate().map(|(i, cart)| {
+        let key = format!("oversell-{i:04}");
+        let email = format!("buyer{i}@example.com");
+        async move { checkout(app, cart, &key, &email, "tok_visa").await }
+    });
+    let answers = join_all(checkouts).await;
+    let paid = answers
+        .iter()
+        .filter(|a| a["order"]["status"] == "PAID")
+        .count();
+    let out_of_stock = answers
+        .iter()
+        .filter(|a| a["userErrors"][0]["code"] == "INSUFFICIENT_STOCK")
+        .count();
+    assert_eq!(
+        (paid, out_of_stock),
+        (25, 175),
+        "{:?}",
+        answers
+            .iter()
+            .find(|a| a["order"].is_null() && a["userErrors"][0]["code"] != "INSUFFICIENT_STOCK")
+    );
+    assert_eq!(stock_of(app, &variant).await, 0);
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_checkouts_for_25_units_place_exactly_25_orders() {
+    check_no_oversell(&spawn_app_with(checkout_config()).await).await;
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_checkouts_never_oversell_on_dynamodb() {
+    let mut config = checkout_config();
+    config.store = storefront_gateway::config::StoreEngine::Aws;
+    let table = crate::support::fresh_dynamo_table().await;
+    check_no_oversell(&spawn_with_store(config, Arc::new(table)).await).await;
+}
+
+#[tokio::test]
+async fn a_retry_storm_with_one_key_places_one_order_and_charges_once() {
+    let app = spawn_app_with(checkout_config()).await;
+    let (variant, _) = variant_with_stock(&app, 10).await;
+    let cart = cart_with(&app, &variant, 2).await;
+    let storm =
+        (0..50).map(|_| checkout(&app, &cart, "storm-key-1", "eve@example.com", "tok_visa"));
+    let answers = join_all(storm).await;
+    let ids: std::collections::BTreeSet<&str> = answers
+        .iter()
+        .map(|a| {
+            a["order"]["id"]
+                .as_str()
+                .expect("every answer is the order")
+        })
+        .collect();
+    assert_eq!(ids.len(), 1, "one order");
+    assert_eq!(stock_of(&app, &variant).await, 8, "reserved once");
+    let captures = app.app.metrics.sample(
+        "storefront_payment_calls_total",
+        &[("op", "capture"), ("result", "ok")],
+    );
+    assert_eq!(captures, 1.0, "captured once");
+    let replay = checkout(&app, &cart, "storm-key-1", "eve@example.com", "tok_visa").await;
+    assert_eq!(replay["order"]["status"], "PAID");
+    // The key with another cart is an error, not that order.
+    let other = cart_with(&app, &variant, 1).await;
+    let reused = checkout(&app, &other, "storm-key-1", "eve@example.com", "tok_visa").await;
+    assert_eq!(reused["userErrors"][0]["code"], "IDEMPOTENCY_KEY_REUSED");
+}
+
+#[tokio::test]
+async fn declined_and_timed_out_payments_leave_stock_where_it_was() {
+    let app = spawn_app_with(checkout_config()).await;
+    let (variant, _) = variant_with_stock(&app, 5).await;
+    let cart = cart_with(&app, &variant, 3).await;
+    for (token, code) in [
+        ("tok_decline", "PAYMENT_DECLINED"),
+        ("tok_insufficient_funds", "PAYMENT_DECLINED"),
+        ("tok_timeout", "PAYMENT_FAILED"),
+    ] {
+        let answer = checkout(
+            &app,
+            &cart,
+            &format!("attempt-{token}"),
+            "eve@example.com",
+            token,
+        )
+        .await;
+        assert_eq!(answer["userErrors"][0]["code"], code, "{token}: {answer}");
+        assert_eq!(answer["order"], Value::Null);
+        assert_eq!(stock_of(&app, &variant).await, 5, "{token}");
+        // The same key answers the same.
+        let again = checkout(
+            &app,
+            &cart,
+            &format!("attempt-{token}"),
+            "eve@example.com",
+            token,
+        )
+        .await;
+        assert_eq!(again["userErrors"][0]["code"], code);
+    }
+    // A success whose answer got lost is found and completed; the cart could be retried.
+    let answer = checkout(
+        &app,
+        &cart,
+        "attempt-lost",
+        "eve@example.com",
+        "tok_lost_success",
+    )
+    .await;
+    assert_eq!(answer["order"]["status"], "PAID", "{answer}");
+    assert_eq!(stock_of(&app, &variant).await, 2);
+    let again = checkout(&app, &cart, "attempt-after", "eve@example.com", "tok_visa").await;
+    assert_eq!(again["userErrors"][0]["code"], "ALREADY_CHECKED_OUT");
+}
+
+#[tokio::test]
+async fn a_discount_with_a_usage_limit_of_10_is_used_exactly_10_times() {
+    let app = spawn_app_with(checkout_config()).await;
+    let store = CartStore::new(Arc::clone(&app.app.table));
+    store
+        .put_discount(&DiscountRecord {
+            code: "TEN4TEN".into(),
+            value: DiscountValue::Percentage(10.into()),
+            minimum_subtotal: None,
+            starts_at: None,
+            ends_at: None,
+            usage_limit: Some(10),
+            per_customer_limit: None,
+            used: 0,
+        })
+        .await
+        .expect("discount");
+    let (variant, _) = variant_with_stock(&app, 500).await;
+    let mut carts = Vec::new();
+    for _ in 0..50 {
+        let cart = cart_with(&app, &variant, 1).await;
+        let set = app
+            .data(
+                "mutation($c: ID!) { cartDiscountCodesUpdate(cartId: $c, discountCodes: [\"TEN4TEN\"]) { userErrors { code } } }",
+                json!({"c": cart}),
+            )
+            .await;
+        assert_eq!(set["cartDiscountCodesUpdate"]["userErrors"], json!([]));
+        carts.push(cart);
+    }
+    let app = &app;
+    let answers = join_all(carts.iter().enumerate().map(|(i, cart)| {
+        let key = format!("discount-{i:03}");
+        let email = format!("d{i}@example.com");
+        async move { checkout(app, cart, &key, &email, "tok_visa").await }
+    }))
+    .await;
+    let used = answers
+        .iter()
+        .filter(|a| a["order"]["status"] == "PAID")
+        .count();
+    let refused = answers
+        .iter()
+        .filter(|a| a["userErrors"][0]["code"] == "DISCOUNT_NOT_APPLICABLE")
+        .count();
+    assert_eq!((used, refused), (10, 40));
+    let stored = store.discounts(&["TEN4TEN".into()]).await.expect("read");
+    assert_eq!(stored[0].used, 10);
+}
+
+#[tokio::test]
+async fn orders_are_read_by_their_owner_only() {
+    let app = spawn_app_with(checkout_config()).await;
+    let (variant, _) = variant_with_stock(&app, 10).await;
+    let ada = signed_in(&app, "ada@example.com", "Ada").await["accessToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let bob = signed_in(&app, "bob@example.com", "Bob").await["accessToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let created = create_cart(&app, Some(&ada), json!([{"merchandiseId": variant}])).await;
+    let cart = created["cart"]["id"].as_str().expect("cart").to_owned();
+    // Only Ada may check out her cart.
+    let (_, _, by_bob) = app
+        .post_as(&bob, CHECKOUT, json!({"cart": cart, "key": "ada-order-1", "email": "bob@example.com", "token": "tok_visa"}))
+        .await;
+    assert_eq!(
+        by_bob["data"]["checkoutComplete"]["userErrors"][0]["code"],
+        "CART_NOT_FOUND"
+    );
+    let (_, _, placed) = app
+        .post_as(&ada, CHECKOUT, json!({"cart": cart, "key": "ada-order-1", "email": "ada@example.com", "token": "tok_visa"}))
+        .await;
+    let order = placed["data"]["checkoutComplete"]["order"]["id"]
+        .as_str()
+        .expect("order")
+        .to_owned();
+    let read = "query($id: ID!) { order(id: $id) { number status } }";
+    assert_eq!(
+        app.post_as(&ada, read, json!({"id": order})).await.2["data"]["order"]["status"],
+        "PAID"
+    );
+    assert_eq!(
+        app.post_as(&bob, read, json!({"id": order})).await.2["data"]["order"],
+        Value::Null
+    );
+    assert_eq!(
+        app.post(read, json!({"id": order})).await.1["data"]["order"],
+        Value::Null
+    );
+    let mine = app
+        .post_as(&ada, "{ customer { orders { id status } } }", json!({}))
+        .await
+        .2;
+    assert_eq!(mine["data"]["customer"]["orders"][0]["id"], json!(order));
+    let theirs = app
+        .post_as(&bob, "{ customer { orders { id } } }", json!({}))
+        .await
+        .2;
+    assert_eq!(theirs["data"]["customer"]["orders"], json!([]));
+
+    // A guest's order is reached with its id alone.
+    let guest_cart = cart_with(&app, &variant, 1).await;
+    let guest = checkout(
+        &app,
+        &guest_cart,
+        "guest-order-1",
+        "eve@example.com",
+        "tok_visa",
+    )
+    .await;
+    let guest_order = guest["order"]["id"].as_str().expect("order");
+    assert_eq!(
+        app.post(read, json!({"id": guest_order})).await.1["data"]["order"]["status"],
+        "PAID"
+    );
+}
