@@ -36,6 +36,8 @@ pub fn test_config() -> Config {
     }
     .with_section("catalog", "asset_base_url", "https://cdn.test")
     .with_section("catalog", "demo_products", TEST_PRODUCTS)
+    // Tests that need the checkout sweeper run it themselves.
+    .with_section("checkout", "sweep_seconds", 0)
 }
 
 /// Starts a gateway with the default test configuration.

@@ -136,6 +136,8 @@ impl Domain for CheckoutDomain {
         );
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(every);
+            // The first tick is immediate; the first sweep waits a whole period.
+            ticks.tick().await;
             loop {
                 ticks.tick().await;
                 match checkout.sweep(older_than).await {
