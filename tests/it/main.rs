@@ -13,6 +13,7 @@ mod deploy;
 mod dynamodb;
 mod http;
 mod http_audit;
+mod outbox;
 mod pagination;
 mod persisted;
 mod security;

@@ -38,6 +38,7 @@ pub fn test_config() -> Config {
     .with_section("catalog", "demo_products", TEST_PRODUCTS)
     // Tests that need the checkout sweeper run it themselves.
     .with_section("checkout", "sweep_seconds", 0)
+    .with_section("checkout", "outbox.relay_millis", 0)
 }
 
 /// Starts a gateway with the default test configuration.
@@ -271,14 +272,28 @@ pub async fn spawn_dynamo_app() -> TestApp {
 }
 
 /// Starts a gateway over an already opened store.
-pub async fn spawn_with_store(config: Config, store: std::sync::Arc<dyn Table>) -> TestApp {
+pub async fn spawn_with_store(config: Config, store: Arc<dyn Table>) -> TestApp {
+    spawn_with_plugged(
+        config,
+        store,
+        storefront_loaders::domain::Services::default(),
+    )
+    .await
+}
+
+/// Starts a gateway over an already opened store, with `plugged` parts in place of the
+/// domains' defaults (the outbox's sinks, say).
+pub async fn spawn_with_plugged(
+    config: Config,
+    store: Arc<dyn Table>,
+    mut plugged: storefront_loaders::domain::Services,
+) -> TestApp {
     let config = config.validated().expect("test config is valid");
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .expect("bind port 0");
     let addr = listener.local_addr().expect("local addr");
     let outbox = Arc::new(Outbox::default());
-    let mut plugged = storefront_loaders::domain::Services::default();
     plugged.insert(Arc::clone(&outbox) as Arc<dyn CodeDelivery>);
     let app = App::with_plugged(config, store, plugged)
         .await

@@ -9,6 +9,7 @@ pub mod orders;
 pub mod outbox;
 pub mod payment;
 pub mod place;
+pub mod relay;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +31,45 @@ use crate::domain::{
 };
 use crate::rate_limit::{RateLimitSettings, RateLimiter};
 
+/// Where the outbox goes (`[checkout.outbox]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboxConfig {
+    /// `embedded` (the durable queue in the store) or `sqs` (an SQS FIFO queue).
+    pub engine: OutboxEngine,
+    /// The FIFO queue's URL (engine `sqs`).
+    pub sqs_queue_url: Option<String>,
+    /// An EventBridge bus that also gets every message.
+    pub eventbridge_bus: Option<String>,
+    /// Endpoint override for SQS and EventBridge (moto, LocalStack).
+    pub endpoint_url: Option<String>,
+    /// Milliseconds between relay passes (0: no relay on this replica).
+    pub relay_millis: u64,
+}
+
+/// Where outbox messages are delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutboxEngine {
+    /// The durable queue in the store, read with its consumer API.
+    #[default]
+    Embedded,
+    /// Amazon SQS FIFO.
+    Sqs,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        Self {
+            engine: OutboxEngine::Embedded,
+            sqs_queue_url: None,
+            eventbridge_bus: None,
+            endpoint_url: None,
+            relay_millis: 500,
+        }
+    }
+}
+
 /// The checkout domain's settings (`[checkout]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -40,6 +80,8 @@ pub struct CheckoutConfig {
     pub sweep_seconds: u64,
     /// Seconds an order may stay pending before the sweeper settles it.
     pub settle_after_seconds: u64,
+    /// The outbox's destination.
+    pub outbox: OutboxConfig,
 }
 
 impl Default for CheckoutConfig {
@@ -48,12 +90,25 @@ impl Default for CheckoutConfig {
             fraud: FraudRules::default(),
             sweep_seconds: 30,
             settle_after_seconds: 120,
+            outbox: OutboxConfig::default(),
         }
     }
 }
 
 impl DomainConfig for CheckoutConfig {
     fn validate(&self, section: &str, _shared: &SharedSettings) -> Result<(), SettingError> {
+        if self.outbox.engine == OutboxEngine::Sqs
+            && !self
+                .outbox
+                .sqs_queue_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("http") && u.ends_with(".fifo"))
+        {
+            return Err(SettingError::new(
+                format!("{section}.outbox.sqs_queue_url"),
+                "the `sqs` outbox needs the URL of a FIFO queue (ending in .fifo)",
+            ));
+        }
         if self.fraud.orders_per_hour == 0 || self.fraud.review_over > self.fraud.block_over {
             return Err(SettingError::new(
                 format!("{section}.fraud"),
@@ -103,13 +158,22 @@ impl Domain for CheckoutDomain {
             shared.redis.clone(),
             &format!("{}fraud:", shared.settings.namespace),
         );
+        let metrics = CheckoutMetrics::registered(&shared.metrics);
+        let queue = relay::LocalQueue::new(Arc::clone(&shared.table));
+        let sinks = sinks(&config.outbox, shared, &queue).await?;
+        services.insert(Arc::new(relay::Relay::new(
+            Arc::clone(&shared.table),
+            sinks,
+            metrics.clone(),
+        )));
+        services.insert(queue);
         let checkout = Checkout {
             table: Arc::clone(&shared.table),
             orders: OrderStore::new(Arc::clone(&shared.table)),
             carts,
             payments,
             fraud: Arc::new(RuleScorer::new(config.fraud.clone(), velocity)),
-            metrics: CheckoutMetrics::registered(&shared.metrics),
+            metrics,
         };
         services.insert(Arc::new(checkout));
         services.insert(Arc::new(config));
@@ -127,8 +191,29 @@ impl Domain for CheckoutDomain {
         ) else {
             return Ok(None);
         };
+        let mut started = Vec::new();
+        if let Some(relay) = services
+            .get::<Arc<relay::Relay>>()
+            .cloned()
+            .filter(|_| config.outbox.relay_millis > 0)
+        {
+            let every = Duration::from_millis(config.outbox.relay_millis);
+            tokio::spawn(async move {
+                let mut ticks = tokio::time::interval(every);
+                loop {
+                    ticks.tick().await;
+                    if let Err(e) = relay.pass(100).await {
+                        tracing::warn!(error = %e, "the outbox relay pass failed");
+                    }
+                }
+            });
+            started.push(format!(
+                "outbox relay every {} ms",
+                config.outbox.relay_millis
+            ));
+        }
         if config.sweep_seconds == 0 {
-            return Ok(None);
+            return Ok((!started.is_empty()).then(|| started.join(", ")));
         }
         let every = Duration::from_secs(config.sweep_seconds);
         let older_than = chrono::Duration::seconds(
@@ -154,4 +239,47 @@ impl Domain for CheckoutDomain {
             config.sweep_seconds
         )))
     }
+}
+
+/// The sinks the outbox configuration names.
+async fn sinks(
+    config: &OutboxConfig,
+    shared: &Shared,
+    queue: &relay::LocalQueue,
+) -> Result<Vec<Arc<dyn relay::OutboxSink>>, OpenError> {
+    if let Some(plugged) = shared.plugged.get::<relay::OutboxSinks>() {
+        return Ok(plugged.0.clone());
+    }
+    let mut sinks: Vec<Arc<dyn relay::OutboxSink>> = Vec::new();
+    let aws = || async {
+        crate::aws::sdk_config(
+            shared.settings.aws_region.as_deref(),
+            config.endpoint_url.as_deref(),
+        )
+        .await
+        .ok_or_else(|| {
+            OpenError::new(
+                "the SQS and EventBridge outbox needs an AWS region (`aws.region` or AWS_REGION)",
+            )
+        })
+    };
+    match config.engine {
+        OutboxEngine::Embedded => sinks.push(Arc::new(queue.clone())),
+        OutboxEngine::Sqs => {
+            let sdk = aws().await?;
+            let url = config.sqs_queue_url.clone().unwrap_or_default();
+            sinks.push(Arc::new(relay::SqsFifo::new(
+                aws_sdk_sqs::Client::new(&sdk),
+                url,
+            )));
+        }
+    }
+    if let Some(bus) = &config.eventbridge_bus {
+        let sdk = aws().await?;
+        sinks.push(Arc::new(relay::EventBus::new(
+            aws_sdk_eventbridge::Client::new(&sdk),
+            bus.clone(),
+        )));
+    }
+    Ok(sinks)
 }
