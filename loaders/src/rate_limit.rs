@@ -22,6 +22,11 @@ pub struct ClientId(pub String);
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ClientIp(pub String);
 
+/// An operator: a request made with an issued API key that has the admin role (the
+/// order-management system updating order statuses, say). Never a customer's token.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Operator(pub String);
+
 /// A client's own budget per window, when it is not the default (an issued API key's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Budget(pub u64);

@@ -56,6 +56,8 @@ pub enum ErrorCode {
     PersistedQueryRequired,
     /// The `x-api-key` sent is not one this gateway issued.
     InvalidApiKey,
+    /// The caller may not do this (an operator mutation without an operator's key).
+    Forbidden,
     /// The answer would be larger than the gateway sends; ask for less.
     ResponseTooLarge,
     /// The request ran longer than the gateway allows; ask for less.
@@ -64,7 +66,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 26] = [
+    pub const ALL: [ErrorCode; 27] = [
         ErrorCode::BadUserInput,
         ErrorCode::InvalidId,
         ErrorCode::InvalidCursor,
@@ -89,6 +91,7 @@ impl ErrorCode {
         ErrorCode::PersistedQueryHashMismatch,
         ErrorCode::PersistedQueryRequired,
         ErrorCode::InvalidApiKey,
+        ErrorCode::Forbidden,
         ErrorCode::ResponseTooLarge,
         ErrorCode::Timeout,
     ];
@@ -120,6 +123,7 @@ impl ErrorCode {
             ErrorCode::PersistedQueryHashMismatch => "PERSISTED_QUERY_HASH_MISMATCH",
             ErrorCode::PersistedQueryRequired => "PERSISTED_QUERY_REQUIRED",
             ErrorCode::InvalidApiKey => "INVALID_API_KEY",
+            ErrorCode::Forbidden => "FORBIDDEN",
             ErrorCode::ResponseTooLarge => "RESPONSE_TOO_LARGE",
             ErrorCode::Timeout => "TIMEOUT",
         }

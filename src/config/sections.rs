@@ -106,6 +106,9 @@ pub struct ApiKeyConfig {
     pub sha256: String,
     /// Its budget per window (default: `rate_limit.budget`).
     pub budget: Option<u64>,
+    /// The key may run operator mutations (order status updates).
+    #[serde(default)]
+    pub admin: bool,
 }
 
 /// What a request with an unknown `x-api-key` gets.

@@ -321,3 +321,299 @@ async fn orders_are_read_by_their_owner_only() {
         "PAID"
     );
 }
+
+/// The order ids of the OrderPlaced messages waiting in the embedded queue.
+async fn placed_order_ids(app: &TestApp) -> Vec<String> {
+    let relay = app
+        .app
+        .services
+        .get::<Arc<storefront_loaders::checkout::relay::Relay>>()
+        .expect("relay");
+    relay.pass(100).await.expect("pass");
+    let queue = app
+        .app
+        .services
+        .get::<storefront_loaders::checkout::relay::LocalQueue>()
+        .expect("queue");
+    queue
+        .receive(100)
+        .await
+        .expect("receive")
+        .into_iter()
+        .filter(|m| m.kind == "OrderPlaced")
+        .map(|m| m.order_id)
+        .collect()
+}
+
+const STATUS_UPDATE: &str = "mutation($id: String!, $status: OrderStatus!) {
+  orderStatusUpdate(orderId: $id, status: $status, note: \"from the OMS\") { orderId status userErrors { code message } } }";
+
+#[tokio::test]
+async fn the_oms_moves_orders_along_their_status_machine_with_an_operator_key_only() {
+    let mut config = checkout_config();
+    config.rate_limit.api_keys = vec![storefront_gateway::config::ApiKeyConfig {
+        name: "oms".into(),
+        sha256: storefront_schema::persisted::document_hash("oms-secret"),
+        budget: None,
+        admin: true,
+    }];
+    let app = spawn_app_with(config).await;
+    let (variant, _) = variant_with_stock(&app, 10).await;
+    let cart = cart_with(&app, &variant, 1).await;
+    let placed = checkout(&app, &cart, "oms-order-1", "eve@example.com", "tok_visa").await;
+    let order_token = placed["order"]["id"].as_str().expect("order").to_owned();
+    let order_id = placed_order_ids(&app).await.remove(0);
+    let as_oms = |status: &str| {
+        let body = json!({"query": STATUS_UPDATE, "variables": {"id": order_id, "status": status}});
+        let request = app
+            .client
+            .post(app.url("/graphql"))
+            .header("x-api-key", "oms-secret")
+            .json(&body);
+        async move {
+            request
+                .send()
+                .await
+                .expect("request")
+                .json::<Value>()
+                .await
+                .expect("json")
+        }
+    };
+    for status in ["FULFILLING", "SHIPPED"] {
+        let answer = as_oms(status).await;
+        assert_eq!(
+            answer["data"]["orderStatusUpdate"]["status"], status,
+            "{answer}"
+        );
+    }
+    let illegal = as_oms("PAID").await;
+    assert_eq!(
+        illegal["data"]["orderStatusUpdate"]["userErrors"][0]["code"],
+        "ILLEGAL_TRANSITION"
+    );
+    // Neither an anonymous caller nor a customer may do it.
+    let ada = signed_in(&app, "ada@example.com", "Ada").await["accessToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let variables = json!({"id": order_id, "status": "DELIVERED"});
+    assert_eq!(
+        app.post(STATUS_UPDATE, variables.clone()).await.1["errors"][0]["extensions"]["code"],
+        "FORBIDDEN"
+    );
+    assert_eq!(
+        app.post_as(&ada, STATUS_UPDATE, variables).await.2["errors"][0]["extensions"]["code"],
+        "FORBIDDEN"
+    );
+    // The feed does the same, line by line, and reports what it refused.
+    let feed = format!(
+        "{{\"orderId\": \"{order_id}\", \"status\": \"DELIVERED\"}}\n{{\"orderId\": \"{order_id}\", \"status\": \"FULFILLING\"}}\n{{\"orderId\": \"nope\", \"status\": \"PAID\"}}\n"
+    );
+    let report = storefront_loaders::domain::Domain::import(
+        &storefront_loaders::checkout::DOMAIN,
+        &app.app.services,
+        "order-status",
+        Box::new(std::io::Cursor::new(feed.into_bytes())),
+    )
+    .await
+    .expect("import");
+    assert_eq!(
+        report
+            .failures
+            .iter()
+            .map(|(line, _)| *line)
+            .collect::<Vec<_>>(),
+        [2, 3]
+    );
+    let read = app
+        .data(
+            "query($id: ID!) { order(id: $id) { status statusHistory { status } } }",
+            json!({"id": order_token}),
+        )
+        .await;
+    assert_eq!(read["order"]["status"], "DELIVERED");
+    assert_eq!(
+        read["order"]["statusHistory"],
+        json!([{"status": "PENDING_PAYMENT"}, {"status": "PAID"}, {"status": "FULFILLING"}, {"status": "SHIPPED"}, {"status": "DELIVERED"}])
+    );
+}
+
+const CANCEL: &str = "mutation($id: ID!) { customerOrderCancel(id: $id) { order { status payment { state } } userErrors { code } } }";
+
+#[tokio::test]
+async fn a_customer_cancels_before_fulfilment_and_gets_stock_and_money_back() {
+    let app = spawn_app_with(checkout_config()).await;
+    let (variant, _) = variant_with_stock(&app, 10).await;
+    let ada = signed_in(&app, "ada@example.com", "Ada").await["accessToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let bob = signed_in(&app, "bob@example.com", "Bob").await["accessToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let created = create_cart(
+        &app,
+        Some(&ada),
+        json!([{"merchandiseId": variant, "quantity": 4}]),
+    )
+    .await;
+    let cart = created["cart"]["id"].as_str().expect("cart").to_owned();
+    let (_, _, placed) = app
+        .post_as(&ada, CHECKOUT, json!({"cart": cart, "key": "cancel-me-1", "email": "ada@example.com", "token": "tok_visa"}))
+        .await;
+    let order = placed["data"]["checkoutComplete"]["order"]["id"]
+        .as_str()
+        .expect("order")
+        .to_owned();
+    assert_eq!(stock_of(&app, &variant).await, 6);
+    let (_, _, by_bob) = app.post_as(&bob, CANCEL, json!({"id": order})).await;
+    assert_eq!(
+        by_bob["data"]["customerOrderCancel"]["userErrors"][0]["code"],
+        "ORDER_NOT_FOUND"
+    );
+    let (_, _, cancelled) = app.post_as(&ada, CANCEL, json!({"id": order})).await;
+    assert_eq!(
+        cancelled["data"]["customerOrderCancel"]["order"],
+        json!({"status": "CANCELLED", "payment": {"state": "REFUNDED"}})
+    );
+    assert_eq!(stock_of(&app, &variant).await, 10, "the stock is back");
+    let (_, _, again) = app.post_as(&ada, CANCEL, json!({"id": order})).await;
+    assert_eq!(
+        again["data"]["customerOrderCancel"]["userErrors"][0]["code"],
+        "ILLEGAL_TRANSITION"
+    );
+}
+
+/// A processor whose lookups fail while `down` is set (what a crash between the payment and
+/// the order's update looks like to the gateway).
+struct FlakyPayments {
+    inner: storefront_loaders::checkout::EmbeddedPayments,
+    down: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl storefront_loaders::checkout::PaymentProvider for FlakyPayments {
+    fn name(&self) -> &'static str {
+        "flaky"
+    }
+    async fn authorize(
+        &self,
+        request: &storefront_loaders::checkout::payment::PaymentRequest,
+    ) -> Result<
+        storefront_loaders::checkout::payment::Authorization,
+        storefront_loaders::checkout::payment::PaymentError,
+    > {
+        self.inner.authorize(request).await
+    }
+    async fn capture(
+        &self,
+        a: &storefront_loaders::checkout::payment::Authorization,
+    ) -> Result<(), storefront_loaders::checkout::payment::PaymentError> {
+        self.inner.capture(a).await
+    }
+    async fn void(
+        &self,
+        a: &storefront_loaders::checkout::payment::Authorization,
+    ) -> Result<(), storefront_loaders::checkout::payment::PaymentError> {
+        self.inner.void(a).await
+    }
+    async fn refund(
+        &self,
+        a: &storefront_loaders::checkout::payment::Authorization,
+    ) -> Result<(), storefront_loaders::checkout::payment::PaymentError> {
+        self.inner.refund(a).await
+    }
+    async fn lookup(
+        &self,
+        key: &str,
+    ) -> Result<
+        storefront_loaders::checkout::payment::Found,
+        storefront_loaders::checkout::payment::PaymentError,
+    > {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(
+                storefront_loaders::checkout::payment::PaymentError::Unavailable("down".into()),
+            );
+        }
+        self.inner.lookup(key).await
+    }
+}
+
+#[tokio::test]
+async fn the_sweeper_finishes_or_undoes_what_an_interrupted_checkout_left() {
+    let config = checkout_config();
+    let store = storefront_gateway::app::open_store(&config)
+        .await
+        .expect("store");
+    let flaky = Arc::new(FlakyPayments {
+        inner: storefront_loaders::checkout::EmbeddedPayments::new(Arc::clone(&store)),
+        down: std::sync::atomic::AtomicBool::new(true),
+    });
+    let mut plugged = storefront_loaders::domain::Services::default();
+    plugged.insert(Arc::clone(&flaky) as Arc<dyn storefront_loaders::checkout::PaymentProvider>);
+    let app = crate::support::spawn_with_plugged(config, store, plugged).await;
+    let (variant, _) = variant_with_stock(&app, 10).await;
+    // Authorized, but the answer and then the lookup fail: the order stays pending.
+    let lost = checkout(
+        &app,
+        &cart_with(&app, &variant, 2).await,
+        "interrupted-1",
+        "eve@example.com",
+        "tok_lost_success",
+    )
+    .await;
+    assert_eq!(lost["order"]["status"], "PENDING_PAYMENT", "{lost}");
+    // Nothing was taken, and nobody can tell yet.
+    let timed_out = checkout(
+        &app,
+        &cart_with(&app, &variant, 3).await,
+        "interrupted-2",
+        "eve@example.com",
+        "tok_timeout",
+    )
+    .await;
+    assert_eq!(
+        timed_out["order"]["status"], "PENDING_PAYMENT",
+        "{timed_out}"
+    );
+    assert_eq!(stock_of(&app, &variant).await, 5);
+
+    flaky.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    let checkout_service = app
+        .app
+        .services
+        .get::<Arc<storefront_loaders::checkout::Checkout>>()
+        .expect("checkout");
+    assert_eq!(
+        checkout_service
+            .sweep(std::time::Duration::ZERO)
+            .await
+            .expect("sweep"),
+        2
+    );
+    let read = "query($id: ID!) { order(id: $id) { status payment { state } } }";
+    assert_eq!(
+        app.data(read, json!({"id": lost["order"]["id"]})).await["order"],
+        json!({"status": "PAID", "payment": {"state": "CAPTURED"}})
+    );
+    assert_eq!(
+        app.data(read, json!({"id": timed_out["order"]["id"]}))
+            .await["order"],
+        json!({"status": "CANCELLED", "payment": {"state": "FAILED"}})
+    );
+    assert_eq!(
+        stock_of(&app, &variant).await,
+        8,
+        "the undone checkout's stock is back"
+    );
+    assert_eq!(
+        checkout_service
+            .sweep(std::time::Duration::ZERO)
+            .await
+            .expect("sweep"),
+        0,
+        "never twice"
+    );
+}

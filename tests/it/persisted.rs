@@ -312,6 +312,7 @@ async fn the_rate_limit_is_shared_by_replicas_answers_429_and_recovers() {
                 name: name.into(),
                 sha256: document_hash(&format!("{name}-secret")),
                 budget: None,
+                admin: false,
             })
             .to_vec();
         config

@@ -90,6 +90,7 @@ fn issued(name: &str, budget: Option<u64>) -> ApiKeyConfig {
         name: name.into(),
         sha256: document_hash(&format!("{name}-secret")),
         budget,
+        admin: false,
     }
 }
 

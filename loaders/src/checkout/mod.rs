@@ -10,6 +10,7 @@ pub mod outbox;
 pub mod payment;
 pub mod place;
 pub mod relay;
+pub mod status;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +25,7 @@ pub use orders::{
 };
 pub use payment::{EmbeddedPayments, PaymentProvider};
 pub use place::{Checkout, CheckoutRequest, Placed, Refusal, Refused};
+pub use status::{StatusError, StatusLine};
 
 use crate::cart::Carts;
 use crate::domain::{
@@ -180,6 +182,58 @@ impl Domain for CheckoutDomain {
         Ok(())
     }
 
+    fn feeds(&self) -> &'static [&'static str] {
+        &["order-status"]
+    }
+
+    async fn import(
+        &self,
+        services: &Services,
+        feed: &str,
+        lines: Box<dyn std::io::BufRead + Send>,
+    ) -> Result<crate::domain::FeedReport, OpenError> {
+        if feed != "order-status" {
+            return Err(OpenError::new(format!("checkout has no feed `{feed}`")));
+        }
+        let checkout = services
+            .get::<Arc<Checkout>>()
+            .ok_or_else(|| OpenError::new("checkout is not open"))?;
+        let mut report = crate::domain::FeedReport::default();
+        let mut applied = 0;
+        for (number, line) in std::io::BufRead::lines(lines).enumerate() {
+            let number = number + 1;
+            let line = match line {
+                Ok(line) if line.trim().is_empty() => continue,
+                Ok(line) => line,
+                Err(e) => {
+                    report.failures.push((number, e.to_string()));
+                    continue;
+                }
+            };
+            let update: StatusLine = match serde_json::from_str(&line) {
+                Ok(update) => update,
+                Err(e) => {
+                    report.failures.push((number, e.to_string()));
+                    continue;
+                }
+            };
+            match checkout
+                .update_status(&update.order_id, update.status, update.note)
+                .await
+            {
+                Ok(_) => applied += 1,
+                Err(e) => report
+                    .failures
+                    .push((number, format!("order `{}`: {e}", update.order_id))),
+            }
+        }
+        report.summary = format!(
+            "{applied} status updates applied, {} refused",
+            report.failures.len()
+        );
+        Ok(report)
+    }
+
     async fn start(
         &self,
         _section: &toml::Table,
@@ -216,9 +270,7 @@ impl Domain for CheckoutDomain {
             return Ok((!started.is_empty()).then(|| started.join(", ")));
         }
         let every = Duration::from_secs(config.sweep_seconds);
-        let older_than = chrono::Duration::seconds(
-            i64::try_from(config.settle_after_seconds).unwrap_or(i64::MAX),
-        );
+        let older_than = Duration::from_secs(config.settle_after_seconds);
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(every);
             // The first tick is immediate; the first sweep waits a whole period.

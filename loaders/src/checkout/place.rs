@@ -148,6 +148,7 @@ enum Purpose {
     BuyerUsage(String),
     Order,
     Entry,
+    IdIndex,
     Message,
     Idempotency,
     Cart,
@@ -237,7 +238,7 @@ impl Checkout {
                 *m.entry(l.variant_id.as_str()).or_default() += i64::from(l.quantity);
                 m
             });
-        if variants_in_cart.len() + 2 * cart.discount_codes.len() + 6 > TRANSACTION_MAX {
+        if variants_in_cart.len() + 2 * cart.discount_codes.len() + 7 > TRANSACTION_MAX {
             return Ok(Err(refused(
                 Refusal::TooManyLines,
                 "the cart has more lines than one checkout takes; split it",
@@ -407,7 +408,7 @@ impl Checkout {
             .keys()
             .filter_map(|v| variants.get(*v).map(|v| v.product_id.clone()))
             .collect();
-        self.refresh_availability(products).await;
+        self.refresh_products(products).await;
         let order = self
             .settle(&order_digest, order, &request.payment_token)
             .await?;
@@ -543,6 +544,11 @@ impl Checkout {
             condition: Some(Condition::ItemNotExists),
         });
         plan.purposes.push(Purpose::Order);
+        plan.ops.push(WriteOp::Put {
+            item: super::status::id_item(&order.id, order_digest)?,
+            condition: Some(Condition::ItemNotExists),
+        });
+        plan.purposes.push(Purpose::IdIndex);
         if let Owner::Customer(sub) = &order.owner {
             plan.ops.push(WriteOp::Put {
                 item: OrderStore::entry_item(sub, order, token, order_digest)?,
@@ -635,9 +641,11 @@ impl Checkout {
                 Refusal::CartChanged,
                 "the cart changed while checking out; review it and try again",
             ),
-            Purpose::Order | Purpose::Entry | Purpose::Message | Purpose::Idempotency => {
-                refused(Refusal::CartChanged, "try again")
-            }
+            Purpose::Order
+            | Purpose::Entry
+            | Purpose::IdIndex
+            | Purpose::Message
+            | Purpose::Idempotency => refused(Refusal::CartChanged, "try again"),
         })
     }
 
@@ -859,7 +867,7 @@ impl Checkout {
         match written {
             Ok(()) => {
                 let products = order.lines.iter().map(|l| l.product_id.clone()).collect();
-                self.refresh_availability(products).await;
+                self.refresh_products(products).await;
                 Ok(order)
             }
             // Moved meanwhile (the sweeper, or the cart expired): answer as it stands.
@@ -869,7 +877,7 @@ impl Checkout {
 
     /// Fixes the listings' availability of products whose stock a checkout changed (after
     /// the fact, and conditional on the stock read, so never against a newer change).
-    async fn refresh_availability(&self, products: std::collections::BTreeSet<String>) {
+    pub(super) async fn refresh_products(&self, products: std::collections::BTreeSet<String>) {
         let writer = CatalogWriter::new(Arc::clone(&self.table));
         for product in products {
             if let Err(e) = writer.refresh_availability(&product).await {
@@ -880,7 +888,8 @@ impl Checkout {
 
     /// Finishes or undoes what interrupted checkouts left: orders pending longer than
     /// `older_than`. Returns how many it settled.
-    pub async fn sweep(&self, older_than: chrono::Duration) -> Result<usize, StoreError> {
+    pub async fn sweep(&self, older_than: std::time::Duration) -> Result<usize, StoreError> {
+        let older_than = chrono::Duration::from_std(older_than).unwrap_or(chrono::Duration::MAX);
         let mut settled = 0;
         for digest in self.orders.pending(100).await? {
             let Some(order) = self.orders.get(&digest).await? else {

@@ -6,9 +6,9 @@ mod order;
 use std::sync::Arc;
 
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
-use storefront_loaders::checkout::{Checkout, CheckoutRequest, Refusal};
+use storefront_loaders::checkout::{Checkout, CheckoutRequest, Refusal, StatusError};
 use storefront_loaders::identity::GuestToken;
-use storefront_loaders::rate_limit::ClientIp;
+use storefront_loaders::rate_limit::{ClientIp, Operator};
 
 pub use order::{Order, OrderStatus};
 
@@ -16,7 +16,7 @@ use crate::cart::token_of;
 use crate::catalog::Money;
 use crate::context::service;
 use crate::customer::{Checks, MailingAddressInput, viewer_opt};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::ids;
 
 /// How the buyer pays.
@@ -87,6 +87,76 @@ pub struct CheckoutCompletePayload {
     pub user_errors: Vec<CheckoutUserError>,
 }
 
+/// What went wrong with an order change, for programs.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderErrorCode {
+    /// No such order (or not this caller's).
+    OrderNotFound,
+    /// The status machine does not allow the change.
+    IllegalTransition,
+    /// The order changed meanwhile; try again.
+    Conflict,
+}
+
+/// An expected failure of an order change.
+#[derive(SimpleObject, Debug, Clone, PartialEq, Eq)]
+pub struct OrderUserError {
+    /// What is wrong, for people.
+    pub message: String,
+    /// What is wrong, for programs.
+    pub code: OrderErrorCode,
+}
+
+/// The result of an order change.
+#[derive(SimpleObject)]
+pub struct OrderPayload {
+    /// The order after the change; null when nothing changed.
+    pub order: Option<Order>,
+    /// What was wrong.
+    pub user_errors: Vec<OrderUserError>,
+}
+
+fn order_error(e: StatusError) -> OrderPayload {
+    let code = match e {
+        StatusError::NotFound => OrderErrorCode::OrderNotFound,
+        StatusError::Illegal { .. } => OrderErrorCode::IllegalTransition,
+        StatusError::Conflict => OrderErrorCode::Conflict,
+    };
+    OrderPayload {
+        order: None,
+        user_errors: vec![OrderUserError {
+            message: e.to_string(),
+            code,
+        }],
+    }
+}
+
+/// The result of an operator's status update (the operator sees the order's id and status,
+/// not the order: its id would be a key to it).
+#[derive(SimpleObject)]
+pub struct OrderStatusUpdatePayload {
+    /// The order's id.
+    pub order_id: Option<String>,
+    /// Its status after the update.
+    pub status: Option<OrderStatus>,
+    /// What was wrong.
+    pub user_errors: Vec<OrderUserError>,
+}
+
+/// The guard of operator mutations: an issued API key with the admin role, never a
+/// customer's token.
+fn operator(ctx: &Context<'_>) -> async_graphql::Result<()> {
+    if ctx.data_opt::<Operator>().is_some() {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "send an `x-api-key` issued with `admin = true`",
+        )
+        .into())
+    }
+}
+
 /// A way to ship.
 #[derive(SimpleObject, Debug, Clone, PartialEq, Eq)]
 pub struct ShippingMethod {
@@ -145,11 +215,11 @@ fn invalid(field: &[&str], message: &str) -> CheckoutUserError {
     }
 }
 
-/// Checkout mutations.
+/// Checkout and order mutations.
 #[derive(Default)]
 pub struct CheckoutMutation;
 
-/// Checkout mutations.
+/// Checkout and order mutations.
 #[Object]
 impl CheckoutMutation {
     /// Places the order for a cart: stock is reserved, discount usage taken and the order
@@ -246,6 +316,60 @@ impl CheckoutMutation {
                     .map(|v| ids::encode("ProductVariant", &v)),
                 quantity_available: refused.available,
             }])),
+        }
+    }
+
+    /// Cancels an order that is not being fulfilled yet: the stock goes back and the payment
+    /// is voided (or refunded).
+    async fn customer_order_cancel(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The order.")] id: ID,
+    ) -> ApiResult<OrderPayload> {
+        let Some(order) = reach(ctx, &id).await? else {
+            return Ok(order_error(StatusError::NotFound));
+        };
+        let checkout = service::<Arc<Checkout>>(ctx)?;
+        let digest = GuestToken::parse(&order.token)
+            .map(|t| t.digest())
+            .unwrap_or_default();
+        match checkout.cancel(&digest, order.record).await {
+            Ok(record) => Ok(OrderPayload {
+                order: Some(Order {
+                    token: order.token,
+                    record,
+                }),
+                user_errors: Vec::new(),
+            }),
+            Err(e) => Ok(order_error(e)),
+        }
+    }
+
+    /// Moves an order along its status machine (for the order-management system; needs an
+    /// operator's API key). Illegal moves are refused and reported.
+    #[graphql(guard = "operator")]
+    async fn order_status_update(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The order's id, as in its `OrderPlaced` message.")] order_id: String,
+        #[graphql(desc = "The new status.")] status: OrderStatus,
+        #[graphql(desc = "Why, for the history.")] note: Option<String>,
+    ) -> ApiResult<OrderStatusUpdatePayload> {
+        let checkout = service::<Arc<Checkout>>(ctx)?;
+        match checkout
+            .update_status(order_id.trim(), status.into(), note)
+            .await
+        {
+            Ok(record) => Ok(OrderStatusUpdatePayload {
+                order_id: Some(record.id),
+                status: Some(record.status.into()),
+                user_errors: Vec::new(),
+            }),
+            Err(e) => Ok(OrderStatusUpdatePayload {
+                order_id: None,
+                status: None,
+                user_errors: order_error(e).user_errors,
+            }),
         }
     }
 }

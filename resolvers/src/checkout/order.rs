@@ -44,6 +44,21 @@ impl From<Status> for OrderStatus {
     }
 }
 
+impl From<OrderStatus> for Status {
+    fn from(status: OrderStatus) -> Self {
+        match status {
+            OrderStatus::PendingPayment => Self::PendingPayment,
+            OrderStatus::Paid => Self::Paid,
+            OrderStatus::OnHold => Self::OnHold,
+            OrderStatus::Fulfilling => Self::Fulfilling,
+            OrderStatus::Shipped => Self::Shipped,
+            OrderStatus::Delivered => Self::Delivered,
+            OrderStatus::Cancelled => Self::Cancelled,
+            OrderStatus::Refunded => Self::Refunded,
+        }
+    }
+}
+
 /// Where a payment stands.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrderPaymentState {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::http::{HeaderMap, StatusCode, header};
 use ipnet::IpNet;
 use storefront_loaders::domain::{Authenticator, Principal, Refusal};
-use storefront_loaders::rate_limit::{Budget, ClientId, ClientIp};
+use storefront_loaders::rate_limit::{Budget, ClientId, ClientIp, Operator};
 use storefront_resolvers::ErrorCode;
 use storefront_schema::persisted::document_hash;
 
@@ -23,13 +23,14 @@ pub(super) struct Caller {
     pub(super) client: ClientId,
     pub(super) budget: Option<Budget>,
     pub(super) ip: ClientIp,
+    pub(super) operator: Option<Operator>,
 }
 
 /// How callers are told apart: the proxies whose `X-Forwarded-For` is believed, and the
 /// issued API keys (by SHA-256).
 pub struct Clients {
     proxies: Vec<IpNet>,
-    keys: HashMap<String, (String, Option<u64>)>,
+    keys: HashMap<String, IssuedKey>,
     unknown_keys: UnknownApiKeys,
 }
 
@@ -42,7 +43,14 @@ impl Clients {
                 .rate_limit
                 .api_keys
                 .iter()
-                .map(|k| (k.sha256.clone(), (k.name.clone(), k.budget)))
+                .map(|k| {
+                    let issued = IssuedKey {
+                        name: k.name.clone(),
+                        budget: k.budget,
+                        admin: k.admin,
+                    };
+                    (k.sha256.clone(), issued)
+                })
                 .collect(),
             unknown_keys: config.rate_limit.unknown_api_keys,
         }
@@ -88,6 +96,7 @@ impl Clients {
             client: ClientId(format!("ip:{ip}")),
             budget: None,
             ip: ClientIp(ip),
+            operator: None,
         };
         let mut sent = headers.get_all("x-api-key").iter();
         let Some(key) = sent.next() else {
@@ -101,10 +110,11 @@ impl Clients {
             .ok()
             .and_then(|key| self.keys.get(&document_hash(key.trim())));
         match (issued, self.unknown_keys) {
-            (Some((name, budget)), _) => Ok(Caller {
-                client: ClientId(format!("key:{name}")),
-                budget: budget.map(Budget),
+            (Some(key), _) => Ok(Caller {
+                client: ClientId(format!("key:{}", key.name)),
+                budget: key.budget.map(Budget),
                 ip: ClientIp(ip),
+                operator: key.admin.then(|| Operator(key.name.clone())),
             }),
             (None, UnknownApiKeys::Anonymous) => Ok(anonymous(ip)),
             (None, UnknownApiKeys::Refuse) => Err(RequestError::new(
@@ -114,6 +124,13 @@ impl Clients {
             )),
         }
     }
+}
+
+/// What an issued key is.
+struct IssuedKey {
+    name: String,
+    budget: Option<u64>,
+    admin: bool,
 }
 
 /// One `X-Forwarded-For` entry: an address, possibly with a port (`[::1]:80`, `1.2.3.4:80`).

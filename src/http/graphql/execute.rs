@@ -208,6 +208,9 @@ impl Exchange<'_> {
                 if let Some(budget) = caller.budget {
                     request = request.data(budget);
                 }
+                if let Some(operator) = &caller.operator {
+                    request = request.data(operator.clone());
+                }
                 match &principal {
                     Some(principal) => request.data(principal.clone()),
                     None => request,

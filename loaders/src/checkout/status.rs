@@ -1,0 +1,261 @@
+//! What happens to an order after checkout: status updates from the order-management system
+//! (a feed, or an operator's mutation), checked against the status machine, and a customer's
+//! cancellation before fulfilment (stock back, payment voided or refunded). Every change is
+//! conditional on the order's version and announced through the outbox in the same
+//! transaction.
+
+use std::collections::BTreeMap;
+
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::orders::OrderStore;
+use super::orders::{OrderRecord, OrderStatus, PaymentState, StatusChange};
+use super::outbox::OutboxMessage;
+use super::payment::Authorization;
+use super::place::Checkout;
+use crate::catalog::keys as catalog_keys;
+use crate::codec::{from_item, to_item};
+use crate::store::{Condition, Key, StoreError, Update, WriteOp};
+
+/// Why a status change did not happen.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StatusError {
+    /// No such order.
+    #[error("no such order")]
+    NotFound,
+    /// The status machine does not allow it.
+    #[error("an order that is {from} cannot become {to}")]
+    Illegal {
+        /// Its status.
+        from: &'static str,
+        /// The status asked for.
+        to: &'static str,
+    },
+    /// The order kept changing under us.
+    #[error("the order changed meanwhile; try again")]
+    Conflict,
+}
+
+/// The key of an order's id, pointing at its digest (for the OMS, which knows the id).
+pub fn id_key(order_id: &str) -> Key {
+    Key::new(format!("ORDER_ID#{order_id}"), "ORDER_ID")
+}
+
+/// The record behind [`id_key`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct OrderIdRecord {
+    /// The digest of the order's token.
+    pub digest: String,
+}
+
+/// The item pointing an order's id at its digest.
+pub fn id_item(order_id: &str, digest: &str) -> Result<crate::store::Item, StoreError> {
+    to_item(
+        &id_key(order_id),
+        &OrderIdRecord {
+            digest: digest.to_owned(),
+        },
+        &[],
+    )
+}
+
+/// A line of the `order-status` feed.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct StatusLine {
+    /// The order's id (as in its `OrderPlaced` message).
+    pub order_id: String,
+    /// The new status.
+    pub status: OrderStatus,
+    /// Why, for the history.
+    pub note: Option<String>,
+}
+
+impl Checkout {
+    /// The digest and the order with this id.
+    pub async fn by_id(&self, order_id: &str) -> Result<Option<(String, OrderRecord)>, StoreError> {
+        let Some(item) = self.table.get(&id_key(order_id)).await? else {
+            return Ok(None);
+        };
+        let pointer: OrderIdRecord = from_item(&item)?;
+        Ok(self
+            .orders
+            .get(&pointer.digest)
+            .await?
+            .map(|order| (pointer.digest, order)))
+    }
+
+    /// Moves the order with this id to `status` (an OMS update); a cancellation releases the
+    /// stock and gives the payment back.
+    pub async fn update_status(
+        &self,
+        order_id: &str,
+        status: OrderStatus,
+        note: Option<String>,
+    ) -> Result<OrderRecord, StatusError> {
+        for _ in 0..10 {
+            let (digest, order) = self
+                .by_id(order_id)
+                .await
+                .map_err(|_| StatusError::Conflict)?
+                .ok_or(StatusError::NotFound)?;
+            if !order.status.may_become(status) {
+                return Err(StatusError::Illegal {
+                    from: order.status.as_str(),
+                    to: status.as_str(),
+                });
+            }
+            match self.apply(&digest, order, status, note.clone()).await {
+                Ok(Some(order)) => return Ok(order),
+                Ok(None) => continue,
+                Err(_) => return Err(StatusError::Conflict),
+            }
+        }
+        Err(StatusError::Conflict)
+    }
+
+    /// A customer's cancellation: allowed until fulfilment starts.
+    pub async fn cancel(
+        &self,
+        digest: &str,
+        order: OrderRecord,
+    ) -> Result<OrderRecord, StatusError> {
+        if !matches!(order.status, OrderStatus::Paid | OrderStatus::OnHold) {
+            return Err(StatusError::Illegal {
+                from: order.status.as_str(),
+                to: OrderStatus::Cancelled.as_str(),
+            });
+        }
+        match self
+            .apply(
+                digest,
+                order,
+                OrderStatus::Cancelled,
+                Some("cancelled by the customer".into()),
+            )
+            .await
+        {
+            Ok(Some(order)) => Ok(order),
+            _ => Err(StatusError::Conflict),
+        }
+    }
+
+    /// Writes the move (conditional on the version read); `None` when the order changed
+    /// meanwhile. A cancellation or refund puts the stock back and returns the payment.
+    async fn apply(
+        &self,
+        digest: &str,
+        mut order: OrderRecord,
+        status: OrderStatus,
+        note: Option<String>,
+    ) -> Result<Option<OrderRecord>, StoreError> {
+        let read = order.version;
+        let before = order.status;
+        order.status = status;
+        order.history.push(StatusChange {
+            status,
+            at: Utc::now(),
+            note,
+        });
+        order.version += 1;
+        let mut ops = Vec::new();
+        let gives_back = status == OrderStatus::Cancelled
+            && matches!(
+                before,
+                OrderStatus::Paid | OrderStatus::OnHold | OrderStatus::Fulfilling
+            );
+        if gives_back {
+            let mut quantities: BTreeMap<&str, i64> = BTreeMap::new();
+            for line in &order.lines {
+                *quantities.entry(&line.variant_id).or_default() += i64::from(line.quantity);
+            }
+            for (variant, quantity) in quantities {
+                ops.push(WriteOp::Update {
+                    key: catalog_keys::inventory(variant),
+                    update: Update::add("quantity", quantity),
+                    condition: None,
+                });
+            }
+        }
+        ops.push(WriteOp::Put {
+            item: OrderStore::item(digest, &order)?,
+            condition: Some(Condition::equals("version", read)),
+        });
+        ops.push(WriteOp::Put {
+            item: OutboxMessage::new(
+                &order.id,
+                "OrderStatusChanged",
+                json!({"type": "OrderStatusChanged", "orderId": order.id, "status": status.as_str(), "version": order.version}),
+            )
+            .item()?,
+            condition: None,
+        });
+        match self.table.transact_write(ops).await {
+            Ok(()) => {}
+            Err(StoreError::TransactionCanceled { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        if gives_back || status == OrderStatus::Refunded {
+            order = self.return_payment(digest, order).await?;
+            let products = order.lines.iter().map(|l| l.product_id.clone()).collect();
+            self.refresh_products(products).await;
+        }
+        Ok(Some(order))
+    }
+
+    /// Voids an authorization that was not captured, refunds one that was; records it.
+    async fn return_payment(
+        &self,
+        digest: &str,
+        mut order: OrderRecord,
+    ) -> Result<OrderRecord, StoreError> {
+        let Some(id) = order.payment.authorization_id.clone() else {
+            return Ok(order);
+        };
+        let authorization = Authorization {
+            id,
+            amount: order.total,
+        };
+        let started = std::time::Instant::now();
+        let (op, result, state) = match order.payment.state {
+            PaymentState::Authorized => (
+                "void",
+                self.payments.void(&authorization).await,
+                PaymentState::Voided,
+            ),
+            PaymentState::Captured => (
+                "refund",
+                self.payments.refund(&authorization).await,
+                PaymentState::Refunded,
+            ),
+            _ => return Ok(order),
+        };
+        self.metrics
+            .payment_call(op, result.as_ref().map(drop), started);
+        if let Err(e) = result {
+            tracing::error!(error = %e, order = %order.id, "the payment of a cancelled order was not returned; do it by hand");
+            return Ok(order);
+        }
+        let read = order.version;
+        order.payment.state = state;
+        order.version += 1;
+        match self
+            .table
+            .put(
+                OrderStore::item(digest, &order)?,
+                Some(Condition::equals("version", read)),
+            )
+            .await
+        {
+            Ok(()) => Ok(order),
+            Err(StoreError::ConditionFailed) => self
+                .orders
+                .get(digest)
+                .await?
+                .ok_or_else(|| StoreError::Corrupt("an order vanished".into())),
+            Err(e) => Err(e),
+        }
+    }
+}
