@@ -397,3 +397,150 @@ async fn a_cart_holds_no_more_lines_than_allowed() {
     assert_eq!(created["userErrors"][0]["code"], "TOO_MANY_LINES");
     assert_eq!(created["cart"], Value::Null);
 }
+
+const SIGN_IN_WITH_CART: &str = "mutation($email: String!, $password: String!, $cart: ID) {
+  customerSignIn(email: $email, password: $password, cartId: $cart) {
+    accessToken cart { id lines { quantity merchandise { id } } }
+    cartChanges { merchandiseId quantityBefore quantityAfter kind }
+    userErrors { code } } }";
+
+async fn sign_in_with(app: &TestApp, email: &str, cart: &str) -> Value {
+    app.data(
+        SIGN_IN_WITH_CART,
+        json!({"email": email, "password": crate::customer::PASSWORD, "cart": cart}),
+    )
+    .await["customerSignIn"]
+        .clone()
+}
+
+async fn set_stock(app: &TestApp, variant: &str, stock: i64) {
+    let data = app
+        .data(
+            "query($id: ID!) { node(id: $id) { ... on ProductVariant { sku } } }",
+            json!({"id": variant}),
+        )
+        .await;
+    storefront_loaders::catalog::CatalogWriter::new(std::sync::Arc::clone(&app.app.table))
+        .set_inventory(data["node"]["sku"].as_str().expect("sku"), stock)
+        .await
+        .expect("stock");
+}
+
+#[tokio::test]
+async fn a_guest_cart_merges_into_the_customer_s_at_sign_in_clipped_to_stock() {
+    let app = spawn_app().await;
+    let variants = stocked_variants(&app, 2).await;
+    let (a, b) = (variants[0].0.clone(), variants[1].0.clone());
+    let ada = signed_in(&app, "ada@example.com", "Ada").await["accessToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let mine = create_cart(
+        &app,
+        Some(&ada),
+        json!([{"merchandiseId": a, "quantity": 1}]),
+    )
+    .await;
+    let mine = mine["cart"]["id"].as_str().expect("cart").to_owned();
+    let guest = create_cart(
+        &app,
+        None,
+        json!([{"merchandiseId": a, "quantity": 2}, {"merchandiseId": b, "quantity": 1}]),
+    )
+    .await;
+    let guest = guest["cart"]["id"].as_str().expect("cart").to_owned();
+    set_stock(&app, &a, 2).await;
+
+    let signed = sign_in_with(&app, "ada@example.com", &guest).await;
+    assert_eq!(
+        signed["cart"]["id"],
+        json!(mine),
+        "the customer's cart, with the guest's lines"
+    );
+    let quantities: Vec<(Value, Value)> = signed["cart"]["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .map(|l| (l["merchandise"]["id"].clone(), l["quantity"].clone()))
+        .collect();
+    assert_eq!(quantities, [(json!(a), json!(2)), (json!(b), json!(1))]);
+    assert_eq!(
+        signed["cartChanges"],
+        json!([
+            {"merchandiseId": a, "quantityBefore": 1, "quantityAfter": 2, "kind": "CLIPPED_TO_STOCK"},
+            {"merchandiseId": b, "quantityBefore": 0, "quantityAfter": 1, "kind": "ADDED"},
+        ])
+    );
+    let read = "query($id: ID!) { cart(id: $id) { id } }";
+    assert_eq!(
+        app.post(read, json!({"id": guest})).await.1["data"]["cart"],
+        Value::Null,
+        "the guest cart is spent"
+    );
+    let token = signed["accessToken"].as_str().expect("token");
+    let current = app
+        .post_as(
+            token,
+            "{ customer { cart { id totalQuantity } } }",
+            json!({}),
+        )
+        .await
+        .2;
+    assert_eq!(
+        current["data"]["customer"]["cart"],
+        json!({"id": mine, "totalQuantity": 3})
+    );
+}
+
+#[tokio::test]
+async fn a_customer_without_a_cart_takes_the_guest_s_and_it_becomes_theirs_alone() {
+    let app = spawn_app().await;
+    let variants = stocked_variants(&app, 1).await;
+    signed_in(&app, "ada@example.com", "Ada").await;
+    let guest = create_cart(&app, None, json!([{"merchandiseId": variants[0].0}])).await;
+    let guest = guest["cart"]["id"].as_str().expect("cart").to_owned();
+    let signed = sign_in_with(&app, "ada@example.com", &guest).await;
+    assert_eq!(signed["cart"]["id"], json!(guest));
+    assert_eq!(signed["cartChanges"], json!([]));
+    let read = "query($id: ID!) { cart(id: $id) { id } }";
+    assert_eq!(
+        app.post(read, json!({"id": guest})).await.1["data"]["cart"],
+        Value::Null,
+        "no longer a guest's"
+    );
+    let token = signed["accessToken"].as_str().expect("token");
+    assert_eq!(
+        app.post_as(token, read, json!({"id": guest})).await.2["data"]["cart"]["id"],
+        json!(guest)
+    );
+}
+
+#[tokio::test]
+async fn with_keep_customer_the_guest_lines_are_dropped_and_reported() {
+    let mut config = crate::support::test_config();
+    config.set("cart", "merge", "keep_customer");
+    let app = crate::support::spawn_app_with(config).await;
+    let variants = stocked_variants(&app, 2).await;
+    let ada = signed_in(&app, "ada@example.com", "Ada").await["accessToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    create_cart(&app, Some(&ada), json!([{"merchandiseId": variants[0].0}])).await;
+    let guest = create_cart(
+        &app,
+        None,
+        json!([{"merchandiseId": variants[1].0, "quantity": 2}]),
+    )
+    .await;
+    let signed = sign_in_with(
+        &app,
+        "ada@example.com",
+        guest["cart"]["id"].as_str().expect("cart"),
+    )
+    .await;
+    assert_eq!(signed["cart"]["lines"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        signed["cartChanges"],
+        json!([{"merchandiseId": variants[1].0, "quantityBefore": 0, "quantityAfter": 0, "kind": "DROPPED"}])
+    );
+}

@@ -2,6 +2,7 @@
 //! shipping from config, discounts from the table). A cart's id is an unguessable token; the
 //! store keeps only its digest.
 
+pub mod merge;
 pub mod pricing;
 pub mod records;
 pub mod store;
@@ -13,6 +14,7 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+pub use merge::{MergeChange, MergeKind, Merged};
 pub use pricing::{
     CartCost, LineInput, PricedLine, ShippingMethod, TaxRate, cents, price, tax_rate,
 };

@@ -403,6 +403,9 @@ impl CartMutation {
         }
         let ttl = config.ttl(matches!(cart.owner, Owner::Guest(_)));
         carts.store.create(&token.digest(), &cart, ttl).await?;
+        if let Owner::Customer(sub) = &cart.owner {
+            carts.set_current(sub, &token).await?;
+        }
         Ok(CartPayload {
             cart: Some(Cart::build(ctx, token.as_str().to_owned(), cart).await?),
             user_errors: Vec::new(),

@@ -387,3 +387,29 @@ impl Cart {
         &self.blockers
     }
 }
+
+/// What a sign-in did to a variant of the carts.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CartMergeKind {
+    /// The guest's line joined the customer's cart.
+    Added,
+    /// The guest's quantity was added to the customer's line.
+    Combined,
+    /// The quantity was lowered to what is in stock.
+    ClippedToStock,
+    /// The line was left out (none in stock, or the other cart was kept).
+    Dropped,
+}
+
+/// A change a sign-in made to the carts.
+#[derive(SimpleObject, Debug, Clone, PartialEq, Eq)]
+pub struct CartMergeChange {
+    /// The variant.
+    pub merchandise_id: ID,
+    /// Its quantity in the customer's cart before.
+    pub quantity_before: u32,
+    /// Its quantity after.
+    pub quantity_after: u32,
+    /// What happened.
+    pub kind: CartMergeKind,
+}

@@ -46,6 +46,10 @@ pub struct CustomerSessionPayload {
     pub expires_at: Option<DateTime>,
     /// The signed-in customer.
     pub customer: Option<Customer>,
+    /// The customer's cart, when the sign-in brought a guest cart along (`cartId`).
+    pub cart: Option<crate::cart::Cart>,
+    /// What bringing the guest cart along changed.
+    pub cart_changes: Vec<crate::cart::CartMergeChange>,
     /// Why signing in failed.
     pub user_errors: Vec<CustomerUserError>,
 }
@@ -230,6 +234,8 @@ async fn session(
         refresh_token: Some(tokens.refresh_token),
         expires_at: Some(DateTime(tokens.expires_at)),
         customer: Some(Customer(profile)),
+        cart: None,
+        cart_changes: Vec::new(),
         user_errors: Vec::new(),
     })
 }
@@ -284,14 +290,27 @@ impl CustomerMutation {
     }
 
     /// Signs in with email and password. Repeated failures for an email or from an address
-    /// are refused for a while with `TOO_MANY_ATTEMPTS` (HTTP 429, `Retry-After`).
+    /// are refused for a while with `TOO_MANY_ATTEMPTS` (HTTP 429, `Retry-After`). With
+    /// `cartId`, the guest's cart comes along: merged into the customer's cart (or the newer,
+    /// or the customer's, kept, by config), clipped to stock; `cartChanges` says what changed.
     async fn customer_sign_in(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The account's email.")] email: String,
         #[graphql(desc = "The account's password.")] password: String,
+        #[graphql(desc = "The guest cart to bring along.")] cart_id: Option<async_graphql::ID>,
     ) -> async_graphql::Result<CustomerSessionPayload> {
-        counted(ctx, "sign_in", self.sign_in(ctx, email, password).await)
+        let mut signed = self.sign_in(ctx, email, password).await;
+        if let (Ok(payload), Some(cart_id)) = (&mut signed, &cart_id)
+            && let Some(sub) = payload.customer.as_ref().map(|c| c.0.sub.clone())
+        {
+            if let Some((cart, changes)) = crate::cart::merge_at_sign_in(ctx, &sub, cart_id).await?
+            {
+                payload.cart = Some(cart);
+                payload.cart_changes = changes;
+            }
+        }
+        counted(ctx, "sign_in", signed)
     }
 
     /// A new access token for a refresh token (from `customerSignIn`).

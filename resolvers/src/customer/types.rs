@@ -53,6 +53,15 @@ impl Customer {
         self.0.accepts_marketing
     }
 
+    /// The customer's current cart: the last one created signed in, or brought along at
+    /// sign-in.
+    async fn cart(
+        &self,
+        ctx: &async_graphql::Context<'_>,
+    ) -> crate::error::ApiResult<Option<crate::cart::Cart>> {
+        crate::cart::current_cart(ctx, &self.0.sub).await
+    }
+
     /// The customer's orders, newest first.
     #[graphql(
         complexity = "crate::connection::list_complexity(first.clamp(0, 100) as usize, child_complexity)"
