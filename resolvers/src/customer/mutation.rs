@@ -303,12 +303,10 @@ impl CustomerMutation {
         let mut signed = self.sign_in(ctx, email, password).await;
         if let (Ok(payload), Some(cart_id)) = (&mut signed, &cart_id)
             && let Some(sub) = payload.customer.as_ref().map(|c| c.0.sub.clone())
+            && let Some((cart, changes)) = crate::cart::merge_at_sign_in(ctx, &sub, cart_id).await?
         {
-            if let Some((cart, changes)) = crate::cart::merge_at_sign_in(ctx, &sub, cart_id).await?
-            {
-                payload.cart = Some(cart);
-                payload.cart_changes = changes;
-            }
+            payload.cart = Some(cart);
+            payload.cart_changes = changes;
         }
         counted(ctx, "sign_in", signed)
     }
