@@ -295,15 +295,22 @@ async fn orders_are_read_by_their_owner_only() {
         Value::Null
     );
     let mine = app
-        .post_as(&ada, "{ customer { orders { id status } } }", json!({}))
+        .post_as(
+            &ada,
+            "{ customer { orders { nodes { id status } } } }",
+            json!({}),
+        )
         .await
         .2;
-    assert_eq!(mine["data"]["customer"]["orders"][0]["id"], json!(order));
+    assert_eq!(
+        mine["data"]["customer"]["orders"]["nodes"][0]["id"],
+        json!(order)
+    );
     let theirs = app
-        .post_as(&bob, "{ customer { orders { id } } }", json!({}))
+        .post_as(&bob, "{ customer { orders { nodes { id } } } }", json!({}))
         .await
         .2;
-    assert_eq!(theirs["data"]["customer"]["orders"], json!([]));
+    assert_eq!(theirs["data"]["customer"]["orders"]["nodes"], json!([]));
 
     // A guest's order is reached with its id alone.
     let guest_cart = cart_with(&app, &variant, 1).await;
@@ -616,4 +623,37 @@ async fn the_sweeper_finishes_or_undoes_what_an_interrupted_checkout_left() {
         0,
         "never twice"
     );
+}
+
+#[tokio::test]
+async fn a_customer_pages_through_their_orders_newest_first() {
+    let app = spawn_app_with(checkout_config()).await;
+    let (variant, _) = variant_with_stock(&app, 10).await;
+    let ada = signed_in(&app, "ada@example.com", "Ada").await["accessToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let mut placed = Vec::new();
+    for i in 0..3 {
+        let created = create_cart(&app, Some(&ada), json!([{"merchandiseId": variant}])).await;
+        let cart = created["cart"]["id"].as_str().expect("cart").to_owned();
+        let (_, _, answer) = app
+            .post_as(&ada, CHECKOUT, json!({"cart": cart, "key": format!("page-order-{i}"), "email": "ada@example.com", "token": "tok_visa"}))
+            .await;
+        placed.push(answer["data"]["checkoutComplete"]["order"]["id"].clone());
+    }
+    let page = "query($after: String) { customer { orders(first: 2, after: $after) {
+        nodes { id } pageInfo { hasNextPage endCursor } } } }";
+    let first = app.post_as(&ada, page, json!({})).await.2["data"]["customer"]["orders"].clone();
+    assert_eq!(
+        first["nodes"],
+        json!([{"id": placed[2]}, {"id": placed[1]}])
+    );
+    assert_eq!(first["pageInfo"]["hasNextPage"], true);
+    let second = app
+        .post_as(&ada, page, json!({"after": first["pageInfo"]["endCursor"]}))
+        .await
+        .2["data"]["customer"]["orders"]
+        .clone();
+    assert_eq!(second["nodes"], json!([{"id": placed[0]}]));
 }

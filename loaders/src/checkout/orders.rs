@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::{from_item, to_item};
 use crate::identity::{Address, Owner};
-use crate::store::{Index, Item, Key, Query, StoreError, Table};
+use crate::store::{Index, Item, Key, Query, StartKey, StoreError, Table, start_key_of};
 
 /// Where an order is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -256,30 +256,24 @@ impl OrderStore {
             .transpose()
     }
 
-    /// A customer's order entries, newest first: up to `limit` after the sort key `after`.
+    /// A customer's order entries, newest first: up to `limit` after the position `after`
+    /// (each entry comes with its own position); and whether more follow.
     pub async fn of_customer(
         &self,
         sub: &str,
         limit: usize,
-        after: Option<&str>,
-    ) -> Result<Vec<(String, CustomerOrderEntry)>, StoreError> {
+        after: Option<StartKey>,
+    ) -> Result<(Vec<(StartKey, CustomerOrderEntry)>, bool), StoreError> {
         let (partition, prefix) = keys::customer_orders(sub);
         let mut query = Query::partition(Index::Primary, partition, limit).begins_with(prefix);
         query.forward = false;
-        let items = self.table.query(&query).await?.items;
+        query.start = after;
+        let page = self.table.query(&query).await?;
         let mut entries = Vec::new();
-        for item in items {
-            let sk = item
-                .get("sk")
-                .and_then(serde_json::Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
-            if after.is_some_and(|a| sk.as_str() >= a) {
-                continue;
-            }
-            entries.push((sk, from_item(&item)?));
+        for item in &page.items {
+            entries.push((start_key_of(Index::Primary, item), from_item(item)?));
         }
-        Ok(entries)
+        Ok((entries, page.next.is_some()))
     }
 
     /// The order item with its pending-list entry when its payment is not settled.

@@ -9,11 +9,13 @@ use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use storefront_loaders::checkout::{Checkout, CheckoutRequest, Refusal, StatusError};
 use storefront_loaders::identity::GuestToken;
 use storefront_loaders::rate_limit::{ClientIp, Operator};
+use storefront_loaders::store::StartKey;
 
-pub use order::{Order, OrderStatus};
+pub use order::{Order, OrderConnection, OrderEdge, OrderStatus};
 
 use crate::cart::token_of;
 use crate::catalog::Money;
+use crate::connection::{PageInfo, decode_cursor, encode_cursor};
 use crate::context::service;
 use crate::customer::{Checks, MailingAddressInput, viewer_opt};
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -393,19 +395,39 @@ async fn reach(ctx: &Context<'_>, id: &ID) -> ApiResult<Option<Order>> {
     }))
 }
 
-/// A customer's orders, newest first.
-pub async fn customer_orders(ctx: &Context<'_>, sub: &str, first: usize) -> ApiResult<Vec<Order>> {
+/// A customer's orders, newest first: `first` after the cursor `after`.
+pub async fn customer_orders(
+    ctx: &Context<'_>,
+    sub: &str,
+    first: usize,
+    after: Option<&str>,
+) -> ApiResult<OrderConnection> {
     let checkout = service::<Arc<Checkout>>(ctx)?;
-    let mut orders = Vec::new();
-    for (_, entry) in checkout.orders.of_customer(sub, first, None).await? {
+    let after = after.map(decode_cursor::<StartKey>).transpose()?;
+    let had_before = after.is_some();
+    let (entries, more) = checkout.orders.of_customer(sub, first, after).await?;
+    let mut edges = Vec::new();
+    for (position, entry) in entries {
         if let Some(record) = checkout.orders.get(&entry.digest).await? {
-            orders.push(Order {
-                token: entry.token,
-                record,
+            edges.push(OrderEdge {
+                cursor: encode_cursor(&position),
+                node: Order {
+                    token: entry.token,
+                    record,
+                },
             });
         }
     }
-    Ok(orders)
+    Ok(OrderConnection {
+        page_info: PageInfo {
+            has_next_page: more,
+            has_previous_page: had_before,
+            start_cursor: edges.first().map(|e| e.cursor.clone()),
+            end_cursor: edges.last().map(|e| e.cursor.clone()),
+        },
+        nodes: edges.iter().map(|e| e.node.clone()).collect(),
+        edges,
+    })
 }
 
 /// Checkout queries.

@@ -132,6 +132,7 @@ pub struct OrderPayment {
 }
 
 /// An order.
+#[derive(Clone)]
 pub struct Order {
     /// The token that reaches it.
     pub token: String,
@@ -251,4 +252,24 @@ impl Order {
     async fn created_at(&self) -> DateTime {
         DateTime(self.record.created_at)
     }
+}
+
+/// A page of a customer's orders, in Relay connection form.
+#[derive(SimpleObject)]
+pub struct OrderConnection {
+    /// The orders of the page, each with its cursor.
+    pub edges: Vec<OrderEdge>,
+    /// The orders of the page.
+    pub nodes: Vec<Order>,
+    /// Where the page sits in the whole list.
+    pub page_info: crate::connection::PageInfo,
+}
+
+/// One of a page of orders and the cursor that points at it.
+#[derive(SimpleObject)]
+pub struct OrderEdge {
+    /// Opaque position of this order: pass it as `after`.
+    pub cursor: String,
+    /// The order.
+    pub node: Order,
 }

@@ -63,16 +63,15 @@ impl Customer {
     }
 
     /// The customer's orders, newest first.
-    #[graphql(
-        complexity = "crate::connection::list_complexity(first.clamp(0, 100) as usize, child_complexity)"
-    )]
+    #[graphql(complexity = "crate::connection::complexity(Some(first), None, child_complexity)")]
     async fn orders(
         &self,
         ctx: &async_graphql::Context<'_>,
         #[graphql(desc = "How many (1–100).", default = 20)] first: i32,
-    ) -> crate::error::ApiResult<Vec<crate::checkout::Order>> {
+        #[graphql(desc = "Continue after this cursor.")] after: Option<String>,
+    ) -> crate::error::ApiResult<crate::checkout::OrderConnection> {
         let first = usize::try_from(first.clamp(1, 100)).unwrap_or(20);
-        crate::checkout::customer_orders(ctx, &self.0.sub, first).await
+        crate::checkout::customer_orders(ctx, &self.0.sub, first, after.as_deref()).await
     }
 
     /// Saved addresses (at most 10); the first is the default.
