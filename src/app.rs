@@ -18,6 +18,9 @@ use storefront_schema::persisted::TrustedDocuments;
 
 use crate::config::{Config, PersistedMode, StoreEngine};
 
+/// How often the embedded store's expired items (guest carts, sessions) are swept.
+const EXPIRY_SWEEP: Duration = Duration::from_secs(300);
+
 /// Everything a request needs, shared by all requests.
 #[derive(Clone)]
 pub struct App {
@@ -203,8 +206,24 @@ impl App {
         Ok(written)
     }
 
-    /// Runs every domain's start-up work (demo data on a fresh store); returns what each did.
+    /// Runs every domain's start-up work (demo data on a fresh store), and starts the sweep of
+    /// expired items where the store engine does not expire them itself (the embedded one);
+    /// returns what each did.
     pub async fn start(&self) -> anyhow::Result<Vec<String>> {
+        let table = Arc::clone(&self.table);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(EXPIRY_SWEEP);
+            // The first tick is immediate; the first sweep waits a whole period.
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                match table.sweep_expired().await {
+                    Ok(0) => {}
+                    Ok(swept) => tracing::info!(swept, "expired items swept"),
+                    Err(e) => tracing::warn!(error = %e, "the sweep of expired items failed"),
+                }
+            }
+        });
         let mut done = Vec::new();
         for domain in storefront_schema::DOMAINS {
             let section = self.config.section(domain.name());

@@ -388,6 +388,11 @@ impl Table for CachedTable {
         }
         result
     }
+
+    // Items with a time to live (carts, sessions) are a customer's and never cached.
+    async fn sweep_expired(&self) -> Result<usize, StoreError> {
+        self.inner.sweep_expired().await
+    }
 }
 
 #[cfg(test)]

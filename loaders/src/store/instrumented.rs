@@ -77,6 +77,10 @@ impl Table for InstrumentedTable {
         self.inner.batch_put(items).await
     }
 
+    async fn sweep_expired(&self) -> Result<usize, StoreError> {
+        self.inner.sweep_expired().await
+    }
+
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
         self.count("get");
         self.inner.get(key).await

@@ -364,6 +364,12 @@ pub trait Table: Send + Sync + 'static {
     /// whole: the engine may split it into several backend calls.
     async fn batch_put(&self, items: Vec<Item>) -> Result<(), StoreError>;
 
+    /// Deletes items whose [`TTL_ATTRIBUTE`] (epoch seconds) has passed; returns how many.
+    /// Engines whose backend expires items itself (DynamoDB's TTL) have nothing to do.
+    async fn sweep_expired(&self) -> Result<usize, StoreError> {
+        Ok(0)
+    }
+
     /// Reads many items like `batch_get`, shared rather than copied (a caching engine hands
     /// out the items it keeps).
     async fn batch_get_shared(&self, keys: &[Key]) -> Result<Vec<SharedItem>, StoreError> {

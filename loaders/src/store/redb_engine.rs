@@ -10,7 +10,8 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTran
 
 use super::{
     CancellationReason, Condition, Index, Item, Key, Page, Query, SortKeyCondition, StartKey,
-    StoreError, Table, Update, WriteOp, start_key_of, validate_item, validate_transaction,
+    StoreError, TTL_ATTRIBUTE, Table, Update, WriteOp, start_key_of, validate_item,
+    validate_transaction,
 };
 
 type PrimaryKey<'a> = (&'a [u8], &'a [u8]);
@@ -451,11 +452,96 @@ impl Table for RedbTable {
         })
         .await
     }
+
+    async fn sweep_expired(&self) -> Result<usize, StoreError> {
+        let now = chrono::Utc::now().timestamp();
+        self.blocking(move |db| {
+            let expired = |item: &Item| {
+                item.get(TTL_ATTRIBUTE)
+                    .and_then(serde_json::Value::as_i64)
+                    .is_some_and(|at| at <= now)
+            };
+            let mut keys = Vec::new();
+            {
+                let txn = db.begin_read().map_err(backend)?;
+                let table = txn.open_table(ITEMS).map_err(backend)?;
+                let marker = TTL_ATTRIBUTE.as_bytes();
+                for entry in table.iter().map_err(backend)? {
+                    let (_, value) = entry.map_err(backend)?;
+                    let bytes = value.value();
+                    // Most items have no time to live: skip them without decoding.
+                    if !bytes.windows(marker.len()).any(|w| w == marker) {
+                        continue;
+                    }
+                    let item = decode(bytes)?;
+                    if expired(&item) {
+                        keys.push(
+                            Key::of(&item).ok_or_else(|| {
+                                StoreError::Corrupt("an item without a key".into())
+                            })?,
+                        );
+                    }
+                }
+            }
+            let txn = db.begin_write().map_err(backend)?;
+            let mut swept = 0;
+            for key in &keys {
+                // Checked again: the item may have been renewed since it was read.
+                if let Some(old) = current(&txn, key)?.filter(|i| expired(i)) {
+                    write(&txn, key, Some(&old), None)?;
+                    swept += 1;
+                }
+            }
+            txn.commit().map_err(backend)?;
+            Ok(swept)
+        })
+        .await
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn expired_items_are_swept_and_live_ones_kept() {
+        let table = RedbTable::in_memory().expect("store");
+        let now = chrono::Utc::now().timestamp();
+        let item = |sk: &str, expires: Option<i64>| {
+            let mut item = Item::new();
+            item.insert("pk".into(), "CART#x".into());
+            item.insert("sk".into(), sk.into());
+            item.insert("gsi1pk".into(), "G".into());
+            item.insert("gsi1sk".into(), sk.into());
+            if let Some(at) = expires {
+                item.insert(TTL_ATTRIBUTE.into(), at.into());
+            }
+            item
+        };
+        for it in [
+            item("old", Some(now - 10)),
+            item("new", Some(now + 3600)),
+            item("none", None),
+        ] {
+            table.put(it, None).await.expect("put");
+        }
+        assert_eq!(table.sweep_expired().await.expect("sweep"), 1);
+        let left = table
+            .query(&Query::partition(Index::Primary, "CART#x", 10))
+            .await
+            .expect("query");
+        let sks: Vec<&str> = left
+            .items
+            .iter()
+            .filter_map(|i| i.get("sk")?.as_str())
+            .collect();
+        assert_eq!(sks, ["new", "none"]);
+        let indexed = table
+            .query(&Query::partition(Index::Gsi1, "G", 10))
+            .await
+            .expect("index");
+        assert_eq!(indexed.items.len(), 2, "its index entry went with it");
+    }
 
     #[test]
     fn prefix_successor_skips_saturated_bytes() {
