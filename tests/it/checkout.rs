@@ -657,3 +657,172 @@ async fn a_customer_pages_through_their_orders_newest_first() {
         .clone();
     assert_eq!(second["nodes"], json!([{"id": placed[0]}]));
 }
+
+/// A processor speaking the HTTP provider's protocol: `ok` tokens are authorized, `no` tokens
+/// declined, `slow` ones authorized after the gateway stopped waiting. It checks the API key
+/// and records every call.
+#[derive(Default)]
+struct FakeProcessor {
+    calls: std::sync::Mutex<Vec<(String, Option<String>)>>,
+    authorized: std::sync::Mutex<std::collections::HashMap<String, String>>,
+}
+
+async fn fake_processor() -> (String, Arc<FakeProcessor>) {
+    use axum::extract::{Path, Query, State};
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::routing::post;
+    let state = Arc::new(FakeProcessor::default());
+    fn record(state: &FakeProcessor, headers: &HeaderMap, what: String) -> Result<(), StatusCode> {
+        if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer sk_test_fake")
+        {
+            return Err(StatusCode::UNAUTHORIZED);
+        }
+        let key = headers
+            .get("idempotency-key")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        state.calls.lock().expect("calls").push((what, key));
+        Ok(())
+    }
+    let app = axum::Router::new()
+        .route(
+            "/authorizations",
+            post(
+                |State(state): State<Arc<FakeProcessor>>,
+                 headers: HeaderMap,
+                 axum::Json(body): axum::Json<Value>| async move {
+                    if let Err(status) = record(&state, &headers, "authorize".into()) {
+                        return (status, axum::Json(json!({})));
+                    }
+                    let reference = body["reference"].as_str().unwrap_or_default().to_owned();
+                    assert!(
+                        body["amount"].as_str().is_some_and(|a| a.contains('.')),
+                        "{body}"
+                    );
+                    match body["token"].as_str() {
+                        Some("no") => (
+                            StatusCode::PAYMENT_REQUIRED,
+                            axum::Json(json!({"reason": "card_declined"})),
+                        ),
+                        Some(token) => {
+                            let id = format!("auth_{reference}");
+                            state
+                                .authorized
+                                .lock()
+                                .expect("map")
+                                .insert(reference, id.clone());
+                            if token == "slow" {
+                                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                            }
+                            (StatusCode::OK, axum::Json(json!({"id": id})))
+                        }
+                        None => (StatusCode::BAD_REQUEST, axum::Json(json!({}))),
+                    }
+                },
+            )
+            .get(
+                |State(state): State<Arc<FakeProcessor>>,
+                 headers: HeaderMap,
+                 Query(q): Query<std::collections::HashMap<String, String>>| async move {
+                    if let Err(status) = record(&state, &headers, "lookup".into()) {
+                        return (status, axum::Json(json!({})));
+                    }
+                    match state
+                        .authorized
+                        .lock()
+                        .expect("map")
+                        .get(q.get("reference").map(String::as_str).unwrap_or_default())
+                    {
+                        Some(id) => (
+                            StatusCode::OK,
+                            axum::Json(json!({"id": id, "status": "authorized"})),
+                        ),
+                        None => (StatusCode::NOT_FOUND, axum::Json(json!({}))),
+                    }
+                },
+            ),
+        )
+        .route(
+            "/authorizations/{id}/{step}",
+            post(
+                |State(state): State<Arc<FakeProcessor>>,
+                 headers: HeaderMap,
+                 Path((_id, step)): Path<(String, String)>| async move {
+                    match record(&state, &headers, step) {
+                        Ok(()) => StatusCode::OK,
+                        Err(status) => status,
+                    }
+                },
+            ),
+        )
+        .with_state(Arc::clone(&state));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, state)
+}
+
+#[tokio::test]
+async fn an_http_processor_takes_payments_with_idempotency_keys_and_answers_that_get_lost() {
+    let (url, processor) = fake_processor().await;
+    let mut config = checkout_config();
+    config.set("checkout", "payments.engine", "http");
+    config.set("checkout", "payments.url", url);
+    config.set("checkout", "payments.api_key", "sk_test_fake");
+    config.set("checkout", "payments.timeout_ms", 300);
+    let app = spawn_app_with(config).await;
+    let (variant, _) = variant_with_stock(&app, 10).await;
+
+    let paid = checkout(
+        &app,
+        &cart_with(&app, &variant, 1).await,
+        "http-ok-1",
+        "eve@example.com",
+        "ok",
+    )
+    .await;
+    assert_eq!(paid["order"]["status"], "PAID", "{paid}");
+    let declined = checkout(
+        &app,
+        &cart_with(&app, &variant, 1).await,
+        "http-no-1",
+        "eve@example.com",
+        "no",
+    )
+    .await;
+    assert_eq!(declined["userErrors"][0]["code"], "PAYMENT_DECLINED");
+    // The processor authorizes, but only after the gateway stopped waiting: the lookup finds it.
+    let lost = checkout(
+        &app,
+        &cart_with(&app, &variant, 1).await,
+        "http-slow-1",
+        "eve@example.com",
+        "slow",
+    )
+    .await;
+    assert_eq!(lost["order"]["status"], "PAID", "{lost}");
+    assert_eq!(stock_of(&app, &variant).await, 8);
+
+    let calls = processor.calls.lock().expect("calls").clone();
+    let kinds: Vec<&str> = calls.iter().map(|(what, _)| what.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "authorize",
+            "capture",
+            "authorize",
+            "authorize",
+            "lookup",
+            "capture"
+        ]
+    );
+    assert!(
+        calls
+            .iter()
+            .filter(|(what, _)| what != "lookup")
+            .all(|(_, key)| key.is_some()),
+        "every authorize and capture carries an idempotency key: {calls:?}"
+    );
+}

@@ -33,6 +33,42 @@ use crate::domain::{
 };
 use crate::rate_limit::{RateLimitSettings, RateLimiter};
 
+/// The payment processor (`[checkout.payments]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PaymentsConfig {
+    /// `embedded` (the test processor, with its test tokens) or `http`.
+    pub engine: PaymentsEngine,
+    /// The HTTP processor's base URL.
+    pub url: Option<String>,
+    /// The HTTP processor's API key (prefer `STOREFRONT_PAYMENTS_API_KEY`).
+    pub api_key: Option<String>,
+    /// Milliseconds a processor call may take before it counts as unanswered.
+    pub timeout_ms: u64,
+}
+
+/// Which payment processor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PaymentsEngine {
+    /// The embedded test processor.
+    #[default]
+    Embedded,
+    /// A processor over HTTP ([`payment::HttpPayments`]).
+    Http,
+}
+
+impl Default for PaymentsConfig {
+    fn default() -> Self {
+        Self {
+            engine: PaymentsEngine::Embedded,
+            url: None,
+            api_key: None,
+            timeout_ms: 10_000,
+        }
+    }
+}
+
 /// Where the outbox goes (`[checkout.outbox]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -84,6 +120,8 @@ pub struct CheckoutConfig {
     pub settle_after_seconds: u64,
     /// The outbox's destination.
     pub outbox: OutboxConfig,
+    /// The payment processor.
+    pub payments: PaymentsConfig,
 }
 
 impl Default for CheckoutConfig {
@@ -93,6 +131,7 @@ impl Default for CheckoutConfig {
             sweep_seconds: 30,
             settle_after_seconds: 120,
             outbox: OutboxConfig::default(),
+            payments: PaymentsConfig::default(),
         }
     }
 }
@@ -109,6 +148,20 @@ impl DomainConfig for CheckoutConfig {
             return Err(SettingError::new(
                 format!("{section}.outbox.sqs_queue_url"),
                 "the `sqs` outbox needs the URL of a FIFO queue (ending in .fifo)",
+            ));
+        }
+        if self.payments.engine == PaymentsEngine::Http
+            && (!self
+                .payments
+                .url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("http://") || u.starts_with("https://"))
+                || self.payments.api_key.as_deref().is_none_or(str::is_empty)
+                || self.payments.timeout_ms == 0)
+        {
+            return Err(SettingError::new(
+                format!("{section}.payments"),
+                "the `http` processor needs `url` (http or https), `api_key` and a timeout of at least 1 ms",
             ));
         }
         if self.fraud.orders_per_hour == 0 || self.fraud.review_over > self.fraud.block_over {
@@ -133,6 +186,21 @@ impl Domain for CheckoutDomain {
         "checkout"
     }
 
+    fn variables(&self) -> &'static [crate::domain::Variable] {
+        &[
+            crate::domain::Variable {
+                name: "STOREFRONT_PAYMENTS_URL",
+                key: "payments.url",
+                kind: crate::domain::ValueKind::Text,
+            },
+            crate::domain::Variable {
+                name: "STOREFRONT_PAYMENTS_API_KEY",
+                key: "payments.api_key",
+                kind: crate::domain::ValueKind::Text,
+            },
+        ]
+    }
+
     fn check(&self, section: &toml::Table, shared: &SharedSettings) -> Result<(), SettingError> {
         parse_section::<CheckoutConfig>(self.name(), section, shared).map(drop)
     }
@@ -147,11 +215,23 @@ impl Domain for CheckoutDomain {
         let carts = services.get::<Carts>().cloned().ok_or_else(|| {
             OpenError::new("checkout needs the cart domain, registered before it")
         })?;
-        let payments = shared
-            .plugged
-            .get::<Arc<dyn PaymentProvider>>()
-            .cloned()
-            .unwrap_or_else(|| Arc::new(EmbeddedPayments::new(Arc::clone(&shared.table))));
+        let payments: Arc<dyn PaymentProvider> = match (
+            shared.plugged.get::<Arc<dyn PaymentProvider>>(),
+            config.payments.engine,
+        ) {
+            (Some(plugged), _) => Arc::clone(plugged),
+            (None, PaymentsEngine::Embedded) => {
+                Arc::new(EmbeddedPayments::new(Arc::clone(&shared.table)))
+            }
+            (None, PaymentsEngine::Http) => Arc::new(
+                payment::HttpPayments::new(
+                    config.payments.url.as_deref().unwrap_or_default(),
+                    config.payments.api_key.clone().unwrap_or_default(),
+                    Duration::from_millis(config.payments.timeout_ms),
+                )
+                .map_err(|e| OpenError::new(format!("cannot set up the payment processor: {e}")))?,
+            ),
+        };
         let velocity = RateLimiter::new(
             RateLimitSettings {
                 budget: config.fraud.orders_per_hour,

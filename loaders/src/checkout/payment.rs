@@ -221,3 +221,185 @@ impl PaymentProvider for EmbeddedPayments {
             .map_or(Found::Nothing, |r| r.found))
     }
 }
+
+/// A payment processor over HTTP (JSON), for a real processor or its adapter:
+///
+/// - `POST {url}/authorizations` `{"amount": "12.34", "currency": "USD", "token": "…",
+///   "reference": "<order id>"}` with `Idempotency-Key: <order id>` → `200 {"id": "…"}`, or
+///   `402 {"reason": "card_declined"}` for a decline;
+/// - `POST {url}/authorizations/{id}/capture`, `…/void`, `…/refund`, each with its own
+///   `Idempotency-Key` (`capture-{id}`, …) → any 2xx;
+/// - `GET {url}/authorizations?reference=<order id>` → `200 {"id": "…", "amount": "…",
+///   "status": "authorized" | "declined", "reason": "…"}` or `404`.
+///
+/// Every call sends `Authorization: Bearer <api key>`; a call that does not answer within the
+/// timeout, a 5xx, or a transport error is `Unavailable` (the checkout then looks the payment
+/// up before deciding anything).
+pub struct HttpPayments {
+    client: reqwest::Client,
+    url: String,
+    api_key: String,
+}
+
+#[derive(Deserialize)]
+struct Authorized {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct Declined {
+    reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct LookedUp {
+    id: String,
+    amount: Option<Decimal>,
+    status: String,
+    reason: Option<String>,
+}
+
+impl HttpPayments {
+    /// A processor at `url` (no trailing slash needed), authenticated with `api_key`, whose
+    /// calls give up after `timeout`.
+    pub fn new(
+        url: &str,
+        api_key: String,
+        timeout: std::time::Duration,
+    ) -> Result<Self, PaymentError> {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .map_err(|e| PaymentError::Other(e.to_string()))?;
+        Ok(Self {
+            client,
+            url: url.trim_end_matches('/').to_owned(),
+            api_key,
+        })
+    }
+
+    async fn call(
+        &self,
+        request: reqwest::RequestBuilder,
+        idempotency_key: Option<&str>,
+    ) -> Result<reqwest::Response, PaymentError> {
+        let mut request = request.bearer_auth(&self.api_key);
+        if let Some(key) = idempotency_key {
+            request = request.header("Idempotency-Key", key);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| PaymentError::Unavailable(e.to_string()))?;
+        if response.status().is_server_error() {
+            return Err(PaymentError::Unavailable(format!(
+                "the processor answered {}",
+                response.status()
+            )));
+        }
+        Ok(response)
+    }
+
+    async fn step(&self, authorization: &Authorization, step: &str) -> Result<(), PaymentError> {
+        let url = format!("{}/authorizations/{}/{step}", self.url, authorization.id);
+        let key = format!("{step}-{}", authorization.id);
+        let response = self.call(self.client.post(url), Some(&key)).await?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(PaymentError::Other(format!(
+                "{step} refused: {}",
+                response.status()
+            )))
+        }
+    }
+}
+
+#[async_trait]
+impl PaymentProvider for HttpPayments {
+    fn name(&self) -> &'static str {
+        "http"
+    }
+
+    async fn authorize(&self, request: &PaymentRequest) -> Result<Authorization, PaymentError> {
+        let body = serde_json::json!({
+            "amount": crate::cart::cents(request.amount).to_string(),
+            "currency": request.currency,
+            "token": request.token,
+            "reference": request.idempotency_key,
+        });
+        let response = self
+            .call(
+                self.client
+                    .post(format!("{}/authorizations", self.url))
+                    .json(&body),
+                Some(&request.idempotency_key),
+            )
+            .await?;
+        match response.status().as_u16() {
+            200..=299 => {
+                let authorized: Authorized = response
+                    .json()
+                    .await
+                    .map_err(|e| PaymentError::Unavailable(format!("unreadable answer: {e}")))?;
+                Ok(Authorization {
+                    id: authorized.id,
+                    amount: request.amount,
+                })
+            }
+            402 => {
+                let declined: Declined = response.json().await.unwrap_or(Declined { reason: None });
+                Err(PaymentError::Declined(
+                    declined.reason.unwrap_or_else(|| "declined".into()),
+                ))
+            }
+            status => Err(PaymentError::Other(format!(
+                "the processor answered {status}"
+            ))),
+        }
+    }
+
+    async fn capture(&self, authorization: &Authorization) -> Result<(), PaymentError> {
+        self.step(authorization, "capture").await
+    }
+
+    async fn void(&self, authorization: &Authorization) -> Result<(), PaymentError> {
+        self.step(authorization, "void").await
+    }
+
+    async fn refund(&self, authorization: &Authorization) -> Result<(), PaymentError> {
+        self.step(authorization, "refund").await
+    }
+
+    async fn lookup(&self, idempotency_key: &str) -> Result<Found, PaymentError> {
+        let response = self
+            .call(
+                self.client
+                    .get(format!("{}/authorizations", self.url))
+                    .query(&[("reference", idempotency_key)]),
+                None,
+            )
+            .await?;
+        if response.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(Found::Nothing);
+        }
+        if !response.status().is_success() {
+            return Err(PaymentError::Unavailable(format!(
+                "lookup answered {}",
+                response.status()
+            )));
+        }
+        let found: LookedUp = response
+            .json()
+            .await
+            .map_err(|e| PaymentError::Unavailable(format!("unreadable answer: {e}")))?;
+        Ok(match found.status.as_str() {
+            "authorized" | "captured" => Found::Authorized(Authorization {
+                id: found.id,
+                amount: found.amount.unwrap_or_default(),
+            }),
+            "declined" => Found::Declined(found.reason.unwrap_or_else(|| "declined".into())),
+            _ => Found::Nothing,
+        })
+    }
+}
