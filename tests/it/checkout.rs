@@ -142,11 +142,11 @@ async fn a_retry_storm_with_one_key_places_one_order_and_charges_once() {
         .collect();
     assert_eq!(ids.len(), 1, "one order");
     assert_eq!(stock_of(&app, &variant).await, 8, "reserved once");
-    let captures = app.app.metrics.sample(
+    let charges = app.app.metrics.sample(
         "storefront_payment_calls_total",
-        &[("op", "capture"), ("result", "ok")],
+        &[("op", "charge"), ("result", "ok")],
     );
-    assert_eq!(captures, 1.0, "captured once");
+    assert_eq!(charges, 1.0, "charged once");
     let replay = checkout(&app, &cart, "storm-key-1", "eve@example.com", "tok_visa").await;
     assert_eq!(replay["order"]["status"], "PAID");
     // The key with another cart is an error, not that order.
@@ -807,16 +807,11 @@ async fn an_http_processor_takes_payments_with_idempotency_keys_and_answers_that
 
     let calls = processor.calls.lock().expect("calls").clone();
     let kinds: Vec<&str> = calls.iter().map(|(what, _)| what.as_str()).collect();
+    // One charge (authorize and capture in one call) each; for the lost answer a lookup, then
+    // a capture (a no-op for a charge the processor already took).
     assert_eq!(
         kinds,
-        [
-            "authorize",
-            "capture",
-            "authorize",
-            "authorize",
-            "lookup",
-            "capture"
-        ]
+        ["authorize", "authorize", "authorize", "lookup", "capture"]
     );
     assert!(
         calls
@@ -825,4 +820,42 @@ async fn an_http_processor_takes_payments_with_idempotency_keys_and_answers_that
             .all(|(_, key)| key.is_some()),
         "every authorize and capture carries an idempotency key: {calls:?}"
     );
+}
+
+#[tokio::test]
+async fn the_fraud_rules_hold_large_orders_and_refuse_larger_ones() {
+    let mut config = checkout_config();
+    config.set("checkout", "fraud.review_over", "1");
+    config.set("checkout", "fraud.block_over", "100000");
+    let app = spawn_app_with(config).await;
+    let (variant, _) = variant_with_stock(&app, 10).await;
+    let held = checkout(
+        &app,
+        &cart_with(&app, &variant, 1).await,
+        "fraud-review-1",
+        "eve@example.com",
+        "tok_visa",
+    )
+    .await;
+    assert_eq!(held["order"]["status"], "ON_HOLD", "{held}");
+    assert_eq!(
+        held["order"]["payment"]["state"], "AUTHORIZED",
+        "held, not taken"
+    );
+
+    let mut config = checkout_config();
+    config.set("checkout", "fraud.review_over", "0");
+    config.set("checkout", "fraud.block_over", "1");
+    let app = spawn_app_with(config).await;
+    let (variant, _) = variant_with_stock(&app, 10).await;
+    let blocked = checkout(
+        &app,
+        &cart_with(&app, &variant, 1).await,
+        "fraud-block-1",
+        "eve@example.com",
+        "tok_visa",
+    )
+    .await;
+    assert_eq!(blocked["userErrors"][0]["code"], "FRAUD_BLOCKED");
+    assert_eq!(stock_of(&app, &variant).await, 10, "nothing reserved");
 }

@@ -22,7 +22,7 @@ pub struct CheckoutOutcome {
 /// A payment call.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PaymentCall {
-    /// `authorize`, `capture`, `void`, `refund` or `lookup`.
+    /// `charge` (authorize and capture), `authorize`, `capture`, `void`, `refund` or `lookup`.
     pub op: &'static str,
     /// `ok` or `error` (a decline counts as `error`).
     pub result: &'static str,

@@ -73,6 +73,13 @@ pub trait PaymentProvider: Send + Sync {
     fn name(&self) -> &'static str;
     /// Authorizes the amount (idempotent by `request.idempotency_key`).
     async fn authorize(&self, request: &PaymentRequest) -> Result<Authorization, PaymentError>;
+    /// Authorizes and captures in one step (a "sale"), for orders that need no hold; as
+    /// idempotent as `authorize`. By default, `authorize` then `capture`.
+    async fn charge(&self, request: &PaymentRequest) -> Result<Authorization, PaymentError> {
+        let authorization = self.authorize(request).await?;
+        self.capture(&authorization).await?;
+        Ok(authorization)
+    }
     /// Captures an authorization (idempotent).
     async fn capture(&self, authorization: &Authorization) -> Result<(), PaymentError>;
     /// Voids an authorization that was not captured (idempotent).
@@ -103,6 +110,64 @@ pub struct EmbeddedPayments {
 }
 
 impl EmbeddedPayments {
+    /// Authorizes by the test token (and with `capture`, captures in the same write).
+    async fn take(
+        &self,
+        request: &PaymentRequest,
+        capture: bool,
+    ) -> Result<Authorization, PaymentError> {
+        if let Some(existing) = self.record(&request.idempotency_key).await? {
+            return match existing.found {
+                Found::Authorized(a) => Ok(a),
+                Found::Declined(why) => Err(PaymentError::Declined(why)),
+                Found::Nothing => Err(PaymentError::Unavailable("no answer".into())),
+            };
+        }
+        let authorization = Authorization {
+            id: request.idempotency_key.clone(),
+            amount: request.amount,
+        };
+        let (found, answer) = match request.token.as_str() {
+            "tok_decline" => (
+                Found::Declined("card_declined".into()),
+                Err(PaymentError::Declined("card_declined".into())),
+            ),
+            "tok_insufficient_funds" => (
+                Found::Declined("insufficient_funds".into()),
+                Err(PaymentError::Declined("insufficient_funds".into())),
+            ),
+            "tok_timeout" => {
+                return Err(PaymentError::Unavailable("the provider timed out".into()));
+            }
+            "tok_lost_success" => (
+                Found::Authorized(authorization.clone()),
+                Err(PaymentError::Unavailable("the answer was lost".into())),
+            ),
+            token if token.starts_with("tok_") => {
+                (Found::Authorized(authorization.clone()), Ok(authorization))
+            }
+            _ => (
+                Found::Declined("invalid_token".into()),
+                Err(PaymentError::Declined("invalid_token".into())),
+            ),
+        };
+        let captured = capture && matches!(found, Found::Authorized(_));
+        let record = ProviderRecord {
+            found,
+            captured,
+            voided: false,
+            refunded: false,
+        };
+        let item = to_item(&key(&request.idempotency_key), &record, &[])
+            .map_err(|e| PaymentError::Other(e.to_string()))?;
+        match self.table.put(item, Some(Condition::ItemNotExists)).await {
+            Ok(()) => answer,
+            // Another call with this key came first: answer as it did.
+            Err(StoreError::ConditionFailed) => Box::pin(self.take(request, capture)).await,
+            Err(e) => Err(PaymentError::Unavailable(e.to_string())),
+        }
+    }
+
     /// A provider keeping its state in `table`.
     pub fn new(table: Arc<dyn Table>) -> Self {
         Self { table }
@@ -151,55 +216,11 @@ impl PaymentProvider for EmbeddedPayments {
     }
 
     async fn authorize(&self, request: &PaymentRequest) -> Result<Authorization, PaymentError> {
-        if let Some(existing) = self.record(&request.idempotency_key).await? {
-            return match existing.found {
-                Found::Authorized(a) => Ok(a),
-                Found::Declined(why) => Err(PaymentError::Declined(why)),
-                Found::Nothing => Err(PaymentError::Unavailable("no answer".into())),
-            };
-        }
-        let authorization = Authorization {
-            id: request.idempotency_key.clone(),
-            amount: request.amount,
-        };
-        let (found, answer) = match request.token.as_str() {
-            "tok_decline" => (
-                Found::Declined("card_declined".into()),
-                Err(PaymentError::Declined("card_declined".into())),
-            ),
-            "tok_insufficient_funds" => (
-                Found::Declined("insufficient_funds".into()),
-                Err(PaymentError::Declined("insufficient_funds".into())),
-            ),
-            "tok_timeout" => {
-                return Err(PaymentError::Unavailable("the provider timed out".into()));
-            }
-            "tok_lost_success" => (
-                Found::Authorized(authorization.clone()),
-                Err(PaymentError::Unavailable("the answer was lost".into())),
-            ),
-            token if token.starts_with("tok_") => {
-                (Found::Authorized(authorization.clone()), Ok(authorization))
-            }
-            _ => (
-                Found::Declined("invalid_token".into()),
-                Err(PaymentError::Declined("invalid_token".into())),
-            ),
-        };
-        let record = ProviderRecord {
-            found,
-            captured: false,
-            voided: false,
-            refunded: false,
-        };
-        let item = to_item(&key(&request.idempotency_key), &record, &[])
-            .map_err(|e| PaymentError::Other(e.to_string()))?;
-        match self.table.put(item, Some(Condition::ItemNotExists)).await {
-            Ok(()) => answer,
-            // Another call with this key came first: answer as it did.
-            Err(StoreError::ConditionFailed) => Box::pin(self.authorize(request)).await,
-            Err(e) => Err(PaymentError::Unavailable(e.to_string())),
-        }
+        self.take(request, false).await
+    }
+
+    async fn charge(&self, request: &PaymentRequest) -> Result<Authorization, PaymentError> {
+        self.take(request, true).await
     }
 
     async fn capture(&self, authorization: &Authorization) -> Result<(), PaymentError> {
@@ -225,7 +246,8 @@ impl PaymentProvider for EmbeddedPayments {
 /// A payment processor over HTTP (JSON), for a real processor or its adapter:
 ///
 /// - `POST {url}/authorizations` `{"amount": "12.34", "currency": "USD", "token": "…",
-///   "reference": "<order id>"}` with `Idempotency-Key: <order id>` → `200 {"id": "…"}`, or
+///   "reference": "<order id>", "capture": true|false}` with `Idempotency-Key: <order id>` →
+///   `200 {"id": "…"}` (captured too when `capture` is true), or
 ///   `402 {"reason": "card_declined"}` for a decline;
 /// - `POST {url}/authorizations/{id}/capture`, `…/void`, `…/refund`, each with its own
 ///   `Idempotency-Key` (`capture-{id}`, …) → any 2xx;
@@ -260,6 +282,50 @@ struct LookedUp {
 }
 
 impl HttpPayments {
+    /// Authorizes, and with `capture` captures in the same call.
+    async fn take(
+        &self,
+        request: &PaymentRequest,
+        capture: bool,
+    ) -> Result<Authorization, PaymentError> {
+        let body = serde_json::json!({
+            "amount": crate::cart::cents(request.amount).to_string(),
+            "currency": request.currency,
+            "token": request.token,
+            "reference": request.idempotency_key,
+            "capture": capture,
+        });
+        let response = self
+            .call(
+                self.client
+                    .post(format!("{}/authorizations", self.url))
+                    .json(&body),
+                Some(&request.idempotency_key),
+            )
+            .await?;
+        match response.status().as_u16() {
+            200..=299 => {
+                let authorized: Authorized = response
+                    .json()
+                    .await
+                    .map_err(|e| PaymentError::Unavailable(format!("unreadable answer: {e}")))?;
+                Ok(Authorization {
+                    id: authorized.id,
+                    amount: request.amount,
+                })
+            }
+            402 => {
+                let declined: Declined = response.json().await.unwrap_or(Declined { reason: None });
+                Err(PaymentError::Declined(
+                    declined.reason.unwrap_or_else(|| "declined".into()),
+                ))
+            }
+            status => Err(PaymentError::Other(format!(
+                "the processor answered {status}"
+            ))),
+        }
+    }
+
     /// A processor at `url` (no trailing slash needed), authenticated with `api_key`, whose
     /// calls give up after `timeout`.
     pub fn new(
@@ -322,41 +388,11 @@ impl PaymentProvider for HttpPayments {
     }
 
     async fn authorize(&self, request: &PaymentRequest) -> Result<Authorization, PaymentError> {
-        let body = serde_json::json!({
-            "amount": crate::cart::cents(request.amount).to_string(),
-            "currency": request.currency,
-            "token": request.token,
-            "reference": request.idempotency_key,
-        });
-        let response = self
-            .call(
-                self.client
-                    .post(format!("{}/authorizations", self.url))
-                    .json(&body),
-                Some(&request.idempotency_key),
-            )
-            .await?;
-        match response.status().as_u16() {
-            200..=299 => {
-                let authorized: Authorized = response
-                    .json()
-                    .await
-                    .map_err(|e| PaymentError::Unavailable(format!("unreadable answer: {e}")))?;
-                Ok(Authorization {
-                    id: authorized.id,
-                    amount: request.amount,
-                })
-            }
-            402 => {
-                let declined: Declined = response.json().await.unwrap_or(Declined { reason: None });
-                Err(PaymentError::Declined(
-                    declined.reason.unwrap_or_else(|| "declined".into()),
-                ))
-            }
-            status => Err(PaymentError::Other(format!(
-                "the processor answered {status}"
-            ))),
-        }
+        self.take(request, false).await
+    }
+
+    async fn charge(&self, request: &PaymentRequest) -> Result<Authorization, PaymentError> {
+        self.take(request, true).await
     }
 
     async fn capture(&self, authorization: &Authorization) -> Result<(), PaymentError> {
