@@ -118,15 +118,28 @@ async fn two_hundred_concurrent_checkouts_for_25_units_place_exactly_25_orders()
 
 #[tokio::test]
 async fn two_hundred_concurrent_checkouts_never_oversell_on_dynamodb() {
+    check_no_oversell(&dynamo_checkout_app().await).await;
+}
+
+/// A gateway for checkout tests over a fresh DynamoDB Local table.
+async fn dynamo_checkout_app() -> TestApp {
     let mut config = checkout_config();
     config.store = storefront_gateway::config::StoreEngine::Aws;
     let table = crate::support::fresh_dynamo_table().await;
-    check_no_oversell(&spawn_with_store(config, Arc::new(table)).await).await;
+    spawn_with_store(config, Arc::new(table)).await
 }
 
 #[tokio::test]
 async fn a_retry_storm_with_one_key_places_one_order_and_charges_once() {
-    let app = spawn_app_with(checkout_config()).await;
+    check_retry_storm(&spawn_app_with(checkout_config()).await).await;
+}
+
+#[tokio::test]
+async fn a_retry_storm_with_one_key_places_one_order_and_charges_once_on_dynamodb() {
+    check_retry_storm(&dynamo_checkout_app().await).await;
+}
+
+async fn check_retry_storm(app: &TestApp) {
     let (variant, _) = variant_with_stock(&app, 10).await;
     let cart = cart_with(&app, &variant, 2).await;
     let storm =
@@ -157,7 +170,15 @@ async fn a_retry_storm_with_one_key_places_one_order_and_charges_once() {
 
 #[tokio::test]
 async fn declined_and_timed_out_payments_leave_stock_where_it_was() {
-    let app = spawn_app_with(checkout_config()).await;
+    check_declines(&spawn_app_with(checkout_config()).await).await;
+}
+
+#[tokio::test]
+async fn declined_and_timed_out_payments_leave_stock_where_it_was_on_dynamodb() {
+    check_declines(&dynamo_checkout_app().await).await;
+}
+
+async fn check_declines(app: &TestApp) {
     let (variant, _) = variant_with_stock(&app, 5).await;
     let cart = cart_with(&app, &variant, 3).await;
     for (token, code) in [
@@ -204,7 +225,15 @@ async fn declined_and_timed_out_payments_leave_stock_where_it_was() {
 
 #[tokio::test]
 async fn a_discount_with_a_usage_limit_of_10_is_used_exactly_10_times() {
-    let app = spawn_app_with(checkout_config()).await;
+    check_discount_limit(&spawn_app_with(checkout_config()).await).await;
+}
+
+#[tokio::test]
+async fn a_discount_with_a_usage_limit_of_10_is_used_exactly_10_times_on_dynamodb() {
+    check_discount_limit(&dynamo_checkout_app().await).await;
+}
+
+async fn check_discount_limit(app: &TestApp) {
     let store = CartStore::new(Arc::clone(&app.app.table));
     store
         .put_discount(&DiscountRecord {
