@@ -140,10 +140,9 @@ async fn a_retry_storm_with_one_key_places_one_order_and_charges_once_on_dynamod
 }
 
 async fn check_retry_storm(app: &TestApp) {
-    let (variant, _) = variant_with_stock(&app, 10).await;
-    let cart = cart_with(&app, &variant, 2).await;
-    let storm =
-        (0..50).map(|_| checkout(&app, &cart, "storm-key-1", "eve@example.com", "tok_visa"));
+    let (variant, _) = variant_with_stock(app, 10).await;
+    let cart = cart_with(app, &variant, 2).await;
+    let storm = (0..50).map(|_| checkout(app, &cart, "storm-key-1", "eve@example.com", "tok_visa"));
     let answers = join_all(storm).await;
     let ids: std::collections::BTreeSet<&str> = answers
         .iter()
@@ -154,17 +153,17 @@ async fn check_retry_storm(app: &TestApp) {
         })
         .collect();
     assert_eq!(ids.len(), 1, "one order");
-    assert_eq!(stock_of(&app, &variant).await, 8, "reserved once");
+    assert_eq!(stock_of(app, &variant).await, 8, "reserved once");
     let charges = app.app.metrics.sample(
         "storefront_payment_calls_total",
         &[("op", "charge"), ("result", "ok")],
     );
     assert_eq!(charges, 1.0, "charged once");
-    let replay = checkout(&app, &cart, "storm-key-1", "eve@example.com", "tok_visa").await;
+    let replay = checkout(app, &cart, "storm-key-1", "eve@example.com", "tok_visa").await;
     assert_eq!(replay["order"]["status"], "PAID");
     // The key with another cart is an error, not that order.
-    let other = cart_with(&app, &variant, 1).await;
-    let reused = checkout(&app, &other, "storm-key-1", "eve@example.com", "tok_visa").await;
+    let other = cart_with(app, &variant, 1).await;
+    let reused = checkout(app, &other, "storm-key-1", "eve@example.com", "tok_visa").await;
     assert_eq!(reused["userErrors"][0]["code"], "IDEMPOTENCY_KEY_REUSED");
 }
 
@@ -179,15 +178,15 @@ async fn declined_and_timed_out_payments_leave_stock_where_it_was_on_dynamodb() 
 }
 
 async fn check_declines(app: &TestApp) {
-    let (variant, _) = variant_with_stock(&app, 5).await;
-    let cart = cart_with(&app, &variant, 3).await;
+    let (variant, _) = variant_with_stock(app, 5).await;
+    let cart = cart_with(app, &variant, 3).await;
     for (token, code) in [
         ("tok_decline", "PAYMENT_DECLINED"),
         ("tok_insufficient_funds", "PAYMENT_DECLINED"),
         ("tok_timeout", "PAYMENT_FAILED"),
     ] {
         let answer = checkout(
-            &app,
+            app,
             &cart,
             &format!("attempt-{token}"),
             "eve@example.com",
@@ -196,10 +195,10 @@ async fn check_declines(app: &TestApp) {
         .await;
         assert_eq!(answer["userErrors"][0]["code"], code, "{token}: {answer}");
         assert_eq!(answer["order"], Value::Null);
-        assert_eq!(stock_of(&app, &variant).await, 5, "{token}");
+        assert_eq!(stock_of(app, &variant).await, 5, "{token}");
         // The same key answers the same.
         let again = checkout(
-            &app,
+            app,
             &cart,
             &format!("attempt-{token}"),
             "eve@example.com",
@@ -210,7 +209,7 @@ async fn check_declines(app: &TestApp) {
     }
     // A success whose answer got lost is found and completed; the cart could be retried.
     let answer = checkout(
-        &app,
+        app,
         &cart,
         "attempt-lost",
         "eve@example.com",
@@ -218,8 +217,8 @@ async fn check_declines(app: &TestApp) {
     )
     .await;
     assert_eq!(answer["order"]["status"], "PAID", "{answer}");
-    assert_eq!(stock_of(&app, &variant).await, 2);
-    let again = checkout(&app, &cart, "attempt-after", "eve@example.com", "tok_visa").await;
+    assert_eq!(stock_of(app, &variant).await, 2);
+    let again = checkout(app, &cart, "attempt-after", "eve@example.com", "tok_visa").await;
     assert_eq!(again["userErrors"][0]["code"], "ALREADY_CHECKED_OUT");
 }
 
@@ -248,10 +247,10 @@ async fn check_discount_limit(app: &TestApp) {
         })
         .await
         .expect("discount");
-    let (variant, _) = variant_with_stock(&app, 500).await;
+    let (variant, _) = variant_with_stock(app, 500).await;
     let mut carts = Vec::new();
     for _ in 0..50 {
-        let cart = cart_with(&app, &variant, 1).await;
+        let cart = cart_with(app, &variant, 1).await;
         let set = app
             .data(
                 "mutation($c: ID!) { cartDiscountCodesUpdate(cartId: $c, discountCodes: [\"TEN4TEN\"]) { userErrors { code } } }",
