@@ -221,7 +221,7 @@ impl Domain for CheckoutDomain {
         ) {
             (Some(plugged), _) => Arc::clone(plugged),
             (None, PaymentsEngine::Embedded) => {
-                Arc::new(EmbeddedPayments::new(Arc::clone(&shared.table)))
+                Arc::new(EmbeddedPayments::new(test_processor_records(shared)?))
             }
             (None, PaymentsEngine::Http) => Arc::new(
                 payment::HttpPayments::new(
@@ -414,4 +414,18 @@ async fn sinks(
         )));
     }
     Ok(sinks)
+}
+
+/// Where the embedded test processor keeps its records: the shared table when replicas share
+/// it (DynamoDB), so that every replica's lookups agree; otherwise a memory of its own, as a
+/// real processor keeps its records apart from the gateway's store (and off its commits). A
+/// restart forgets them, which for a test processor means nothing was charged: the sweeper
+/// then undoes what was pending.
+fn test_processor_records(shared: &Shared) -> Result<Arc<dyn crate::store::Table>, OpenError> {
+    Ok(match shared.settings.store {
+        crate::store::StoreEngine::Aws => Arc::clone(&shared.table),
+        _ => Arc::new(crate::store::RedbTable::in_memory().map_err(|e| {
+            OpenError::new(format!("cannot open the test processor's records: {e}"))
+        })?),
+    })
 }
