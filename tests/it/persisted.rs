@@ -138,7 +138,10 @@ async fn require_mode_refuses_free_form_queries_and_serves_manifest_operations_b
     let by_hash = get(vec![("extensions", apq(id).to_string())])
         .await
         .expect("request");
-    assert_eq!(by_hash.headers()["etag"], etag);
+    let hash_etag = by_hash.headers()["etag"].clone();
+    let hash_body: Value = by_hash.json().await.expect("json");
+    assert_eq!(hash_body, body, "the same answer by id and by hash");
+    assert_eq!(hash_etag, etag);
     let revalidated = app
         .client
         .get(app.url("/graphql"))
