@@ -615,17 +615,23 @@ async fn the_window_edge_does_not_double_the_budget_across_replicas() {
     let cheap = json!({"query": "{ __typename }"});
     // The whole budget just before a fixed window would end…
     wait_for_slot_position(2000, 1700, 1750).await;
+    let spent = std::time::Instant::now();
     for _ in 0..4 {
         assert_eq!(post_with(&a, &[], &cheap).await.0, 200);
     }
     // …and again just after it, through the other replica.
     wait_for_slot_position(2000, 0, 100).await;
+    let elapsed = spent.elapsed();
     let mut allowed = 0;
     for _ in 0..4 {
         allowed += usize::from(post_with(&b, &[], &cheap).await.0 == 200);
     }
+    // GCRA gives one back every 0.5 s (4 per 2 s), however the windows fall; a fixed window
+    // would have allowed all 4 again right after its edge. (On a loaded machine the wait may
+    // run into the following edge: the bound follows the time that really passed.)
+    let regained = usize::try_from(elapsed.as_millis() / 500).unwrap_or(usize::MAX);
     assert!(
-        allowed <= 1,
-        "{allowed} more allowed right after the edge: the budget comes back evenly"
+        allowed <= regained.max(1).min(4) && (regained >= 4 || allowed < 4),
+        "{allowed} more allowed {elapsed:?} after spending the budget"
     );
 }
