@@ -631,7 +631,7 @@ async fn the_window_edge_does_not_double_the_budget_across_replicas() {
     // run into the following edge: the bound follows the time that really passed.)
     let regained = usize::try_from(elapsed.as_millis() / 500).unwrap_or(usize::MAX);
     assert!(
-        allowed <= regained.max(1).min(4) && (regained >= 4 || allowed < 4),
+        allowed <= regained.clamp(1, 4),
         "{allowed} more allowed {elapsed:?} after spending the budget"
     );
 }
