@@ -5,7 +5,7 @@ use storefront_gateway::config::{ApiKeyConfig, PersistedMode};
 use storefront_schema::persisted::document_hash;
 
 use crate::support::{
-    TestApp, local_aws, spawn_app, spawn_app_with, spawn_full_catalog_app_with, test_config,
+    TestApp, full_catalog_config, local_aws, spawn_app, spawn_app_with, test_config,
 };
 
 const QUERY: &str = "{ categories(first: 2) { nodes { handle } } }";
@@ -80,7 +80,8 @@ async fn a_query_registered_through_one_replica_is_served_by_another() {
 async fn require_mode_refuses_free_form_queries_and_serves_manifest_operations_by_id() {
     let mut config = test_config();
     config.persisted.mode = PersistedMode::Require;
-    let app = spawn_full_catalog_app_with(config).await;
+    // A full catalog of its own (not the shared one): this test compares answers byte for byte.
+    let app = spawn_app_with(full_catalog_config(config)).await;
 
     let (status, _, refused) = post_json(&app, json!({"query": QUERY})).await;
     assert_eq!(status, 400);
