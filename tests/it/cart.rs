@@ -354,13 +354,27 @@ async fn a_customer_s_cart_is_theirs_alone_for_every_operation() {
 
 #[tokio::test]
 async fn concurrent_edits_of_one_cart_lose_no_line() {
-    let app = spawn_app().await;
-    let variants = stocked_variants(&app, 12).await;
-    let created = create_cart(&app, None, json!([])).await;
+    check_concurrent_edits(&spawn_app().await).await;
+}
+
+#[tokio::test]
+async fn concurrent_edits_of_one_cart_lose_no_line_on_dynamodb() {
+    let mut config = crate::support::test_config();
+    config.store = storefront_gateway::config::StoreEngine::Aws;
+    let table = crate::support::fresh_dynamo_table().await;
+    check_concurrent_edits(
+        &crate::support::spawn_with_store(config, std::sync::Arc::new(table)).await,
+    )
+    .await;
+}
+
+async fn check_concurrent_edits(app: &TestApp) {
+    let variants = stocked_variants(app, 12).await;
+    let created = create_cart(app, None, json!([])).await;
     let cart = created["cart"]["id"].as_str().expect("id").to_owned();
     let adds = variants.iter().map(|(variant, _, _)| {
         change(
-            &app,
+            app,
             None,
             "cartLinesAdd",
             "[CartLineInput!]!",
