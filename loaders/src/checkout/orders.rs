@@ -256,6 +256,25 @@ impl OrderStore {
             .transpose()
     }
 
+    /// The orders under these digests (missing ones absent), in one batch read.
+    pub async fn get_many(
+        &self,
+        digests: &[String],
+    ) -> Result<std::collections::HashMap<String, OrderRecord>, StoreError> {
+        let keys: Vec<Key> = digests.iter().map(|d| keys::order(d)).collect();
+        let mut found = std::collections::HashMap::new();
+        for item in self.table.batch_get(&keys).await? {
+            let digest = item
+                .get("pk")
+                .and_then(serde_json::Value::as_str)
+                .and_then(|pk| pk.strip_prefix("ORDER#"))
+                .unwrap_or_default()
+                .to_owned();
+            found.insert(digest, from_item(&item)?);
+        }
+        Ok(found)
+    }
+
     /// A customer's order entries, newest first: up to `limit` after the position `after`
     /// (each entry comes with its own position); and whether more follow.
     pub async fn of_customer(

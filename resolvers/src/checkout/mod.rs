@@ -406,9 +406,11 @@ pub async fn customer_orders(
     let after = after.map(decode_cursor::<StartKey>).transpose()?;
     let had_before = after.is_some();
     let (entries, more) = checkout.orders.of_customer(sub, first, after).await?;
+    let digests: Vec<String> = entries.iter().map(|(_, e)| e.digest.clone()).collect();
+    let mut records = checkout.orders.get_many(&digests).await?;
     let mut edges = Vec::new();
     for (position, entry) in entries {
-        if let Some(record) = checkout.orders.get(&entry.digest).await? {
+        if let Some(record) = records.remove(&entry.digest) {
             edges.push(OrderEdge {
                 cursor: encode_cursor(&position),
                 node: Order {
