@@ -8,7 +8,7 @@ use crate::support::{TestApp, spawn_app};
 
 pub const CART_FIELDS: &str = "id totalQuantity note checkoutReady
     checkoutBlockers { code }
-    lines { id quantity merchandise { id sku } cost { amountPerQuantity { amount } subtotalAmount { amount } totalAmount { amount } } }
+    lines(first: 20) { nodes { id quantity merchandise { id sku } cost { amountPerQuantity { amount } subtotalAmount { amount } totalAmount { amount } } } }
     cost { subtotalAmount { amount currencyCode } totalDiscountAmount { amount } totalTaxAmount { amount } totalAmount { amount } }
     discountCodes { code applicable reason }
     buyerIdentity { email countryCode provinceCode }";
@@ -101,7 +101,7 @@ async fn a_guest_builds_a_cart_and_its_cost_follows_every_change() {
         json!([{"merchandiseId": a.0, "quantity": 1}, {"merchandiseId": b.0}]),
     )
     .await;
-    let lines = added["cart"]["lines"].as_array().expect("lines");
+    let lines = added["cart"]["lines"]["nodes"].as_array().expect("lines");
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0]["quantity"], 3);
     let price_a: rust_decimal::Decimal = a.1.parse().expect("price");
@@ -167,7 +167,10 @@ async fn a_guest_builds_a_cart_and_its_cost_follows_every_change() {
         json!([{"id": first, "quantity": 0}]),
     )
     .await;
-    assert_eq!(updated["cart"]["lines"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        updated["cart"]["lines"]["nodes"].as_array().map(Vec::len),
+        Some(1)
+    );
     let removed = change(
         &app,
         None,
@@ -294,7 +297,7 @@ async fn a_customer_s_cart_is_theirs_alone_for_every_operation() {
     let variants = stocked_variants(&app, 1).await;
     let created = create_cart(&app, Some(&ada), json!([{"merchandiseId": variants[0].0}])).await;
     let cart = created["cart"]["id"].as_str().expect("id").to_owned();
-    let line = created["cart"]["lines"][0]["id"]
+    let line = created["cart"]["lines"]["nodes"][0]["id"]
         .as_str()
         .expect("line")
         .to_owned();
@@ -392,9 +395,23 @@ async fn check_concurrent_edits(app: &TestApp) {
         )
         .await;
     assert_eq!(
-        after["cart"]["lines"].as_array().map(Vec::len),
+        after["cart"]["lines"]["nodes"].as_array().map(Vec::len),
         Some(variants.len())
     );
+    // The lines page like any connection.
+    let page = "query($id: ID!, $after: String) { cart(id: $id) { lines(first: 5, after: $after) {
+        nodes { id } pageInfo { hasNextPage endCursor } } } }";
+    let first = app.data(page, json!({"id": cart})).await["cart"]["lines"].clone();
+    assert_eq!(first["nodes"].as_array().map(Vec::len), Some(5));
+    assert_eq!(first["pageInfo"]["hasNextPage"], true);
+    let rest = app
+        .data(
+            page,
+            json!({"id": cart, "after": first["pageInfo"]["endCursor"]}),
+        )
+        .await["cart"]["lines"]
+        .clone();
+    assert_eq!(rest["nodes"].as_array().map(Vec::len), Some(5));
 }
 
 #[tokio::test]
@@ -414,7 +431,7 @@ async fn a_cart_holds_no_more_lines_than_allowed() {
 
 const SIGN_IN_WITH_CART: &str = "mutation($email: String!, $password: String!, $cart: ID) {
   customerSignIn(email: $email, password: $password, cartId: $cart) {
-    accessToken cart { id lines { quantity merchandise { id } } }
+    accessToken cart { id lines { nodes { quantity merchandise { id } } } }
     cartChanges { merchandiseId quantityBefore quantityAfter kind }
     userErrors { code } } }";
 
@@ -471,7 +488,7 @@ async fn a_guest_cart_merges_into_the_customer_s_at_sign_in_clipped_to_stock() {
         json!(mine),
         "the customer's cart, with the guest's lines"
     );
-    let quantities: Vec<(Value, Value)> = signed["cart"]["lines"]
+    let quantities: Vec<(Value, Value)> = signed["cart"]["lines"]["nodes"]
         .as_array()
         .expect("lines")
         .iter()
@@ -552,7 +569,10 @@ async fn with_keep_customer_the_guest_lines_are_dropped_and_reported() {
         guest["cart"]["id"].as_str().expect("cart"),
     )
     .await;
-    assert_eq!(signed["cart"]["lines"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        signed["cart"]["lines"]["nodes"].as_array().map(Vec::len),
+        Some(1)
+    );
     assert_eq!(
         signed["cartChanges"],
         json!([{"merchandiseId": variants[1].0, "quantityBefore": 0, "quantityAfter": 0, "kind": "DROPPED"}])

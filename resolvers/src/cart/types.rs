@@ -144,6 +144,26 @@ impl CartLine {
     }
 }
 
+/// A page of a cart's lines, in Relay connection form.
+#[derive(SimpleObject)]
+pub struct CartLineConnection {
+    /// The lines of the page, each with its cursor.
+    pub edges: Vec<CartLineEdge>,
+    /// The lines of the page.
+    pub nodes: Vec<CartLine>,
+    /// Where the page sits in the whole list.
+    pub page_info: crate::connection::PageInfo,
+}
+
+/// One line of a page and the cursor that points at it.
+#[derive(SimpleObject)]
+pub struct CartLineEdge {
+    /// Opaque position of this line: pass it as `after`.
+    pub cursor: String,
+    /// The line.
+    pub node: CartLine,
+}
+
 /// A cart: what a shopper is about to buy.
 pub struct Cart {
     token: String,
@@ -315,10 +335,43 @@ impl Cart {
         DateTime(self.record.updated_at)
     }
 
-    /// Its lines, in the order they were added (at most `cart.max_lines`, 50 by default).
-    #[graphql(complexity = "crate::connection::list_complexity(80, child_complexity)")]
-    async fn lines(&self) -> &[CartLine] {
-        &self.lines
+    /// Its lines, in the order they were added (a cart holds at most `cart.max_lines`, 50 by
+    /// default), as a Relay connection.
+    #[graphql(complexity = "crate::connection::complexity(first, None, child_complexity)")]
+    async fn lines(
+        &self,
+        #[graphql(desc = "How many (1–250).", default = 100)] first: Option<i32>,
+        #[graphql(desc = "Continue after this cursor.")] after: Option<String>,
+    ) -> ApiResult<CartLineConnection> {
+        let first = usize::try_from(first.unwrap_or(100).clamp(1, 250)).unwrap_or(100);
+        let start = match after {
+            Some(cursor) => crate::connection::decode_cursor::<usize>(&cursor)? + 1,
+            None => 0,
+        };
+        let page: Vec<(usize, &CartLine)> = self
+            .lines
+            .iter()
+            .enumerate()
+            .skip(start)
+            .take(first)
+            .collect();
+        let edges: Vec<CartLineEdge> = page
+            .iter()
+            .map(|(i, line)| CartLineEdge {
+                cursor: crate::connection::encode_cursor(i),
+                node: (*line).clone(),
+            })
+            .collect();
+        Ok(CartLineConnection {
+            page_info: crate::connection::PageInfo {
+                has_next_page: start + page.len() < self.lines.len(),
+                has_previous_page: start > 0,
+                start_cursor: edges.first().map(|e| e.cursor.clone()),
+                end_cursor: edges.last().map(|e| e.cursor.clone()),
+            },
+            nodes: page.into_iter().map(|(_, l)| l.clone()).collect(),
+            edges,
+        })
     }
 
     /// How many units in all.
