@@ -39,6 +39,8 @@ pub struct App {
     pub services: Services,
     /// How callers are told apart (trusted proxies, issued API keys).
     pub clients: Arc<crate::http::Clients>,
+    /// The Redis tier, when configured (for readiness).
+    pub redis: Option<Arc<RedisTier>>,
 }
 
 /// Opens the store engine the configuration names.
@@ -157,6 +159,7 @@ impl App {
                 .with_context(|| format!("cannot open the `{}` domain", domain.name()))?;
         }
         let schema = storefront_schema::build(services.clone(), &config.query_limits(), limiter);
+        let redis_for_readiness = redis.clone();
         let persisted = Arc::new(
             PersistedDocuments::new(
                 PersistedPolicy {
@@ -184,6 +187,7 @@ impl App {
         );
         let clients = Arc::new(crate::http::Clients::from_config(&config));
         Ok(Self {
+            redis: redis_for_readiness,
             clients,
             config: Arc::new(config),
             table,

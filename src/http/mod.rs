@@ -3,6 +3,7 @@
 mod cors;
 mod graphiql;
 mod graphql;
+mod health;
 
 pub use graphql::Clients;
 
@@ -30,7 +31,8 @@ pub fn router(app: App) -> Router {
     let mut routes = Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
         .route("/.well-known/{document}", get(well_known))
-        .route("/healthz", get(|| async { "ok" }));
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(health::readyz));
     if config.graphiql() {
         routes = routes
             .route("/", get(|| async { Redirect::temporary("/graphiql") }))

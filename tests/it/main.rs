@@ -11,6 +11,7 @@ mod contract;
 mod customer;
 mod deploy;
 mod dynamodb;
+mod health;
 mod http;
 mod http_audit;
 mod outbox;
