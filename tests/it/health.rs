@@ -39,6 +39,15 @@ async fn an_unreachable_redis_is_named_and_the_replica_is_not_ready() {
     assert_eq!(body["status"], "unavailable");
     assert_eq!(body["checks"]["store"], "ok");
     assert_ne!(body["checks"]["redis"], "ok", "{body}");
+
+    // In production the check is named, its reason only logged.
+    let mut config = test_config();
+    config.mode = storefront_gateway::config::Mode::Production;
+    config.cache.redis_url = Some(format!("redis://127.0.0.1:{port}"));
+    let app = spawn_app_with(config).await;
+    let (status, body) = ready(&app).await;
+    assert_eq!(status, 503);
+    assert_eq!(body["checks"]["redis"], "failing");
 }
 
 #[tokio::test]
