@@ -233,11 +233,11 @@ impl Checkout {
             )));
         };
         // Stock per variant, discount usage and per-buyer usage per code, then 6 more.
-        let variants_in_cart: BTreeMap<&str, i64> =
-            cart.lines.iter().fold(BTreeMap::new(), |mut m, l| {
-                *m.entry(l.variant_id.as_str()).or_default() += i64::from(l.quantity);
-                m
-            });
+        let variants_in_cart = quantities(
+            cart.lines
+                .iter()
+                .map(|l| (l.variant_id.as_str(), l.quantity)),
+        );
         if variants_in_cart.len() + 2 * cart.discount_codes.len() + 7 > TRANSACTION_MAX {
             return Ok(Err(refused(
                 Refusal::TooManyLines,
@@ -773,29 +773,11 @@ impl Checkout {
         authorization: Option<String>,
         note: Option<String>,
     ) -> Result<OrderRecord, StoreError> {
-        let read = order.version;
-        order.status = status;
         order.payment.state = payment;
         if authorization.is_some() {
             order.payment.authorization_id = authorization;
         }
-        order.history.push(StatusChange {
-            status,
-            at: Utc::now(),
-            note,
-        });
-        order.version += 1;
-        let ops = vec![
-            WriteOp::Put {
-                item: OrderStore::item(order_digest, &order)?,
-                condition: Some(Condition::equals("version", read)),
-            },
-            WriteOp::Put {
-                item: OutboxMessage::new(&order.id, "OrderStatusChanged", status_message(&order))
-                    .item()?,
-                condition: None,
-            },
-        ];
+        let ops = record_status(order_digest, &mut order, status, note)?;
         match self.table.transact_write(ops).await {
             Ok(()) => Ok(order),
             Err(StoreError::TransactionCanceled { .. }) => self.current(order_digest).await,
@@ -820,31 +802,19 @@ impl Checkout {
         payment: PaymentState,
         message: Option<String>,
     ) -> Result<OrderRecord, StoreError> {
-        let read = order.version;
-        order.status = OrderStatus::Cancelled;
         order.payment.state = payment;
         order.payment.message.clone_from(&message);
-        order.history.push(StatusChange {
-            status: OrderStatus::Cancelled,
-            at: Utc::now(),
-            note: Some(match payment {
-                PaymentState::Declined => "the payment was declined".into(),
-                _ => "the payment could not be taken".into(),
-            }),
-        });
-        order.version += 1;
-        let mut quantities: BTreeMap<&str, i64> = BTreeMap::new();
-        for line in &order.lines {
-            *quantities.entry(&line.variant_id).or_default() += i64::from(line.quantity);
-        }
-        let mut ops: Vec<WriteOp> = quantities
-            .iter()
-            .map(|(variant, quantity)| WriteOp::Update {
-                key: catalog_keys::inventory(variant),
-                update: Update::add("quantity", *quantity),
-                condition: None,
-            })
-            .collect();
+        let note = match payment {
+            PaymentState::Declined => "the payment was declined",
+            _ => "the payment could not be taken",
+        };
+        let mut ops = restock(&order);
+        ops.extend(record_status(
+            order_digest,
+            &mut order,
+            OrderStatus::Cancelled,
+            Some(note.into()),
+        )?);
         let discounts = self.carts.store.discounts(&order.discount_codes).await?;
         for discount in &discounts {
             ops.push(WriteOp::Update {
@@ -860,15 +830,6 @@ impl Checkout {
                 });
             }
         }
-        ops.push(WriteOp::Put {
-            item: OrderStore::item(order_digest, &order)?,
-            condition: Some(Condition::equals("version", read)),
-        });
-        ops.push(WriteOp::Put {
-            item: OutboxMessage::new(&order.id, "OrderStatusChanged", status_message(&order))
-                .item()?,
-            condition: None,
-        });
         // The shopper may try again with another card: the cart is open again.
         ops.push(WriteOp::Update {
             key: cart::keys::cart(&order.cart),
@@ -924,6 +885,62 @@ impl Checkout {
         }
         Ok(settled)
     }
+}
+
+/// The quantity of each variant among `lines` (variant, quantity), the same variant's lines
+/// added up.
+fn quantities<'a>(lines: impl Iterator<Item = (&'a str, u32)>) -> BTreeMap<&'a str, i64> {
+    let mut total = BTreeMap::new();
+    for (variant, quantity) in lines {
+        *total.entry(variant).or_default() += i64::from(quantity);
+    }
+    total
+}
+
+/// The writes that give an order's stock back.
+pub(super) fn restock(order: &OrderRecord) -> Vec<WriteOp> {
+    quantities(
+        order
+            .lines
+            .iter()
+            .map(|l| (l.variant_id.as_str(), l.quantity)),
+    )
+    .into_iter()
+    .map(|(variant, quantity)| WriteOp::Update {
+        key: catalog_keys::inventory(variant),
+        update: Update::add("quantity", quantity),
+        condition: None,
+    })
+    .collect()
+}
+
+/// Moves `order` to `status` (with `note` in its history); returns the writes that store the
+/// move, conditional on the version it had, and announce it through the outbox.
+pub(super) fn record_status(
+    digest: &str,
+    order: &mut OrderRecord,
+    status: OrderStatus,
+    note: Option<String>,
+) -> Result<Vec<WriteOp>, StoreError> {
+    let read = order.version;
+    order.status = status;
+    order.history.push(StatusChange {
+        status,
+        at: Utc::now(),
+        note,
+    });
+    order.version += 1;
+    Ok(vec![
+        WriteOp::Put {
+            item: OrderStore::item(digest, order)?,
+            condition: Some(Condition::equals("version", read)),
+        },
+        WriteOp::Put {
+            item: OutboxMessage::new(&order.id, "OrderStatusChanged", status_message(order))
+                .item()?,
+            condition: None,
+        },
+    ])
 }
 
 fn money(amount: Decimal) -> String {

@@ -4,20 +4,13 @@
 //! conditional on the order's version and announced through the outbox in the same
 //! transaction.
 
-use std::collections::BTreeMap;
-
-use chrono::Utc;
 use serde::Deserialize;
-use serde_json::json;
 
-use super::orders::OrderStore;
-use super::orders::{OrderRecord, OrderStatus, PaymentState, StatusChange};
-use super::outbox::OutboxMessage;
+use super::orders::{OrderRecord, OrderStatus, OrderStore, PaymentState};
 use super::payment::Authorization;
-use super::place::Checkout;
-use crate::catalog::keys as catalog_keys;
+use super::place::{Checkout, record_status, restock};
 use crate::codec::{from_item, to_item};
-use crate::store::{Condition, Key, StoreError, Update, WriteOp};
+use crate::store::{Condition, Key, StoreError};
 
 /// Why a status change did not happen.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -151,47 +144,18 @@ impl Checkout {
         status: OrderStatus,
         note: Option<String>,
     ) -> Result<Option<OrderRecord>, StoreError> {
-        let read = order.version;
         let before = order.status;
-        order.status = status;
-        order.history.push(StatusChange {
-            status,
-            at: Utc::now(),
-            note,
-        });
-        order.version += 1;
-        let mut ops = Vec::new();
         let gives_back = status == OrderStatus::Cancelled
             && matches!(
                 before,
                 OrderStatus::Paid | OrderStatus::OnHold | OrderStatus::Fulfilling
             );
-        if gives_back {
-            let mut quantities: BTreeMap<&str, i64> = BTreeMap::new();
-            for line in &order.lines {
-                *quantities.entry(&line.variant_id).or_default() += i64::from(line.quantity);
-            }
-            for (variant, quantity) in quantities {
-                ops.push(WriteOp::Update {
-                    key: catalog_keys::inventory(variant),
-                    update: Update::add("quantity", quantity),
-                    condition: None,
-                });
-            }
-        }
-        ops.push(WriteOp::Put {
-            item: OrderStore::item(digest, &order)?,
-            condition: Some(Condition::equals("version", read)),
-        });
-        ops.push(WriteOp::Put {
-            item: OutboxMessage::new(
-                &order.id,
-                "OrderStatusChanged",
-                json!({"type": "OrderStatusChanged", "orderId": order.id, "status": status.as_str(), "version": order.version}),
-            )
-            .item()?,
-            condition: None,
-        });
+        let mut ops = if gives_back {
+            restock(&order)
+        } else {
+            Vec::new()
+        };
+        ops.extend(record_status(digest, &mut order, status, note)?);
         match self.table.transact_write(ops).await {
             Ok(()) => {}
             Err(StoreError::TransactionCanceled { .. }) => return Ok(None),
