@@ -444,7 +444,8 @@ async fn sign_in_with(app: &TestApp, email: &str, cart: &str) -> Value {
         .clone()
 }
 
-async fn set_stock(app: &TestApp, variant: &str, stock: i64) {
+/// Sets the stock of the variant with this ID.
+pub async fn set_stock(app: &TestApp, variant: &str, stock: i64) {
     let data = app
         .data(
             "query($id: ID!) { node(id: $id) { ... on ProductVariant { sku } } }",

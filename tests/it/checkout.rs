@@ -8,9 +8,8 @@ use futures::future::join_all;
 use serde_json::{Value, json};
 use storefront_gateway::config::Config;
 use storefront_loaders::cart::{CartStore, DiscountRecord, DiscountValue};
-use storefront_loaders::catalog::CatalogWriter;
 
-use crate::cart::{create_cart, stocked_variants};
+use crate::cart::{create_cart, set_stock, stocked_variants};
 use crate::customer::signed_in;
 use crate::support::{TestApp, spawn_app_with, spawn_with_store, test_config};
 
@@ -43,21 +42,11 @@ async fn checkout(app: &TestApp, cart: &str, key: &str, email: &str, token: &str
         .clone()
 }
 
-/// A variant set to `stock` units: (ID, SKU).
-async fn variant_with_stock(app: &TestApp, stock: i64) -> (String, String) {
+/// A variant set to `stock` units.
+async fn variant_with_stock(app: &TestApp, stock: i64) -> String {
     let (id, _, _) = stocked_variants(app, 1).await.remove(0);
-    let data = app
-        .data(
-            "query($id: ID!) { node(id: $id) { ... on ProductVariant { sku } } }",
-            json!({"id": id}),
-        )
-        .await;
-    let sku = data["node"]["sku"].as_str().expect("sku").to_owned();
-    CatalogWriter::new(Arc::clone(&app.app.table))
-        .set_inventory(&sku, stock)
-        .await
-        .expect("stock set");
-    (id, sku)
+    set_stock(app, &id, stock).await;
+    id
 }
 
 async fn stock_of(app: &TestApp, variant: &str) -> i64 {
@@ -83,7 +72,7 @@ async fn cart_with(app: &TestApp, variant: &str, quantity: i64) -> String {
 
 /// 200 shoppers at once for 25 units: exactly 25 orders, stock 0, never negative.
 async fn check_no_oversell(app: &TestApp) {
-    let (variant, _) = variant_with_stock(app, 25).await;
+    let variant = variant_with_stock(app, 25).await;
     let mut carts = Vec::new();
     for _ in 0..200 {
         carts.push(cart_with(app, &variant, 1).await);
@@ -142,7 +131,7 @@ async fn a_retry_storm_with_one_key_places_one_order_and_charges_once_on_dynamod
 }
 
 async fn check_retry_storm(app: &TestApp) {
-    let (variant, _) = variant_with_stock(app, 10).await;
+    let variant = variant_with_stock(app, 10).await;
     let cart = cart_with(app, &variant, 2).await;
     let storm = (0..50).map(|_| checkout(app, &cart, "storm-key-1", "eve@example.com", "tok_visa"));
     let answers = join_all(storm).await;
@@ -180,7 +169,7 @@ async fn declined_and_timed_out_payments_leave_stock_where_it_was_on_dynamodb() 
 }
 
 async fn check_declines(app: &TestApp) {
-    let (variant, _) = variant_with_stock(app, 5).await;
+    let variant = variant_with_stock(app, 5).await;
     let cart = cart_with(app, &variant, 3).await;
     for (token, code) in [
         ("tok_decline", "PAYMENT_DECLINED"),
@@ -249,7 +238,7 @@ async fn check_discount_limit(app: &TestApp) {
         })
         .await
         .expect("discount");
-    let (variant, _) = variant_with_stock(app, 500).await;
+    let variant = variant_with_stock(app, 500).await;
     let mut carts = Vec::new();
     for _ in 0..50 {
         let cart = cart_with(app, &variant, 1).await;
@@ -285,7 +274,7 @@ async fn check_discount_limit(app: &TestApp) {
 #[tokio::test]
 async fn orders_are_read_by_their_owner_only() {
     let app = spawn_app_with(checkout_config()).await;
-    let (variant, _) = variant_with_stock(&app, 10).await;
+    let variant = variant_with_stock(&app, 10).await;
     let ada = signed_in(&app, "ada@example.com", "Ada").await["accessToken"]
         .as_str()
         .expect("token")
@@ -395,7 +384,7 @@ async fn the_oms_moves_orders_along_their_status_machine_with_an_operator_key_on
         admin: true,
     }];
     let app = spawn_app_with(config).await;
-    let (variant, _) = variant_with_stock(&app, 10).await;
+    let variant = variant_with_stock(&app, 10).await;
     let cart = cart_with(&app, &variant, 1).await;
     let placed = checkout(&app, &cart, "oms-order-1", "eve@example.com", "tok_visa").await;
     let order_token = placed["order"]["id"].as_str().expect("order").to_owned();
@@ -481,7 +470,7 @@ const CANCEL: &str = "mutation($id: ID!) { customerOrderCancel(id: $id) { order 
 #[tokio::test]
 async fn a_customer_cancels_before_fulfilment_and_gets_stock_and_money_back() {
     let app = spawn_app_with(checkout_config()).await;
-    let (variant, _) = variant_with_stock(&app, 10).await;
+    let variant = variant_with_stock(&app, 10).await;
     let ada = signed_in(&app, "ada@example.com", "Ada").await["accessToken"]
         .as_str()
         .expect("token")
@@ -591,7 +580,7 @@ async fn the_sweeper_finishes_or_undoes_what_an_interrupted_checkout_left() {
     let mut plugged = storefront_loaders::domain::Services::default();
     plugged.insert(Arc::clone(&flaky) as Arc<dyn storefront_loaders::checkout::PaymentProvider>);
     let app = crate::support::spawn_with_plugged(config, store, plugged).await;
-    let (variant, _) = variant_with_stock(&app, 10).await;
+    let variant = variant_with_stock(&app, 10).await;
     // Authorized, but the answer and then the lookup fail: the order stays pending.
     let lost = checkout(
         &app,
@@ -658,7 +647,7 @@ async fn the_sweeper_finishes_or_undoes_what_an_interrupted_checkout_left() {
 #[tokio::test]
 async fn a_customer_pages_through_their_orders_newest_first() {
     let app = spawn_app_with(checkout_config()).await;
-    let (variant, _) = variant_with_stock(&app, 10).await;
+    let variant = variant_with_stock(&app, 10).await;
     let ada = signed_in(&app, "ada@example.com", "Ada").await["accessToken"]
         .as_str()
         .expect("token")
@@ -803,7 +792,7 @@ async fn an_http_processor_takes_payments_with_idempotency_keys_and_answers_that
     config.set("checkout", "payments.api_key", "sk_test_fake");
     config.set("checkout", "payments.timeout_ms", 300);
     let app = spawn_app_with(config).await;
-    let (variant, _) = variant_with_stock(&app, 10).await;
+    let variant = variant_with_stock(&app, 10).await;
 
     let paid = checkout(
         &app,
@@ -858,7 +847,7 @@ async fn the_fraud_rules_hold_large_orders_and_refuse_larger_ones() {
     config.set("checkout", "fraud.review_over", "1");
     config.set("checkout", "fraud.block_over", "100000");
     let app = spawn_app_with(config).await;
-    let (variant, _) = variant_with_stock(&app, 10).await;
+    let variant = variant_with_stock(&app, 10).await;
     let held = checkout(
         &app,
         &cart_with(&app, &variant, 1).await,
@@ -877,7 +866,7 @@ async fn the_fraud_rules_hold_large_orders_and_refuse_larger_ones() {
     config.set("checkout", "fraud.review_over", "0");
     config.set("checkout", "fraud.block_over", "1");
     let app = spawn_app_with(config).await;
-    let (variant, _) = variant_with_stock(&app, 10).await;
+    let variant = variant_with_stock(&app, 10).await;
     let blocked = checkout(
         &app,
         &cart_with(&app, &variant, 1).await,

@@ -13,9 +13,8 @@ use storefront_loaders::identity::SigningKey;
 
 use std::sync::Arc;
 
-use crate::support::{
-    TestApp, local_aws, spawn_app, spawn_app_with, spawn_with_store, test_config,
-};
+use crate::support::replicas_sharing_redis;
+use crate::support::{TestApp, spawn_app, spawn_app_with, spawn_with_store, test_config};
 
 pub const SIGN_UP: &str = "mutation($input: CustomerSignUpInput!) {
   customerSignUp(input: $input) {
@@ -569,11 +568,9 @@ async fn a_lost_code_can_be_resent_but_codes_are_not_mailed_without_limit() {
 
 #[tokio::test]
 async fn replicas_share_the_throttle_through_redis() {
-    let namespace = format!("throttle-{}:", uuid::Uuid::new_v4().simple());
+    let replica = replicas_sharing_redis();
     let config = || {
-        let mut config = test_config();
-        config.cache.redis_url = Some(local_aws().redis_url);
-        config.cache.namespace = namespace.clone();
+        let mut config = replica();
         config.set("identity", "max_failed_attempts", 2);
         // Long enough that the failures below never straddle two windows.
         config.set("identity", "failed_attempts_window_seconds", 3600);

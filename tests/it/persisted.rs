@@ -4,6 +4,7 @@ use serde_json::{Value, json};
 use storefront_gateway::config::{ApiKeyConfig, PersistedMode};
 use storefront_schema::persisted::document_hash;
 
+use crate::support::replicas_sharing_redis;
 use crate::support::{
     TestApp, full_catalog_config, local_aws, spawn_app, spawn_app_with, test_config,
 };
@@ -29,13 +30,10 @@ fn apq(hash: &str) -> Value {
 
 #[tokio::test]
 async fn a_query_registered_through_one_replica_is_served_by_another() {
-    let redis = local_aws().redis_url;
-    let namespace = format!("test:{}:", uuid::Uuid::new_v4().simple());
+    let replica = replicas_sharing_redis();
     let config = || {
-        let mut config = test_config();
+        let mut config = replica();
         config.set("catalog", "seed_demo", true);
-        config.cache.redis_url = Some(redis.clone());
-        config.cache.namespace = namespace.clone();
         config
     };
     let a = spawn_app_with(config()).await;
@@ -303,12 +301,9 @@ fn the_committed_manifests_validate_against_the_schema_and_bad_ones_do_not() {
 
 #[tokio::test]
 async fn the_rate_limit_is_shared_by_replicas_answers_429_and_recovers() {
-    let redis = local_aws().redis_url;
-    let namespace = format!("test:{}:", uuid::Uuid::new_v4().simple());
+    let replica = replicas_sharing_redis();
     let config = || {
-        let mut config = test_config();
-        config.cache.redis_url = Some(redis.clone());
-        config.cache.namespace = namespace.clone();
+        let mut config = replica();
         config.rate_limit.budget = 30;
         config.rate_limit.window_seconds = 2;
         config.rate_limit.api_keys = ["mobile", "web"]

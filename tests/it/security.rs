@@ -11,9 +11,10 @@ use storefront_loaders::identity::CodePurpose;
 use crate::customer::{
     CONFIRM, PASSWORD, PASSWORD_RESET, PASSWORD_RESET_REQUEST, REFRESH, SIGN_IN, SIGN_UP, signed_in,
 };
+use crate::support::replicas_sharing_redis;
 use crate::support::{
-    FaultyStore, TestApp, full_catalog_config, full_catalog_store, local_aws, spawn_app,
-    spawn_app_with, spawn_with_store, test_config,
+    FaultyStore, TestApp, full_catalog_config, full_catalog_store, spawn_app, spawn_app_with,
+    spawn_with_store, test_config,
 };
 
 const CHEAP: &str = "{ categories(first: 1) { nodes { handle } } }";
@@ -138,12 +139,9 @@ async fn unknown_keys_can_be_counted_as_their_address_instead() {
 
 #[tokio::test]
 async fn concurrent_batches_of_wrong_passwords_on_two_replicas_evaluate_at_most_the_limit() {
-    let redis = local_aws().redis_url;
-    let namespace = format!("test:{}:", uuid::Uuid::new_v4().simple());
+    let replica = replicas_sharing_redis();
     let config = || {
-        let mut config = test_config();
-        config.cache.redis_url = Some(redis.clone());
-        config.cache.namespace = namespace.clone();
+        let mut config = replica();
         config.set("identity", "max_failed_attempts", 5);
         config.set("identity", "failed_attempts_window_seconds", 900);
         config
@@ -600,12 +598,9 @@ async fn wait_for_slot_position(period_ms: u128, from: u128, to: u128) {
 
 #[tokio::test]
 async fn the_window_edge_does_not_double_the_budget_across_replicas() {
-    let redis = local_aws().redis_url;
-    let namespace = format!("test:{}:", uuid::Uuid::new_v4().simple());
+    let replica = replicas_sharing_redis();
     let config = || {
-        let mut config = test_config();
-        config.cache.redis_url = Some(redis.clone());
-        config.cache.namespace = namespace.clone();
+        let mut config = replica();
         config.rate_limit.budget = 4;
         config.rate_limit.window_seconds = 2;
         config

@@ -239,6 +239,19 @@ pub fn local_aws() -> LocalAws {
         .clone()
 }
 
+/// The configuration of replicas that share one Redis, under a namespace of the calling test's
+/// own: call the result once per replica.
+pub fn replicas_sharing_redis() -> impl Fn() -> Config {
+    let redis = local_aws().redis_url;
+    let namespace = format!("test:{}:", uuid::Uuid::new_v4().simple());
+    move || {
+        let mut config = test_config();
+        config.cache.redis_url = Some(redis.clone());
+        config.cache.namespace = namespace.clone();
+        config
+    }
+}
+
 /// A DynamoDB client for DynamoDB Local, with static local credentials.
 pub fn dynamo_client() -> aws_sdk_dynamodb::Client {
     let config = aws_sdk_dynamodb::config::Builder::new()
