@@ -579,3 +579,26 @@ async fn with_keep_customer_the_guest_lines_are_dropped_and_reported() {
         json!([{"merchandiseId": variants[1].0, "quantityBefore": 0, "quantityAfter": 0, "kind": "DROPPED"}])
     );
 }
+
+#[tokio::test]
+async fn signing_in_with_someone_else_s_cart_id_takes_nothing() {
+    let app = spawn_app().await;
+    let variants = stocked_variants(&app, 1).await;
+    let ada = signed_in(&app, "ada@example.com", "Ada").await["accessToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    signed_in(&app, "bob@example.com", "Bob").await;
+    let hers = create_cart(&app, Some(&ada), json!([{"merchandiseId": variants[0].0}])).await;
+    let hers = hers["cart"]["id"].as_str().expect("cart").to_owned();
+    // Bob learned Ada's cart id and signs in with it.
+    let signed = sign_in_with(&app, "bob@example.com", &hers).await;
+    assert_eq!(signed["userErrors"], json!([]));
+    assert_eq!(signed["cart"], Value::Null, "no cart comes along");
+    let read = "query($id: ID!) { cart(id: $id) { id totalQuantity } }";
+    assert_eq!(
+        app.post_as(&ada, read, json!({"id": hers})).await.2["data"]["cart"],
+        json!({"id": hers, "totalQuantity": 1}),
+        "still Ada's, unchanged"
+    );
+}

@@ -878,3 +878,37 @@ async fn the_fraud_rules_hold_large_orders_and_refuse_larger_ones() {
     assert_eq!(blocked["userErrors"][0]["code"], "FRAUD_BLOCKED");
     assert_eq!(stock_of(&app, &variant).await, 10, "nothing reserved");
 }
+
+#[tokio::test]
+async fn concurrent_cancels_give_the_stock_and_the_money_back_once() {
+    let app = spawn_app_with(checkout_config()).await;
+    let variant = variant_with_stock(&app, 10).await;
+    let cart = cart_with(&app, &variant, 4).await;
+    let placed = checkout(
+        &app,
+        &cart,
+        "double-cancel-1",
+        "eve@example.com",
+        "tok_visa",
+    )
+    .await;
+    let order = placed["order"]["id"].as_str().expect("order").to_owned();
+    assert_eq!(stock_of(&app, &variant).await, 6);
+    let cancels = (0..8).map(|_| app.data(CANCEL, json!({"id": order})));
+    let answers = join_all(cancels).await;
+    let cancelled = answers
+        .iter()
+        .filter(|a| a["customerOrderCancel"]["order"]["status"] == "CANCELLED")
+        .count();
+    assert_eq!(cancelled, 1, "{answers:?}");
+    assert_eq!(
+        stock_of(&app, &variant).await,
+        10,
+        "the stock came back once"
+    );
+    let refunds = app.app.metrics.sample(
+        "storefront_payment_calls_total",
+        &[("op", "refund"), ("result", "ok")],
+    );
+    assert_eq!(refunds, 1.0, "refunded once");
+}
