@@ -11,7 +11,9 @@ use storefront_loaders::cache::{
 };
 use storefront_loaders::domain::{Services, Shared};
 use storefront_loaders::rate_limit::{RateLimitSettings, RateLimiter};
-use storefront_loaders::store::{DynamoTable, InstrumentedTable, RedbTable, Table};
+use storefront_loaders::store::{
+    Changes, DynamoTable, InstrumentedTable, ObservedTable, RedbTable, Table,
+};
 use storefront_schema::StorefrontSchema;
 use storefront_schema::documents::{PersistedDocuments, PersistedPolicy};
 use storefront_schema::persisted::TrustedDocuments;
@@ -104,8 +106,12 @@ impl App {
             );
         }
         let metrics = Arc::new(Metrics::new());
-        let mut table: Arc<dyn Table> =
-            Arc::new(InstrumentedTable::new(engine, Arc::clone(&metrics)));
+        let changes = Changes::new();
+        let mut table: Arc<dyn Table> = Arc::new(ObservedTable::new(
+            Arc::new(InstrumentedTable::new(engine, Arc::clone(&metrics))),
+            changes.clone(),
+        ));
+        let uncached = Arc::clone(&table);
         let redis = config.cache.redis_url.as_ref().and_then(|url| {
             match RedisTier::connect(&RedisSettings {
                 url: url.clone(),
@@ -129,6 +135,7 @@ impl App {
                 },
                 storefront_schema::cacheable,
                 Arc::clone(&metrics),
+                changes.clone(),
             ));
         }
         let limiter = config.rate_limit.enabled.then(|| {
@@ -147,8 +154,10 @@ impl App {
         let shared = Shared {
             settings: config.shared_settings(),
             table: Arc::clone(&table),
+            uncached,
             redis: redis.clone(),
             metrics: Arc::clone(&metrics),
+            changes,
             plugged,
         };
         let mut services = Services::default();

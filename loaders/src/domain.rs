@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 
 use crate::Metrics;
 use crate::cache::RedisTier;
-use crate::store::{Key, StoreEngine, Table};
+use crate::store::{Changes, Key, StoreEngine, Table};
 
 /// A setting that is wrong, named as in the config file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -90,10 +90,16 @@ pub struct Shared {
     pub settings: SharedSettings,
     /// The store (instrumented, and cached where domains allow).
     pub table: Arc<dyn Table>,
+    /// The same store without the item cache, for copies that must see every write as it
+    /// is (the search index).
+    pub uncached: Arc<dyn Table>,
     /// Redis (ElastiCache), when configured.
     pub redis: Option<Arc<RedisTier>>,
     /// The metrics registry; domains register their own metrics in it.
     pub metrics: Arc<Metrics>,
+    /// The keys the store writes, as they are written (here and, with Redis, on other
+    /// replicas).
+    pub changes: Changes,
     /// Parts a caller plugs in instead of a domain's default (tests capture the mail of
     /// one-time codes this way).
     pub plugged: Services,

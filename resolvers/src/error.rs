@@ -1,6 +1,7 @@
 //! `ApiError`: the one error type resolvers return, with a stable `extensions.code`.
 
 use async_graphql::ErrorExtensions;
+use storefront_loaders::search::SearchError;
 use storefront_loaders::store::StoreError;
 
 /// Stable machine-readable error codes, sent as `extensions.code`: every code the gateway
@@ -62,11 +63,13 @@ pub enum ErrorCode {
     ResponseTooLarge,
     /// The request ran longer than the gateway allows; ask for less.
     Timeout,
+    /// The search engine is away or too slow; retrying shortly may work.
+    SearchUnavailable,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 27] = [
+    pub const ALL: [ErrorCode; 28] = [
         ErrorCode::BadUserInput,
         ErrorCode::InvalidId,
         ErrorCode::InvalidCursor,
@@ -94,6 +97,7 @@ impl ErrorCode {
         ErrorCode::Forbidden,
         ErrorCode::ResponseTooLarge,
         ErrorCode::Timeout,
+        ErrorCode::SearchUnavailable,
     ];
 
     /// The code as sent to clients (SCREAMING_SNAKE_CASE).
@@ -126,6 +130,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => "FORBIDDEN",
             ErrorCode::ResponseTooLarge => "RESPONSE_TOO_LARGE",
             ErrorCode::Timeout => "TIMEOUT",
+            ErrorCode::SearchUnavailable => "SEARCH_UNAVAILABLE",
         }
     }
 }
@@ -204,6 +209,24 @@ impl From<StoreError> for ApiError {
 impl From<std::sync::Arc<StoreError>> for ApiError {
     fn from(e: std::sync::Arc<StoreError>) -> Self {
         Self::from(e.as_ref())
+    }
+}
+
+impl From<SearchError> for ApiError {
+    fn from(e: SearchError) -> Self {
+        match &e {
+            SearchError::Unavailable(_) => {
+                tracing::warn!(error = %e, "search failed");
+                Self {
+                    detail: Some(e.to_string()),
+                    ..Self::new(
+                        ErrorCode::SearchUnavailable,
+                        "search is unavailable right now; retry shortly",
+                    )
+                }
+            }
+            SearchError::Refused(_) => Self::internal(&e),
+        }
     }
 }
 

@@ -13,5 +13,6 @@ pub mod ids;
 pub mod location;
 pub mod registry;
 pub mod scalars;
+pub mod search;
 
 pub use error::{ApiError, ErrorCode};

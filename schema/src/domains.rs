@@ -7,6 +7,7 @@ storefront_resolvers::domains! {
     location(storefront_loaders::location::DOMAIN) => [],
     cart(storefront_loaders::cart::DOMAIN) => [],
     checkout(storefront_loaders::checkout::DOMAIN) => [],
+    search(storefront_loaders::search::DOMAIN) => [],
 }
 
 /// Whether any domain lets the cache share the item with this key.

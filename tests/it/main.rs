@@ -17,5 +17,6 @@ mod http_audit;
 mod outbox;
 mod pagination;
 mod persisted;
+mod search;
 mod security;
 mod support;

@@ -13,7 +13,9 @@ use futures::future::{BoxFuture, Shared};
 
 use super::redis_tier::RedisTier;
 use crate::metrics::{CacheOutcome, Metrics};
-use crate::store::{Condition, Item, Key, Page, Query, StoreError, Table, Update, WriteOp};
+use crate::store::{
+    Changes, Condition, Item, Key, Page, Query, StoreError, Table, Update, WriteOp,
+};
 use crate::stored::{SharedItem, StoredItem};
 
 type Loaded = Result<Arc<HashMap<Key, SharedItem>>, Arc<StoreError>>;
@@ -57,13 +59,15 @@ fn redis_key(namespace: &str, key: &Key) -> String {
 }
 
 impl CachedTable {
-    /// Wraps `inner`; with `l2`, subscribes to the namespace's invalidation channel.
+    /// Wraps `inner`; with `l2`, subscribes to the namespace's invalidation channel and puts
+    /// what other replicas wrote on `changes`.
     pub fn new(
         inner: Arc<dyn Table>,
         l2: Option<Arc<RedisTier>>,
         settings: ItemCacheSettings,
         cacheable: Cacheable,
         metrics: Arc<Metrics>,
+        changes: Changes,
     ) -> Self {
         let state = Arc::new(L1State {
             l1: moka::future::Cache::builder()
@@ -75,6 +79,8 @@ impl CachedTable {
         if let Some(redis) = &l2 {
             let on_message = Arc::clone(&state);
             let on_reconnect = Arc::clone(&state);
+            let remote_changes = changes.clone();
+            let connections = AtomicU64::new(0);
             redis.subscribe(
                 Self::channel(&settings.namespace),
                 move |payload| {
@@ -86,15 +92,21 @@ impl CachedTable {
                         }
                     };
                     on_message.epoch.fetch_add(1, Ordering::SeqCst);
-                    for (pk, sk) in keys {
+                    let keys: Vec<Key> =
+                        keys.into_iter().map(|(pk, sk)| Key::new(pk, sk)).collect();
+                    for key in keys.clone() {
                         let l1 = on_message.l1.clone();
-                        tokio::spawn(async move { l1.invalidate(&Key::new(pk, sk)).await });
+                        tokio::spawn(async move { l1.invalidate(&key).await });
                     }
+                    remote_changes.publish(keys);
                 },
                 move || {
                     // Invalidations sent while we were away are lost: start L1 afresh.
                     on_reconnect.epoch.fetch_add(1, Ordering::SeqCst);
                     on_reconnect.l1.invalidate_all();
+                    if connections.fetch_add(1, Ordering::SeqCst) > 0 {
+                        changes.unknown();
+                    }
                 },
             );
         }
@@ -448,6 +460,7 @@ mod tests {
             },
             |_| true,
             Arc::new(Metrics::new()),
+            Changes::new(),
         )
     }
 

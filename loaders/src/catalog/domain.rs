@@ -103,6 +103,18 @@ fn parts(services: &Services) -> Result<&CatalogParts, OpenError> {
         .ok_or_else(|| OpenError::new("the catalog is not open"))
 }
 
+/// Counts an import or seed, so that copies of the catalog made before it know they are old.
+async fn bump_revision(services: &Services) -> Result<(), OpenError> {
+    let catalog = services
+        .get::<Catalog>()
+        .ok_or_else(|| OpenError::new("the catalog is not open"))?;
+    catalog
+        .bump_revision()
+        .await
+        .map(drop)
+        .map_err(|e| OpenError::new(format!("cannot count the catalog's revision: {e}")))
+}
+
 #[async_trait::async_trait]
 impl Domain for CatalogDomain {
     fn name(&self) -> &'static str {
@@ -168,6 +180,7 @@ impl Domain for CatalogDomain {
         let summary = seed_demo_catalog(parts.writer.table(), &options)
             .await
             .map_err(|e| OpenError::new(format!("cannot write the demo catalog: {e}")))?;
+        bump_revision(services).await?;
         Ok(Some(format!(
             "{} products ({} variants), {} categories",
             summary.products, summary.variants, summary.categories
@@ -185,10 +198,12 @@ impl Domain for CatalogDomain {
         lines: Box<dyn std::io::BufRead + Send>,
     ) -> Result<FeedReport, OpenError> {
         let writer = &parts(services)?.writer;
-        match feed {
-            "catalog" => Ok(feed_report(&import_catalog(writer, lines).await)),
-            "inventory" => Ok(feed_report(&import_inventory(writer, lines).await)),
-            other => Err(OpenError::new(format!("the catalog has no feed `{other}`"))),
-        }
+        let report = match feed {
+            "catalog" => feed_report(&import_catalog(writer, lines).await),
+            "inventory" => feed_report(&import_inventory(writer, lines).await),
+            other => return Err(OpenError::new(format!("the catalog has no feed `{other}`"))),
+        };
+        bump_revision(services).await?;
+        Ok(report)
     }
 }

@@ -174,6 +174,12 @@ pub mod keys {
         PREFIXES.iter().any(|p| key.pk.starts_with(p))
     }
 
+    /// The item counting catalog imports and seeds: a copy of the catalog kept elsewhere (the
+    /// search index) that was made at another count may have missed writes.
+    pub fn revision() -> Key {
+        Key::new("META", "CATALOG_REVISION")
+    }
+
     /// The item recording that the demo catalog was seeded.
     pub fn seed_marker() -> Key {
         Key::new("META", "CATALOG_SEED")

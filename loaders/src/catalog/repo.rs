@@ -145,6 +145,29 @@ impl Catalog {
         Ok((page.items, has_more))
     }
 
+    /// How many imports and seeds the catalog has had (0 for none).
+    pub async fn revision(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .table
+            .get(&keys::revision())
+            .await?
+            .and_then(|item| item.get("revision").and_then(Value::as_u64))
+            .unwrap_or(0))
+    }
+
+    /// Counts one more import or seed.
+    pub async fn bump_revision(&self) -> Result<u64, StoreError> {
+        let item = self
+            .table
+            .update(
+                &keys::revision(),
+                &crate::store::Update::add("revision", 1),
+                None,
+            )
+            .await?;
+        Ok(item.get("revision").and_then(Value::as_u64).unwrap_or(0))
+    }
+
     /// Whether the store holds a catalog already (seeded or imported).
     pub async fn is_seeded(&self) -> Result<bool, StoreError> {
         Ok(self.table.get(&keys::seed_marker()).await?.is_some())

@@ -1,5 +1,6 @@
 //! The `Table` interface: the part of DynamoDB's single-table API the domain needs, and its engines.
 
+mod changes;
 pub mod conformance;
 mod dynamo;
 mod expression;
@@ -14,6 +15,7 @@ use crate::stored::{SharedItem, StoredItem};
 use async_trait::async_trait;
 use serde_json::Value;
 
+pub use changes::{Change, Changes, ObservedTable};
 pub use dynamo::{DynamoSettings, DynamoTable, TTL_ATTRIBUTE};
 pub use expression::{Condition, Update};
 pub use instrumented::InstrumentedTable;
