@@ -107,11 +107,14 @@ impl App {
         }
         let metrics = Arc::new(Metrics::new());
         let changes = Changes::new();
+        // Background copies (the search index) read beside the request path: their reads
+        // are not the requests' store calls that the metrics count.
+        let uncached: Arc<dyn Table> =
+            Arc::new(ObservedTable::new(Arc::clone(&engine), changes.clone()));
         let mut table: Arc<dyn Table> = Arc::new(ObservedTable::new(
             Arc::new(InstrumentedTable::new(engine, Arc::clone(&metrics))),
             changes.clone(),
         ));
-        let uncached = Arc::clone(&table);
         let redis = config.cache.redis_url.as_ref().and_then(|url| {
             match RedisTier::connect(&RedisSettings {
                 url: url.clone(),

@@ -90,8 +90,8 @@ pub struct Shared {
     pub settings: SharedSettings,
     /// The store (instrumented, and cached where domains allow).
     pub table: Arc<dyn Table>,
-    /// The same store without the item cache, for copies that must see every write as it
-    /// is (the search index).
+    /// The same store without the item cache and outside the request metrics, for
+    /// background copies that must see every write as it is (the search index).
     pub uncached: Arc<dyn Table>,
     /// Redis (ElastiCache), when configured.
     pub redis: Option<Arc<RedisTier>>,

@@ -301,6 +301,11 @@ pub async fn spawn_with_plugged(
     store: Arc<dyn Table>,
     mut plugged: storefront_loaders::domain::Services,
 ) -> TestApp {
+    let mut config = config;
+    if config.store == StoreEngine::Aws && config.data_dir == Config::default().data_dir {
+        // Local state (the search index) of its own, as every replica has.
+        config.data_dir = tempfile::tempdir().expect("temp dir").keep();
+    }
     let config = config.validated().expect("test config is valid");
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

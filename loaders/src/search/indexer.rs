@@ -86,6 +86,16 @@ impl Indexer {
         if indexed == Some(revision) {
             return Ok(None);
         }
+        self.build_logged().await.map(Some)
+    }
+
+    /// The catalog's revision now.
+    pub async fn catalog_revision(&self) -> Result<u64, IndexError> {
+        Ok(self.catalog.revision().await?)
+    }
+
+    /// Builds the whole index with a progress line every 10,000 products; says what it did.
+    pub async fn build_logged(&mut self) -> Result<String, IndexError> {
         let started = Instant::now();
         let name = self.engine.name();
         let count = self
@@ -95,10 +105,10 @@ impl Indexer {
                 }
             })
             .await?;
-        Ok(Some(format!(
+        Ok(format!(
             "search index ({name}) built: {count} products in {:.1} s",
             started.elapsed().as_secs_f64()
-        )))
+        ))
     }
 
     /// Applies the writes of `written` keys: reads the products they belong to again.
@@ -120,12 +130,20 @@ impl Indexer {
     }
 
     /// Follows the change feed until the process ends: applies writes every `every`, and
-    /// rebuilds when changes were missed or another process imported unseen.
-    pub fn spawn(mut self, mut feed: broadcast::Receiver<Change>, every: Duration) {
+    /// rebuilds when changes were missed, when another process imported unseen, or at once
+    /// when `stale` (the start-up build failed). `revision` is the catalog revision the
+    /// index was last seen at.
+    pub fn spawn(
+        mut self,
+        mut feed: broadcast::Receiver<Change>,
+        every: Duration,
+        revision: Option<u64>,
+        stale: bool,
+    ) {
         tokio::spawn(async move {
             let mut pending: BTreeSet<Key> = BTreeSet::new();
-            let mut missed = false;
-            let mut seen_revision = self.catalog.revision().await.ok();
+            let mut missed = stale;
+            let mut seen_revision = revision;
             let mut revision_written_here = false;
             let mut ticks = tokio::time::interval(every.max(Duration::from_millis(10)));
             let mut last_revision_check = Instant::now();

@@ -356,11 +356,21 @@ impl Domain for SearchDomain {
         // Follow the feed before building, so that no write between the two is missed.
         let feed = parts.changes.subscribe();
         let mut indexer = parts.indexer(Arc::clone(&engine));
-        let built = indexer
-            .build_if_stale()
-            .await
-            .map_err(|e| OpenError::new(format!("cannot build the search index: {e}")))?;
-        indexer.spawn(feed, Duration::from_millis(parts.config.sync_millis));
-        Ok(built)
+        let every = Duration::from_millis(parts.config.sync_millis);
+        // A store that cannot be read now must not keep the gateway from serving: the index
+        // is built in the background once it can (searches fail or see the old index until
+        // then).
+        match indexer.build_if_stale().await {
+            Ok(built) => {
+                let revision = indexer.catalog_revision().await.ok();
+                indexer.spawn(feed, every, revision, revision.is_none());
+                Ok(built)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot build the search index now; retrying in the background");
+                indexer.spawn(feed, every, None, true);
+                Ok(Some(format!("search index not built yet: {e}")))
+            }
+        }
     }
 }
