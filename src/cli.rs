@@ -1,4 +1,5 @@
-//! The command line: `serve` (the default), `seed`, `import`, `export-schema`, `api-key`.
+//! The command line: `serve` (the default), `seed`, `import`, `search reindex`,
+//! `export-schema`, `api-key`.
 
 use std::fs::File;
 use std::io::BufReader;
@@ -61,6 +62,20 @@ pub enum Command {
         #[command(subcommand)]
         task: AwsTask,
     },
+    /// Search index tasks.
+    Search {
+        /// Which task.
+        #[command(subcommand)]
+        task: SearchTask,
+    },
+}
+
+/// The `search` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SearchTask {
+    /// Build a whole new index from the store; searches use the old one until it is complete
+    /// (OpenSearch: a new index, then the alias swapped to it in one step).
+    Reindex,
 }
 
 /// The `aws` subcommands.
@@ -127,6 +142,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 if created { "created" } else { "already exists" },
                 storefront_loaders::store::TTL_ATTRIBUTE
             );
+            Ok(0)
+        }
+        Command::Search {
+            task: SearchTask::Reindex,
+        } => {
+            let app = App::open(config).await?;
+            let done = storefront_loaders::search::reindex(&app.services).await?;
+            println!("{done}");
             Ok(0)
         }
         Command::ExportSchema | Command::ValidateManifest { .. } | Command::ApiKey { .. } => {

@@ -62,6 +62,29 @@ fn a_misspelt_storefront_variable_stops_the_gateway_with_its_name() {
     );
 }
 
+#[test]
+fn search_reindex_builds_the_index_of_the_stored_catalog() {
+    let dir = tempfile::tempdir().expect("dir");
+    let data_dir = dir.path().join("data");
+    let run = |args: &[&str]| {
+        let output = gateway()
+            .args(["--data-dir", data_dir.to_str().expect("utf-8")])
+            .args(args)
+            .output()
+            .expect("runs");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    run(&["seed", "--products", "40"]);
+    let done = run(&["search", "reindex"]);
+    assert!(done.contains("search index rebuilt: 40 products"), "{done}");
+    assert!(data_dir.join("search-index").join("meta.json").exists());
+}
+
 #[tokio::test]
 async fn feeds_apply_good_lines_report_bad_ones_and_exit_non_zero() {
     let dir = tempfile::tempdir().expect("dir");

@@ -748,3 +748,116 @@ impl SearchEngine for EmbeddedSearch {
         self.inner.generation.load(Ordering::SeqCst)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(id: &str, title: &str) -> SearchDocument {
+        SearchDocument {
+            id: id.into(),
+            handle: id.into(),
+            title: title.into(),
+            description: String::new(),
+            vendor: "Acme".into(),
+            product_type: "Coat".into(),
+            tags: vec![],
+            categories: vec![],
+            options: vec![],
+            min_price: 1000,
+            max_price: 1000,
+            currency: "USD".into(),
+            available: true,
+            created_at: 0,
+            sales: 0,
+        }
+    }
+
+    async fn ids(engine: &EmbeddedSearch, query: &str) -> Vec<String> {
+        let mut found: Vec<String> = engine
+            .search(&SearchRequest {
+                query: query.into(),
+                filters: vec![],
+                sort: SearchSort::Relevance,
+                reverse: false,
+                limit: 50,
+                cursor: None,
+                backward: false,
+                facets: false,
+            })
+            .await
+            .expect("search")
+            .hits
+            .into_iter()
+            .map(|h| h.id)
+            .collect();
+        found.sort();
+        found
+    }
+
+    #[tokio::test]
+    async fn a_rebuild_is_invisible_until_finished_and_an_abandoned_one_changes_nothing() {
+        let engine = EmbeddedSearch::open(None).expect("in memory");
+        engine
+            .apply(vec![doc("a", "Wool Coat"), doc("b", "Linen Coat")], vec![])
+            .await
+            .expect("apply");
+        let mut rebuild = engine.rebuild().await.expect("rebuild");
+        rebuild.add(vec![doc("c", "Rain Coat")]).await.expect("add");
+        let other = engine.clone();
+        // A write while the rebuild holds the writer waits for it, never mixing in.
+        let waiting =
+            tokio::spawn(async move { other.apply(vec![doc("d", "Down Coat")], vec![]).await });
+        assert_eq!(
+            ids(&engine, "coat").await,
+            ["a", "b"],
+            "searches see the old index"
+        );
+        rebuild.finish(7).await.expect("finish");
+        waiting
+            .await
+            .expect("task")
+            .expect("apply after the rebuild");
+        assert_eq!(ids(&engine, "coat").await, ["c", "d"]);
+        assert_eq!(engine.revision().await.expect("revision"), Some(7));
+
+        let mut abandoned = engine.rebuild().await.expect("rebuild");
+        abandoned
+            .add(vec![doc("e", "Pea Coat")])
+            .await
+            .expect("add");
+        drop(abandoned);
+        engine
+            .apply(vec![doc("f", "Trench Coat")], vec![])
+            .await
+            .expect("apply");
+        assert_eq!(
+            ids(&engine, "coat").await,
+            ["c", "d", "f"],
+            "the abandoned rebuild's deletions and documents were rolled back"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_index_on_disk_reopens_with_its_documents_and_revision() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("index");
+        {
+            let engine = EmbeddedSearch::open(Some(path.clone())).expect("open");
+            let mut rebuild = engine.rebuild().await.expect("rebuild");
+            rebuild
+                .add(vec![doc("a", "Wool Coat"), doc("b", "Silk Scarf")])
+                .await
+                .expect("add");
+            rebuild.finish(3).await.expect("finish");
+        }
+        let engine = EmbeddedSearch::open(Some(path)).expect("reopen");
+        assert_eq!(engine.revision().await.expect("revision"), Some(3));
+        assert_eq!(engine.len().await.expect("len"), 2);
+        assert_eq!(
+            ids(&engine, "scraf").await,
+            ["b"],
+            "typo-tolerant after reopening"
+        );
+    }
+}
