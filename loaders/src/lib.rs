@@ -14,6 +14,7 @@ pub mod item_loader;
 pub mod location;
 pub mod metrics;
 pub mod rate_limit;
+pub mod recommend;
 pub mod search;
 pub mod store;
 pub mod stored;

@@ -11,6 +11,7 @@ pub mod customer;
 pub mod error;
 pub mod ids;
 pub mod location;
+pub mod recommend;
 pub mod registry;
 pub mod scalars;
 pub mod search;

@@ -8,6 +8,7 @@ storefront_resolvers::domains! {
     cart(storefront_loaders::cart::DOMAIN) => [],
     checkout(storefront_loaders::checkout::DOMAIN) => [],
     search(storefront_loaders::search::DOMAIN) => [],
+    recommend(storefront_loaders::recommend::DOMAIN) => [],
 }
 
 /// Whether any domain lets the cache share the item with this key.

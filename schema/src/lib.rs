@@ -2,6 +2,9 @@
 //! the operation limits and extensions, and the services every request shares; exports the
 //! SDL.
 
+// The merged roots of every domain nest deeply in the types async-graphql derives.
+#![recursion_limit = "256"]
+
 pub mod deadline;
 pub mod documents;
 pub mod domains;
@@ -57,7 +60,8 @@ pub fn build(
     limits: &QueryLimits,
     rate_limiter: Option<std::sync::Arc<storefront_loaders::rate_limit::RateLimiter>>,
 ) -> StorefrontSchema {
-    let mut schema = builder().data(services);
+    let recommendations = storefront_resolvers::recommend::loader_for(&services);
+    let mut schema = builder().data(services).data(recommendations);
     // The first extension is the outermost: the rate limit spends only on operations that
     // passed validation and the query limits inside it.
     if let Some(limiter) = rate_limiter {

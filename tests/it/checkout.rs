@@ -33,7 +33,7 @@ pub fn checkout_config() -> Config {
     config
 }
 
-async fn checkout(app: &TestApp, cart: &str, key: &str, email: &str, token: &str) -> Value {
+pub async fn checkout(app: &TestApp, cart: &str, key: &str, email: &str, token: &str) -> Value {
     app.data(
         CHECKOUT,
         json!({"cart": cart, "key": key, "email": email, "token": token}),
@@ -59,7 +59,7 @@ async fn stock_of(app: &TestApp, variant: &str) -> i64 {
         .expect("stock")
 }
 
-async fn cart_with(app: &TestApp, variant: &str, quantity: i64) -> String {
+pub async fn cart_with(app: &TestApp, variant: &str, quantity: i64) -> String {
     let created = create_cart(
         app,
         None,

@@ -19,6 +19,7 @@ mod opensearch;
 mod outbox;
 mod pagination;
 mod persisted;
+mod recommend;
 mod search;
 mod security;
 mod support;

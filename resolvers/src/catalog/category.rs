@@ -79,9 +79,14 @@ impl Category {
         >,
         #[graphql(desc = "Only products that are (true) or are not (false) in stock.")]
         available: Option<bool>,
+        #[graphql(
+            desc = "Reorder the page for the signed-in customer (same products and cursors).",
+            default
+        )]
+        personalized: bool,
     ) -> ApiResult<ProductConnection> {
         let page = PageRequest::parse(first, after, last, before)?;
-        product_connection(
+        let mut connection = product_connection(
             ctx,
             Scope::Category(self.0.id.clone()),
             ListingFilter { vendor, available },
@@ -89,6 +94,9 @@ impl Category {
             reverse,
             page,
         )
-        .await
+        .await?;
+        (connection.edges, connection.nodes) =
+            crate::recommend::personalize_page(ctx, personalized, connection.edges).await?;
+        Ok(connection)
     }
 }

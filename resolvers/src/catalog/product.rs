@@ -223,6 +223,19 @@ impl Product {
         }
     }
 
+    /// Products to show with this one: similar ones (RELATED) or ones that go with it
+    /// (COMPLEMENTARY); for a whole page of products, one call to the recommender.
+    #[graphql(complexity = "(first.max(1) as usize) * child_complexity + 1")]
+    async fn recommendations(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "What kind of recommendations.", default)]
+        intent: crate::recommend::ProductRecommendationIntent,
+        #[graphql(desc = "How many (1 to 50).", default = 5)] first: i32,
+    ) -> ApiResult<Vec<Product>> {
+        crate::recommend::for_product(ctx, &self.0.id, intent, first).await
+    }
+
     /// Whether at least one variant is in stock.
     async fn available_for_sale(&self, ctx: &Context<'_>) -> ApiResult<bool> {
         Ok(stock_of(ctx, &self.0.variant_ids)

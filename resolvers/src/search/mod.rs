@@ -87,6 +87,11 @@ impl SearchQuery {
         product_filters: Vec<SearchProductFilter>,
         #[graphql(desc = "The order of the results.", default)] sort_key: SearchSortKeys,
         #[graphql(desc = "Reverse the order.", default)] reverse: bool,
+        #[graphql(
+            desc = "Reorder the page for the signed-in customer (same products and cursors).",
+            default
+        )]
+        personalized: bool,
     ) -> ApiResult<SearchResultConnection> {
         if query.chars().count() > MAX_QUERY_CHARS {
             return Err(ApiError::bad_input(format!(
@@ -140,10 +145,11 @@ impl SearchQuery {
         if page.backward {
             read.reverse();
         }
-        Ok(SearchResultConnection::new(
-            page.connection(read, results.has_more),
-            &results,
-        ))
+        let mut connection: crate::connection::ProductConnection =
+            page.connection(read, results.has_more);
+        (connection.edges, connection.nodes) =
+            crate::recommend::personalize_page(ctx, personalized, connection.edges).await?;
+        Ok(SearchResultConnection::new(connection, &results))
     }
 
     /// Suggestions while the shopper types: products, categories and whole queries.
