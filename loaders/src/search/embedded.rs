@@ -206,6 +206,9 @@ struct Inner {
     state: RwLock<State>,
     revision: std::sync::Mutex<Option<u64>>,
     generation: AtomicU64,
+    // Searches are CPU work: at most one per core runs at a time (more would only queue on
+    // the cores, and each extra blocking thread keeps its own allocator heap).
+    running: tokio::sync::Semaphore,
 }
 
 /// The embedded search engine.
@@ -260,6 +263,9 @@ impl EmbeddedSearch {
             state: RwLock::new(State::default()),
             revision: std::sync::Mutex::new(payload.and_then(|p| p.revision)),
             generation: AtomicU64::new(0),
+            running: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, usize::from),
+            ),
         };
         inner.load_state()?;
         Ok(Self {
@@ -287,6 +293,7 @@ impl EmbeddedSearch {
         &self,
         work: impl FnOnce(&Inner) -> Result<T, SearchError> + Send + 'static,
     ) -> Result<T, SearchError> {
+        let _turn = self.inner.running.acquire().await.map_err(failed)?;
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || work(&inner))
             .await
@@ -477,16 +484,7 @@ impl Inner {
         let Some(last) = words.last() else {
             return Ok(Predictions::default());
         };
-        let results = self.search(&SearchRequest {
-            query: query.to_owned(),
-            filters: vec![],
-            sort: SearchSort::Relevance,
-            reverse: false,
-            limit,
-            cursor: None,
-            backward: false,
-            facets: false,
-        })?;
+        let results = self.search(&SearchRequest::predictive(query, limit))?;
         let state = read(&self.state);
         let head = words[..words.len() - 1].join(" ");
         let joined = |word: &str| {

@@ -35,6 +35,23 @@ struct Symbol {
 pub struct Symbols {
     ids: HashMap<(Kind, String), u32>,
     symbols: Vec<Symbol>,
+    /// Per symbol: the interned (lowercase) option name of an option value, else `NO_OPTION`.
+    option_dims: Vec<u32>,
+    option_names: HashMap<String, u32>,
+}
+
+const NO_OPTION: u32 = u32::MAX;
+
+/// A filter dimension as a small value, compared in the counting loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Code {
+    Category,
+    Vendor,
+    ProductType,
+    Tag,
+    Price,
+    Available,
+    Option(u32),
 }
 
 impl Symbols {
@@ -48,9 +65,38 @@ impl Symbols {
             return *id;
         }
         let id = u32::try_from(self.symbols.len()).expect("fewer than 4 billion facet values");
-        self.symbols.push(make());
+        let symbol = make();
+        let dim = match &symbol.option {
+            Some((_, lower)) => self.option_dim(lower),
+            None => NO_OPTION,
+        };
+        self.symbols.push(symbol);
+        self.option_dims.push(dim);
         self.ids.insert(key, id);
         id
+    }
+
+    fn option_dim(&mut self, lower: &str) -> u32 {
+        let next = u32::try_from(self.option_names.len()).expect("fewer than 4 billion options");
+        *self.option_names.entry(lower.to_owned()).or_insert(next)
+    }
+
+    fn code(&self, dimension: &Dimension) -> Code {
+        match dimension {
+            Dimension::Category => Code::Category,
+            Dimension::Vendor => Code::Vendor,
+            Dimension::ProductType => Code::ProductType,
+            Dimension::Tag => Code::Tag,
+            Dimension::Price => Code::Price,
+            Dimension::Available => Code::Available,
+            // An option no product has still gets a code of its own, matching no value.
+            Dimension::Option(name) => Code::Option(
+                self.option_names
+                    .get(name)
+                    .copied()
+                    .unwrap_or(NO_OPTION - 1),
+            ),
+        }
     }
 
     fn find(&self, kind: Kind, key: &str) -> Option<u32> {
@@ -182,6 +228,7 @@ impl Row {
 /// group's values.
 pub struct FilterGroups {
     groups: Vec<(Dimension, Vec<Wanted>)>,
+    codes: Vec<Code>,
 }
 
 impl FilterGroups {
@@ -197,7 +244,8 @@ impl FilterGroups {
             }
         }
         groups.truncate(32);
-        Self { groups }
+        let codes = groups.iter().map(|(d, _)| symbols.code(d)).collect();
+        Self { groups, codes }
     }
 
     fn all(&self) -> u32 {
@@ -251,53 +299,48 @@ impl<'a> FacetCounter<'a> {
 
     /// Counts one row matching the query text; returns whether it passes every filter.
     pub fn count(&mut self, row: &Row) -> bool {
-        let mask = self.groups.mask(row);
-        let missing = self.all & !mask;
+        let missing = if self.all == 0 {
+            0
+        } else {
+            self.all & !self.groups.mask(row)
+        };
         // A row counts for a dimension when it passes every other dimension's group: for
         // all of them when it passes everything, or for the one group it fails.
-        let only: Option<&Dimension> = match missing {
+        let only: Option<Code> = match missing {
             0 => None,
-            m if m.is_power_of_two() => Some(&self.groups.groups[m.trailing_zeros() as usize].0),
+            m if m.is_power_of_two() => Some(self.groups.codes[m.trailing_zeros() as usize]),
             _ => return false,
         };
-        let counts = |d: &Dimension| only.is_none_or(|o| o == d);
-        if counts(&Dimension::Category) {
+        let counts = |code: Code| only.is_none_or(|o| o == code);
+        if counts(Code::Category) {
             for id in &row.categories {
                 self.counts[*id as usize] += 1;
             }
         }
-        if counts(&Dimension::Vendor) {
+        if counts(Code::Vendor) {
             self.counts[row.vendor as usize] += 1;
         }
-        if counts(&Dimension::ProductType) {
+        if counts(Code::ProductType) {
             self.counts[row.product_type as usize] += 1;
         }
-        if counts(&Dimension::Tag) {
+        if counts(Code::Tag) {
             for id in &row.tags {
                 self.counts[*id as usize] += 1;
             }
         }
         for id in &row.options {
-            let dimension = match &only {
-                None => true,
-                Some(Dimension::Option(name)) => self.symbols.symbols[*id as usize]
-                    .option
-                    .as_ref()
-                    .is_some_and(|(_, lower)| lower == name),
-                Some(_) => false,
-            };
-            if dimension {
+            if counts(Code::Option(self.symbols.option_dims[*id as usize])) {
                 self.counts[*id as usize] += 1;
             }
         }
-        if counts(&Dimension::Price) {
+        if counts(Code::Price) {
             for (i, (from, to)) in PRICE_BANDS.iter().enumerate() {
                 if row.max_price >= *from && to.is_none_or(|t| row.min_price < t) {
                     self.price[i] += 1;
                 }
             }
         }
-        if counts(&Dimension::Available) {
+        if counts(Code::Available) {
             self.available[usize::from(row.available)] += 1;
         }
         missing == 0

@@ -83,7 +83,7 @@ pub struct SearchConfig {
     pub timeout_millis: u64,
     /// How long results of a public search are reused while the index is unchanged.
     pub cache_seconds: u64,
-    /// How many searches' results are kept.
+    /// How many searches' results are kept (0: none).
     pub cache_entries: u64,
     /// Amazon OpenSearch Service.
     pub opensearch: OpenSearchConfig,
@@ -156,6 +156,7 @@ impl DomainConfig for SearchConfig {
 pub struct Search {
     engine: Arc<OnceCell<Arc<dyn SearchEngine>>>,
     cache: moka::future::Cache<String, Arc<SearchResults>>,
+    predictions: moka::future::Cache<String, Arc<Predictions>>,
     timeout: Duration,
 }
 
@@ -185,7 +186,7 @@ impl Search {
         shareable: bool,
     ) -> Result<Arc<SearchResults>, SearchError> {
         let engine = self.engine()?;
-        if !shareable {
+        if !shareable || self.cache.policy().max_capacity() == Some(0) {
             return Ok(Arc::new(self.within(engine.search(request)).await?));
         }
         let key = format!("{}|{request:?}", engine.generation());
@@ -197,10 +198,24 @@ impl Search {
             .map_err(|e: Arc<SearchError>| (*e).clone())
     }
 
-    /// Predictive search for a partial query.
-    pub async fn predict(&self, query: &str, limit: usize) -> Result<Predictions, SearchError> {
+    /// Predictive search for a partial query (reused, like searches, while the index is
+    /// unchanged: every shopper types the same first letters).
+    pub async fn predict(
+        &self,
+        query: &str,
+        limit: usize,
+    ) -> Result<Arc<Predictions>, SearchError> {
         let engine = self.engine()?;
-        self.within(engine.predict(query, limit)).await
+        if self.predictions.policy().max_capacity() == Some(0) {
+            return Ok(Arc::new(self.within(engine.predict(query, limit)).await?));
+        }
+        let key = format!("{}|{limit}|{query}", engine.generation());
+        self.predictions
+            .try_get_with(key, async {
+                Ok(Arc::new(self.within(engine.predict(query, limit)).await?))
+            })
+            .await
+            .map_err(|e: Arc<SearchError>| (*e).clone())
     }
 }
 
@@ -327,12 +342,18 @@ impl Domain for SearchDomain {
     ) -> Result<(), OpenError> {
         let config: SearchConfig = parse_section(self.name(), section, &shared.settings)?;
         let engine = Arc::new(OnceCell::new());
-        services.insert(Search {
-            engine: Arc::clone(&engine),
-            cache: moka::future::Cache::builder()
+        fn cache<V: Clone + Send + Sync + 'static>(
+            config: &SearchConfig,
+        ) -> moka::future::Cache<String, V> {
+            moka::future::Cache::builder()
                 .max_capacity(config.cache_entries)
                 .time_to_live(Duration::from_secs(config.cache_seconds.max(1)))
-                .build(),
+                .build()
+        }
+        services.insert(Search {
+            engine: Arc::clone(&engine),
+            cache: cache(&config),
+            predictions: cache(&config),
             timeout: Duration::from_millis(config.timeout_millis),
         });
         services.insert(SearchParts {

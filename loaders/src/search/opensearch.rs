@@ -696,16 +696,7 @@ impl SearchEngine for OpenSearch {
         let Some(last) = words.last() else {
             return Ok(Predictions::default());
         };
-        let mut body = search_body(&SearchRequest {
-            query: query.to_owned(),
-            filters: vec![],
-            sort: SearchSort::Relevance,
-            reverse: false,
-            limit,
-            cursor: None,
-            backward: false,
-            facets: false,
-        });
+        let mut body = search_body(&SearchRequest::predictive(query, limit));
         body["aggs"] = json!({
             "queries": {"terms": {"field": "suggest", "size": limit, "include": format!("{}.*", regex_escape(last))}},
             "categories": {"filter": {"match_bool_prefix": {"category_titles": query}}, "aggs": {"values": {"terms": {"field": "category_facets", "size": 50}}}}
@@ -749,23 +740,11 @@ impl SearchEngine for OpenSearch {
             })
             .take(limit)
             .collect();
-        let products = results_of(
-            &response,
-            &SearchRequest {
-                query: query.to_owned(),
-                filters: vec![],
-                sort: SearchSort::Relevance,
-                reverse: false,
-                limit,
-                cursor: None,
-                backward: false,
-                facets: false,
-            },
-        )?
-        .hits
-        .into_iter()
-        .map(|h| h.id)
-        .collect();
+        let products = results_of(&response, &SearchRequest::predictive(query, limit))?
+            .hits
+            .into_iter()
+            .map(|h| h.id)
+            .collect();
         Ok(Predictions {
             products,
             categories,

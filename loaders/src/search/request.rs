@@ -126,6 +126,23 @@ pub struct SearchRequest {
     pub facets: bool,
 }
 
+impl SearchRequest {
+    /// The search behind predictive search: the best `limit` matches of a partial query,
+    /// without filters or facets.
+    pub fn predictive(query: &str, limit: usize) -> Self {
+        Self {
+            query: query.to_owned(),
+            filters: vec![],
+            sort: SearchSort::Relevance,
+            reverse: false,
+            limit,
+            cursor: None,
+            backward: false,
+            facets: false,
+        }
+    }
+}
+
 /// One result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Hit {

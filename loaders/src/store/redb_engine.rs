@@ -54,6 +54,10 @@ impl std::fmt::Debug for RedbTable {
     }
 }
 
+/// redb's own page cache. Its default (1 GiB) would hold a copy of a large store beside the
+/// kernel's page cache of the same file; reads that miss it still come from that page cache.
+const CACHE_BYTES: usize = 64 * 1024 * 1024;
+
 fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
@@ -66,7 +70,9 @@ impl RedbTable {
                 StoreError::Backend(format!("cannot create {}: {e}", dir.display()))
             })?;
         }
-        let db = Database::create(path)
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
             .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", path.display())))?;
         Self::init(db)
     }

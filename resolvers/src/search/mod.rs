@@ -176,6 +176,7 @@ impl SearchQuery {
         let found = service::<Search>(ctx)?
             .predict(&query, limit as usize)
             .await?;
+        let found = found.as_ref().clone();
         let loads = CatalogLoads(loader(ctx)?);
         let products = if wants(PredictiveSearchType::Product) {
             let records = loads.products(&found.products).await?;
