@@ -367,8 +367,15 @@ async fn concurrent_event_batches_cannot_spend_more_than_the_budget() {
 }
 
 async fn personalize_app(fake: &FakeAws, deadline_millis: i64) -> TestApp {
-    let config = config()
-        .with_section("recommend", "engine", "personalize")
+    spawn_app_with(personalize_config(config(), fake, deadline_millis)).await
+}
+
+fn personalize_config(
+    base: storefront_gateway::config::Config,
+    fake: &FakeAws,
+    deadline_millis: i64,
+) -> storefront_gateway::config::Config {
+    base.with_section("recommend", "engine", "personalize")
         .with_section("recommend", "deadline_millis", deadline_millis)
         .with_section("recommend", "personalize.region", "us-east-1")
         .with_section("recommend", "personalize.endpoint_url", fake.url())
@@ -392,8 +399,7 @@ async fn personalize_app(fake: &FakeAws, deadline_millis: i64) -> TestApp {
             "personalize.ranking_arn",
             "arn:aws:personalize:us-east-1:111122223333:campaign/ranking",
         )
-        .with_section("recommend", "personalize.tracking_id", "tracking-1");
-    spawn_app_with(config).await
+        .with_section("recommend", "personalize.tracking_id", "tracking-1")
 }
 
 #[tokio::test]
@@ -562,4 +568,79 @@ async fn a_hanging_recommender_degrades_to_popular_products_within_the_deadline(
         ),
         1.0
     );
+}
+
+#[tokio::test]
+async fn replicas_share_recommendations_through_redis_until_the_product_changes() {
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = std::sync::Arc::clone(&calls);
+    let fake = FakeAws::start("personalize", "us-east-1", move |request| {
+        match request.path.as_str() {
+            "/recommendations" => {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Some((
+                    StatusCode::OK,
+                    json!({"itemList": [], "recommendationId": "RID-3"}),
+                ))
+            }
+            _ => Some((StatusCode::OK, json!({}))),
+        }
+    })
+    .await;
+    let replica = crate::support::replicas_sharing_redis();
+    let store = storefront_gateway::app::open_store(&config())
+        .await
+        .expect("store");
+    let mut config_a = personalize_config(replica(), &fake, 2_000);
+    config_a.rate_limit.enabled = false;
+    let a = spawn_with_store(config_a.clone(), std::sync::Arc::clone(&store)).await;
+    let b = spawn_with_store(config_a, store).await;
+    let line = |title: &str| {
+        format!(
+            r#"{{"handle":"shared-parka","title":"{title}","vendor":"Kestrel","productType":"Parka","variants":[{{"sku":"SP-1","price":"99.00"}}]}}"#
+        )
+    };
+    let catalog = storefront_schema::DOMAINS
+        .iter()
+        .find(|d| d.name() == "catalog")
+        .expect("catalog");
+    let import = |app: &TestApp, text: String| {
+        let services = app.app.services.clone();
+        async move {
+            catalog
+                .import(
+                    &services,
+                    "catalog",
+                    Box::new(std::io::Cursor::new(format!("{text}\n"))),
+                )
+                .await
+                .expect("import")
+        }
+    };
+    import(&a, line("Shared Parka")).await;
+    let id = a
+        .data("{ product(handle: \"shared-parka\") { id } }", json!({}))
+        .await["product"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let count = || calls.load(std::sync::atomic::Ordering::SeqCst);
+    recommended(&a, &id, "RELATED").await;
+    assert_eq!(count(), 1);
+    recommended(&b, &id, "RELATED").await;
+    assert_eq!(count(), 1, "the other replica read A's answer from Redis");
+    import(&a, line("Shared Parka, renamed")).await;
+    let started = Instant::now();
+    loop {
+        recommended(&b, &id, "RELATED").await;
+        if count() == 2 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "B kept a stale answer"
+        );
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(fake.problems(), Vec::<String>::new());
 }

@@ -144,6 +144,103 @@ pub struct EngineCall {
 
 type Cached = moka::future::Cache<(String, Intent, usize), Arc<Vec<String>>>;
 
+/// The second tier of the recommendations cache: one Redis hash-like JSON value a product,
+/// `{"RELATED:5": [...], ...}`, shared by every replica and deleted when the product changes
+/// or something is learnt about it.
+#[derive(Clone)]
+struct SharedCache {
+    redis: Arc<crate::cache::RedisTier>,
+    namespace: String,
+    ttl: Duration,
+}
+
+type Lists = HashMap<String, Vec<String>>;
+
+impl SharedCache {
+    fn key(&self, product: &str) -> String {
+        format!("{}reco:{product}", self.namespace)
+    }
+
+    fn field(intent: Intent, limit: usize) -> String {
+        format!("{intent:?}:{limit}")
+    }
+
+    async fn get(
+        &self,
+        products: &[String],
+        intent: Intent,
+        limit: usize,
+    ) -> HashMap<String, Vec<String>> {
+        let keys: Vec<String> = products.iter().map(|p| self.key(p)).collect();
+        let Ok(values) = self.redis.get_many(&keys).await else {
+            return HashMap::new();
+        };
+        products
+            .iter()
+            .zip(values)
+            .filter_map(|(product, value)| {
+                let mut lists: Lists = serde_json::from_slice(&value?).ok()?;
+                Some((product.clone(), lists.remove(&Self::field(intent, limit))?))
+            })
+            .collect()
+    }
+
+    async fn put(&self, found: &HashMap<String, Vec<String>>, intent: Intent, limit: usize) {
+        let keys: Vec<String> = found.keys().map(|p| self.key(p)).collect();
+        let existing = self.redis.get_many(&keys).await.unwrap_or_default();
+        let entries: Vec<(String, Vec<u8>)> = found
+            .iter()
+            .zip(keys)
+            .enumerate()
+            .map(|(i, ((_, list), key))| {
+                let mut lists: Lists = existing
+                    .get(i)
+                    .and_then(|v| v.as_deref())
+                    .and_then(|v| serde_json::from_slice(v).ok())
+                    .unwrap_or_default();
+                lists.insert(Self::field(intent, limit), list.clone());
+                (key, serde_json::to_vec(&lists).expect("lists serialise"))
+            })
+            .collect();
+        if let Err(e) = self.redis.set_many(&entries, self.ttl).await {
+            tracing::debug!(error = %e, "recommendations not shared through Redis");
+        }
+    }
+
+    fn channel(namespace: &str) -> String {
+        format!("{namespace}reco-forget")
+    }
+
+    /// Drops the products' shared lists, and tells every replica to drop its own copies.
+    async fn forget(&self, products: &HashSet<String>) {
+        let keys: Vec<String> = products.iter().map(|p| self.key(p)).collect();
+        let message = serde_json::to_vec(products).expect("ids serialise");
+        if let Err(e) = self
+            .redis
+            .delete_and_publish(&keys, &Self::channel(&self.namespace), &message)
+            .await
+        {
+            tracing::debug!(error = %e, "shared recommendations not dropped; they expire");
+        }
+    }
+
+    /// Drops from `local` what other replicas say changed.
+    fn follow(&self, local: Cached) {
+        let on_reconnect = local.clone();
+        self.redis.subscribe(
+            Self::channel(&self.namespace),
+            move |payload| {
+                let Ok(products) = serde_json::from_slice::<HashSet<String>>(payload) else {
+                    return;
+                };
+                let products = Arc::new(products);
+                let _ = local.invalidate_entries_if(move |(p, _, _), _| products.contains(p));
+            },
+            move || on_reconnect.invalidate_all(),
+        );
+    }
+}
+
 /// Recommendations for the resolvers.
 #[derive(Clone)]
 pub struct Recommendations {
@@ -154,6 +251,10 @@ pub struct Recommendations {
     personalize: Option<Arc<Personalize>>,
     deadline: Duration,
     cache: Cached,
+    shared_cache: Option<SharedCache>,
+    // Bumped by everything that drops cached lists: a list computed across a bump is not
+    // cached (it may have been computed from what was just dropped).
+    epoch: Arc<std::sync::atomic::AtomicU64>,
     limiter: Arc<RateLimiter>,
     calls: Family<EngineCall, Counter>,
 }
@@ -278,7 +379,18 @@ impl Recommendations {
                 None => missing.push(product.clone()),
             }
         }
+        if let Some(shared) = self.shared_cache.as_ref().filter(|_| !missing.is_empty()) {
+            let hits = shared.get(&missing, intent, limit).await;
+            for (product, list) in hits {
+                self.cache
+                    .insert((product.clone(), intent, limit), Arc::new(list.clone()))
+                    .await;
+                missing.retain(|p| *p != product);
+                found.insert(product, list);
+            }
+        }
         if !missing.is_empty() {
+            let epoch = self.epoch.load(std::sync::atomic::Ordering::SeqCst);
             let answered = match &self.personalize {
                 Some(engine) => {
                     self.within(engine.related_many(&missing, intent, limit))
@@ -289,8 +401,10 @@ impl Recommendations {
                         .await
                 }
             };
-            let fresh = answered.is_some();
+            let fresh =
+                answered.is_some() && self.epoch.load(std::sync::atomic::Ordering::SeqCst) == epoch;
             let answered = answered.unwrap_or_default();
+            let mut computed = HashMap::new();
             for product in missing {
                 let mut list = answered.get(&product).cloned().unwrap_or_default();
                 let mut exclude: HashSet<&str> = list.iter().map(String::as_str).collect();
@@ -301,8 +415,12 @@ impl Recommendations {
                     self.cache
                         .insert((product.clone(), intent, limit), Arc::new(list.clone()))
                         .await;
+                    computed.insert(product.clone(), list.clone());
                 }
                 found.insert(product, list);
+            }
+            if let Some(shared) = &self.shared_cache {
+                shared.put(&computed, intent, limit).await;
             }
         }
         found
@@ -400,6 +518,10 @@ impl Recommendations {
     async fn forget(&self, products: HashSet<String>) {
         if products.is_empty() {
             return;
+        }
+        self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if let Some(shared) = &self.shared_cache {
+            shared.forget(&products).await;
         }
         let gone = Arc::new(products);
         if let Err(e) = self
@@ -561,6 +683,19 @@ impl Domain for RecommendDomain {
             "Recommendation engine calls, by engine and outcome (timeouts and errors answer with popular products)",
             calls.clone(),
         );
+        let shared_cache = shared.redis.as_ref().map(|redis| SharedCache {
+            redis: Arc::clone(redis),
+            namespace: shared.settings.namespace.clone(),
+            ttl: Duration::from_secs(config.cache_seconds.max(1)),
+        });
+        let cache: Cached = moka::future::Cache::builder()
+            .max_capacity(100_000)
+            .time_to_live(Duration::from_secs(config.cache_seconds.max(1)))
+            .support_invalidation_closures()
+            .build();
+        if let Some(shared) = &shared_cache {
+            shared.follow(cache.clone());
+        }
         services.insert(Recommendations {
             model: Arc::new(RwLock::new(Model::new(
                 config.half_life_hours as f64 * 3600.0,
@@ -570,11 +705,9 @@ impl Domain for RecommendDomain {
             table: Arc::clone(&shared.table),
             personalize,
             deadline: Duration::from_millis(config.deadline_millis),
-            cache: moka::future::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(Duration::from_secs(config.cache_seconds.max(1)))
-                .support_invalidation_closures()
-                .build(),
+            cache,
+            shared_cache,
+            epoch: Arc::default(),
             limiter: Arc::new(RateLimiter::new(
                 RateLimitSettings {
                     budget: config.events_per_minute,
