@@ -15,6 +15,7 @@ mod fake_aws;
 mod health;
 mod http;
 mod http_audit;
+mod location;
 mod opensearch;
 mod outbox;
 mod pagination;

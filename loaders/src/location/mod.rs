@@ -1,6 +1,18 @@
-//! Stores: the physical locations of the store locator and pickup (the location domain).
-//! Today it holds the stores' records, keys and demo data; its API comes with the store
-//! locator.
+//! Stores: the physical locations of the store locator and pickup (the location domain):
+//! records, keys and demo data, the embedded store index and geocoder, and opening hours in
+//! each store's own time zone.
+
+pub mod geo;
+pub mod geocode;
+pub mod hours;
+
+use std::sync::Arc;
+
+use tokio::sync::broadcast::error::RecvError;
+
+use self::geo::StoreIndex;
+use crate::codec::from_item;
+use crate::store::{Change, Changes};
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -40,6 +52,13 @@ pub struct LocationRecord {
     pub longitude: f64,
     /// Opening hours per weekday.
     pub opening_hours: Vec<OpeningHoursRecord>,
+    /// The IANA time zone its hours are in (`America/New_York`).
+    #[serde(default = "utc")]
+    pub time_zone: String,
+}
+
+fn utc() -> String {
+    "UTC".into()
 }
 
 /// Opening hours of one weekday.
@@ -65,32 +84,207 @@ pub mod keys {
     pub const LOCATIONS: &str = "LOCATIONS";
 }
 
-const CITIES: [(&str, &str, &str, f64, f64); 25] = [
-    ("New York", "NY", "10001", 40.7506, -73.9972),
-    ("Los Angeles", "CA", "90012", 34.0537, -118.2428),
-    ("Chicago", "IL", "60602", 41.8832, -87.6324),
-    ("Houston", "TX", "77002", 29.7589, -95.3677),
-    ("Phoenix", "AZ", "85004", 33.4502, -112.0730),
-    ("Philadelphia", "PA", "19107", 39.9526, -75.1652),
-    ("San Antonio", "TX", "78205", 29.4246, -98.4951),
-    ("San Diego", "CA", "92101", 32.7157, -117.1611),
-    ("Dallas", "TX", "75201", 32.7876, -96.7994),
-    ("Austin", "TX", "78701", 30.2711, -97.7437),
-    ("San Jose", "CA", "95113", 37.3337, -121.8907),
-    ("Seattle", "WA", "98101", 47.6101, -122.3344),
-    ("Denver", "CO", "80202", 39.7527, -104.9992),
-    ("Boston", "MA", "02108", 42.3581, -71.0636),
-    ("Nashville", "TN", "37203", 36.1540, -86.7890),
-    ("Portland", "OR", "97204", 45.5190, -122.6774),
-    ("Las Vegas", "NV", "89101", 36.1716, -115.1391),
-    ("Atlanta", "GA", "30303", 33.7537, -84.3863),
-    ("Miami", "FL", "33131", 25.7663, -80.1917),
-    ("Minneapolis", "MN", "55402", 44.9765, -93.2761),
-    ("Salt Lake City", "UT", "84111", 40.7608, -111.8910),
-    ("Kansas City", "MO", "64105", 39.1024, -94.5834),
-    ("Charlotte", "NC", "28202", 35.2271, -80.8431),
-    ("Detroit", "MI", "48226", 42.3314, -83.0458),
-    ("San Francisco", "CA", "94103", 37.7786, -122.4056),
+const CITIES: [(&str, &str, &str, f64, f64, &str); 25] = [
+    (
+        "New York",
+        "NY",
+        "10001",
+        40.7506,
+        -73.9972,
+        "America/New_York",
+    ),
+    (
+        "Los Angeles",
+        "CA",
+        "90012",
+        34.0537,
+        -118.2428,
+        "America/Los_Angeles",
+    ),
+    (
+        "Chicago",
+        "IL",
+        "60602",
+        41.8832,
+        -87.6324,
+        "America/Chicago",
+    ),
+    (
+        "Houston",
+        "TX",
+        "77002",
+        29.7589,
+        -95.3677,
+        "America/Chicago",
+    ),
+    (
+        "Phoenix",
+        "AZ",
+        "85004",
+        33.4502,
+        -112.0730,
+        "America/Phoenix",
+    ),
+    (
+        "Philadelphia",
+        "PA",
+        "19107",
+        39.9526,
+        -75.1652,
+        "America/New_York",
+    ),
+    (
+        "San Antonio",
+        "TX",
+        "78205",
+        29.4246,
+        -98.4951,
+        "America/Chicago",
+    ),
+    (
+        "San Diego",
+        "CA",
+        "92101",
+        32.7157,
+        -117.1611,
+        "America/Los_Angeles",
+    ),
+    (
+        "Dallas",
+        "TX",
+        "75201",
+        32.7876,
+        -96.7994,
+        "America/Chicago",
+    ),
+    (
+        "Austin",
+        "TX",
+        "78701",
+        30.2711,
+        -97.7437,
+        "America/Chicago",
+    ),
+    (
+        "San Jose",
+        "CA",
+        "95113",
+        37.3337,
+        -121.8907,
+        "America/Los_Angeles",
+    ),
+    (
+        "Seattle",
+        "WA",
+        "98101",
+        47.6101,
+        -122.3344,
+        "America/Los_Angeles",
+    ),
+    (
+        "Denver",
+        "CO",
+        "80202",
+        39.7527,
+        -104.9992,
+        "America/Denver",
+    ),
+    (
+        "Boston",
+        "MA",
+        "02108",
+        42.3581,
+        -71.0636,
+        "America/New_York",
+    ),
+    (
+        "Nashville",
+        "TN",
+        "37203",
+        36.1540,
+        -86.7890,
+        "America/Chicago",
+    ),
+    (
+        "Portland",
+        "OR",
+        "97204",
+        45.5190,
+        -122.6774,
+        "America/Los_Angeles",
+    ),
+    (
+        "Las Vegas",
+        "NV",
+        "89101",
+        36.1716,
+        -115.1391,
+        "America/Los_Angeles",
+    ),
+    (
+        "Atlanta",
+        "GA",
+        "30303",
+        33.7537,
+        -84.3863,
+        "America/New_York",
+    ),
+    (
+        "Miami",
+        "FL",
+        "33131",
+        25.7663,
+        -80.1917,
+        "America/New_York",
+    ),
+    (
+        "Minneapolis",
+        "MN",
+        "55402",
+        44.9765,
+        -93.2761,
+        "America/Chicago",
+    ),
+    (
+        "Salt Lake City",
+        "UT",
+        "84111",
+        40.7608,
+        -111.8910,
+        "America/Denver",
+    ),
+    (
+        "Kansas City",
+        "MO",
+        "64105",
+        39.1024,
+        -94.5834,
+        "America/Chicago",
+    ),
+    (
+        "Charlotte",
+        "NC",
+        "28202",
+        35.2271,
+        -80.8431,
+        "America/New_York",
+    ),
+    (
+        "Detroit",
+        "MI",
+        "48226",
+        42.3314,
+        -83.0458,
+        "America/Detroit",
+    ),
+    (
+        "San Francisco",
+        "CA",
+        "94103",
+        37.7786,
+        -122.4056,
+        "America/Los_Angeles",
+    ),
 ];
 
 const STREETS: [&str; 8] = [
@@ -109,7 +303,7 @@ pub fn demo_locations() -> Vec<LocationRecord> {
     CITIES
         .iter()
         .enumerate()
-        .map(|(i, (city, state, zip, lat, lon))| {
+        .map(|(i, (city, state, zip, lat, lon, zone))| {
             let handle = slug(city);
             let weekday_close = if i % 3 == 0 { "21:00" } else { "20:00" };
             LocationRecord {
@@ -131,6 +325,7 @@ pub fn demo_locations() -> Vec<LocationRecord> {
                         closes: if weekday == 7 { "18:00" } else { weekday_close }.into(),
                     })
                     .collect(),
+                time_zone: (*zone).into(),
             }
         })
         .collect()
@@ -211,6 +406,11 @@ impl Domain for LocationDomain {
         services: &mut Services,
     ) -> Result<(), OpenError> {
         services.insert(Stores(std::sync::Arc::clone(&shared.table)));
+        services.insert(Locator {
+            index: Arc::new(StoreIndex::default()),
+            uncached: Arc::clone(&shared.uncached),
+            changes: shared.changes.clone(),
+        });
         Ok(())
     }
 
@@ -222,6 +422,44 @@ impl Domain for LocationDomain {
         let config: LocationConfig = toml::Value::Table(section.clone())
             .try_into()
             .map_err(|e| OpenError::new(format!("invalid section `[location]`: {e}")))?;
+        let seeded = self.seed_if_empty(&config, services).await?;
+        if let Some(locator) = services.get::<Locator>() {
+            // Follow before loading, so that no write between the two is missed.
+            let feed = locator.changes.subscribe();
+            if let Err(e) = locator.load().await {
+                // Serving without the locator beats not serving: it loads once it can.
+                tracing::warn!(error = %e, "cannot read the stores now; retrying in the background");
+                let retry = locator.clone();
+                tokio::spawn(async move {
+                    let mut attempt = 0;
+                    while retry.load().await.is_err() {
+                        attempt += 1;
+                        crate::store::backoff(attempt.min(6)).await;
+                    }
+                });
+            }
+            locator.follow(feed);
+        }
+        Ok(seeded)
+    }
+
+    async fn seed(&self, services: &Services, _size: usize) -> Result<Option<String>, OpenError> {
+        let Some(stores) = services.get::<Stores>() else {
+            return Ok(None);
+        };
+        let written = seed_demo_locations(&stores.0)
+            .await
+            .map_err(|e| OpenError::new(format!("cannot write the demo stores: {e}")))?;
+        Ok(Some(format!("{written} store locations")))
+    }
+}
+
+impl LocationDomain {
+    async fn seed_if_empty(
+        &self,
+        config: &LocationConfig,
+        services: &Services,
+    ) -> Result<Option<String>, OpenError> {
         let Some(stores) = services.get::<Stores>().filter(|_| config.seed_demo) else {
             return Ok(None);
         };
@@ -236,21 +474,72 @@ impl Domain for LocationDomain {
         }
         self.seed(services, 0).await
     }
-
-    async fn seed(&self, services: &Services, _size: usize) -> Result<Option<String>, OpenError> {
-        let Some(stores) = services.get::<Stores>() else {
-            return Ok(None);
-        };
-        let written = seed_demo_locations(&stores.0)
-            .await
-            .map_err(|e| OpenError::new(format!("cannot write the demo stores: {e}")))?;
-        Ok(Some(format!("{written} store locations")))
-    }
 }
 
 /// The stores' table, for the location domain's reads and demo data.
 #[derive(Clone)]
 pub struct Stores(pub std::sync::Arc<dyn Table>);
+
+/// The store locator: every store in memory, kept in step with the store by the change feed.
+#[derive(Clone)]
+pub struct Locator {
+    /// The stores.
+    pub index: Arc<StoreIndex>,
+    uncached: Arc<dyn Table>,
+    changes: Changes,
+}
+
+impl Locator {
+    /// Reads every store into the index.
+    pub async fn load(&self) -> Result<usize, StoreError> {
+        let mut all = Vec::new();
+        let mut start = None;
+        loop {
+            let mut query = Query::partition(Index::Gsi1, keys::LOCATIONS, 500);
+            query.start = start;
+            let page = self.uncached.query(&query).await?;
+            for item in &page.items {
+                all.push(from_item::<LocationRecord>(item)?);
+            }
+            match page.next {
+                Some(next) => start = Some(next),
+                None => break,
+            }
+        }
+        let count = all.len();
+        self.index.replace(all);
+        Ok(count)
+    }
+
+    fn follow(&self, mut feed: tokio::sync::broadcast::Receiver<Change>) {
+        let locator = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let result = match feed.recv().await {
+                    Ok(Change::Keys(keys)) => {
+                        let mut result = Ok(());
+                        for key in keys.iter().filter(|k| k.pk.starts_with("LOCATION#")) {
+                            result = match locator.uncached.get(key).await {
+                                Ok(Some(item)) => from_item::<LocationRecord>(&item)
+                                    .map(|record| locator.index.upsert(record)),
+                                Ok(None) => Ok(()),
+                                Err(e) => Err(e),
+                            };
+                        }
+                        result
+                    }
+                    Ok(Change::Unknown) | Err(RecvError::Lagged(_)) => {
+                        locator.load().await.map(drop)
+                    }
+                    Err(RecvError::Closed) => return,
+                };
+                if let Err(e) = result {
+                    tracing::warn!(error = %e, "the store locator missed a change; it reloads on the next");
+                }
+            }
+        });
+    }
+}
 
 #[cfg(test)]
 mod tests {

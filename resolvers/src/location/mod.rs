@@ -1,12 +1,287 @@
-//! The location domain's GraphQL: none yet (the store locator arrives with its issue); its
-//! roots are empty so that the domain is registered like every other.
+//! The location domain: the store locator (`locations` near a point or an address, with
+//! distances, addresses, opening hours and `openNow` in each store's own time zone).
 
-use async_graphql::Context;
+use std::sync::Arc;
 
-use crate::error::ApiResult;
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use storefront_loaders::location::geo::{Nearby, Point};
+use storefront_loaders::location::geocode::{GeocodeError, locate};
+use storefront_loaders::location::hours::open_at;
+use storefront_loaders::location::{LocationRecord, Locator};
 
-/// The location domain's queries (none yet).
-pub type Query = async_graphql::EmptyMutation;
+use crate::connection::{PageInfo, PageRequest, decode_cursor, encode_cursor};
+use crate::context::service;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::ids;
+
+/// The widest search radius, in kilometres (half the earth's circumference).
+pub const MAX_RADIUS_KM: f64 = 20_038.0;
+
+/// A point on the earth.
+#[derive(InputObject, Debug, Clone, Copy)]
+pub struct GeoPointInput {
+    /// Latitude in degrees, -90 to 90.
+    pub latitude: f64,
+    /// Longitude in degrees, -180 to 180.
+    pub longitude: f64,
+}
+
+/// A store's postal address.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct LocationAddress {
+    /// Street address.
+    pub address1: String,
+    /// City.
+    pub city: String,
+    /// State or province code.
+    pub province_code: String,
+    /// Postal code.
+    pub zip: String,
+    /// ISO 3166 country code.
+    pub country_code: String,
+}
+
+/// The opening hours of one weekday, in the store's time zone.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct OpeningHours {
+    /// ISO weekday: 1 is Monday, 7 Sunday.
+    pub weekday: u8,
+    /// Opening time, `HH:MM`.
+    pub opens: String,
+    /// Closing time, `HH:MM` (at or before `opens`: the next day).
+    pub closes: String,
+}
+
+/// A physical store.
+#[derive(Clone)]
+pub struct Location {
+    record: Arc<LocationRecord>,
+    distance_m: Option<f64>,
+}
+
+/// A physical store.
+#[Object]
+impl Location {
+    /// Globally unique, opaque ID.
+    async fn id(&self) -> ID {
+        ids::encode("Location", &self.record.id)
+    }
+    /// URL slug.
+    async fn handle(&self) -> &str {
+        &self.record.handle
+    }
+    /// Display name.
+    async fn name(&self) -> &str {
+        &self.record.name
+    }
+    /// Postal address.
+    async fn address(&self) -> LocationAddress {
+        let r = &self.record;
+        LocationAddress {
+            address1: r.address1.clone(),
+            city: r.city.clone(),
+            province_code: r.province_code.clone(),
+            zip: r.zip.clone(),
+            country_code: r.country_code.clone(),
+        }
+    }
+    /// Phone number.
+    async fn phone(&self) -> &str {
+        &self.record.phone
+    }
+    /// Latitude in degrees.
+    async fn latitude(&self) -> f64 {
+        self.record.latitude
+    }
+    /// Longitude in degrees.
+    async fn longitude(&self) -> f64 {
+        self.record.longitude
+    }
+    /// Kilometres from the point searched (great-circle), to the metre.
+    async fn distance_km(&self) -> Option<f64> {
+        self.distance_m.map(|m| (m.round()) / 1000.0)
+    }
+    /// The IANA time zone its hours are in.
+    async fn time_zone(&self) -> &str {
+        &self.record.time_zone
+    }
+    /// Opening hours per weekday.
+    async fn opening_hours(&self) -> Vec<OpeningHours> {
+        self.record
+            .opening_hours
+            .iter()
+            .map(|h| OpeningHours {
+                weekday: h.weekday,
+                opens: h.opens.clone(),
+                closes: h.closes.clone(),
+            })
+            .collect()
+    }
+    /// Whether it is open now, in its own time zone.
+    async fn open_now(&self) -> bool {
+        open_at(
+            &self.record.opening_hours,
+            &self.record.time_zone,
+            Utc::now(),
+        )
+    }
+}
+
+/// One store of a page, and the cursor that points at it.
+#[derive(SimpleObject)]
+pub struct LocationEdge {
+    /// Opaque position of this store: pass it as `after`.
+    pub cursor: String,
+    /// The store.
+    pub node: Location,
+}
+
+/// A page of stores, nearest first.
+#[derive(SimpleObject)]
+pub struct LocationConnection {
+    /// The stores of the page, each with its cursor.
+    pub edges: Vec<LocationEdge>,
+    /// The stores of the page.
+    pub nodes: Vec<Location>,
+    /// Where the page sits in the whole list.
+    pub page_info: PageInfo,
+}
+
+// What a locator cursor holds: the distance and id of the last store, and the point searched
+// (as bits: a decimal float text may not read back to the same value).
+#[derive(Serialize, Deserialize)]
+struct LocatorCursor {
+    d: u64,
+    i: String,
+    p: (u64, u64),
+}
+
+/// Store locator queries.
+#[derive(Default)]
+pub struct LocationQuery;
+
+/// Store locator queries.
+#[Object]
+impl LocationQuery {
+    /// Stores near a point or an address (exactly one of them), nearest first, within
+    /// `radiusKm`. An address the gateway does not know is an error, never a guess.
+    #[graphql(complexity = "crate::connection::complexity(first, None, child_complexity)")]
+    async fn locations(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Search around this point.")] near: Option<GeoPointInput>,
+        #[graphql(desc = "Search around this place: a city, a city and state, or a postcode.")]
+        address: Option<String>,
+        #[graphql(desc = "How far to look, in kilometres.", default = 50.0)] radius_km: f64,
+        #[graphql(desc = "Return the first n stores.")] first: Option<i32>,
+        #[graphql(desc = "Return stores after this cursor.")] after: Option<String>,
+    ) -> ApiResult<LocationConnection> {
+        let page = PageRequest::parse(first, after, None, None)?;
+        if !(radius_km > 0.0 && radius_km <= MAX_RADIUS_KM) {
+            return Err(ApiError::bad_input(format!(
+                "`radiusKm` must be above 0 and at most {MAX_RADIUS_KM}"
+            )));
+        }
+        let locator = service::<Locator>(ctx)?;
+        let point = match (near, address) {
+            (Some(p), None) => {
+                let point = Point {
+                    latitude: p.latitude,
+                    longitude: p.longitude,
+                };
+                if !point.is_valid() {
+                    return Err(ApiError::bad_input(
+                        "`near` needs a latitude of -90 to 90 and a longitude of -180 to 180",
+                    ));
+                }
+                point
+            }
+            (None, Some(text)) => {
+                if text.chars().count() > 200 {
+                    return Err(ApiError::bad_input(
+                        "`address` is longer than 200 characters",
+                    ));
+                }
+                locate(&text, &locator.index.all()).map_err(|e| match e {
+                    GeocodeError::Unavailable(_) => {
+                        ApiError::new(ErrorCode::ServiceUnavailable, e.to_string())
+                    }
+                    other => ApiError::bad_input(other.to_string()),
+                })?
+            }
+            _ => {
+                return Err(ApiError::bad_input(
+                    "pass exactly one of `near` and `address`",
+                ));
+            }
+        };
+        let after = page
+            .cursor
+            .as_deref()
+            .map(|c| {
+                let cursor: LocatorCursor = decode_cursor(c)?;
+                if cursor.p != (point.latitude.to_bits(), point.longitude.to_bits()) {
+                    return Err(ApiError::new(
+                        ErrorCode::InvalidCursor,
+                        "the cursor belongs to a search around another point",
+                    ));
+                }
+                Ok(cursor)
+            })
+            .transpose()?;
+        let (found, more) = locator.index.nearest(
+            point,
+            radius_km * 1000.0,
+            after.as_ref().map(|c| (f64::from_bits(c.d), c.i.as_str())),
+            page.limit,
+        );
+        let read: Vec<(String, Location)> = found
+            .into_iter()
+            .map(
+                |Nearby {
+                     location,
+                     distance_m,
+                 }| {
+                    let cursor = encode_cursor(&LocatorCursor {
+                        d: distance_m.to_bits(),
+                        i: location.id.clone(),
+                        p: (point.latitude.to_bits(), point.longitude.to_bits()),
+                    });
+                    (
+                        cursor,
+                        Location {
+                            record: location,
+                            distance_m: Some(distance_m),
+                        },
+                    )
+                },
+            )
+            .collect();
+        let connection: crate::connection::Page<Location> = page.connection(read, more);
+        Ok(LocationConnection::from(connection))
+    }
+}
+
+impl From<crate::connection::Page<Location>> for LocationConnection {
+    fn from(page: crate::connection::Page<Location>) -> Self {
+        let nodes = page.items.iter().map(|(_, n)| n.clone()).collect();
+        let edges = page
+            .items
+            .into_iter()
+            .map(|(cursor, node)| LocationEdge { cursor, node })
+            .collect();
+        Self {
+            edges,
+            nodes,
+            page_info: page.page_info,
+        }
+    }
+}
+
+/// The location domain's queries.
+pub type Query = LocationQuery;
 /// The location domain's mutations (none yet).
 pub type Mutation = async_graphql::EmptyMutation;
 

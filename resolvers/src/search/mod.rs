@@ -41,10 +41,11 @@ pub async fn resolve_nodes(
     Ok(targets.iter().map(|_| None).collect())
 }
 
-// What a search cursor holds: the position, and a fingerprint of the search it belongs to.
+// What a search cursor holds: the position (the sort value's bits: a decimal float text may
+// not read back to the same value), and a fingerprint of the search it belongs to.
 #[derive(Serialize, Deserialize)]
 struct SearchCursor {
-    v: f64,
+    v: u64,
     i: String,
     f: u64,
 }
@@ -120,7 +121,7 @@ impl SearchQuery {
                 ));
             }
             request.cursor = Some(Position {
-                value: cursor.v,
+                value: f64::from_bits(cursor.v),
                 id: cursor.i,
             });
         }
@@ -135,7 +136,7 @@ impl SearchQuery {
             .filter_map(|hit| {
                 let product = products.get(&hit.id)?;
                 let cursor = encode_cursor(&SearchCursor {
-                    v: hit.position.value,
+                    v: hit.position.value.to_bits(),
                     i: hit.id.clone(),
                     f: print,
                 });

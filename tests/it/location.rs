@@ -1,0 +1,233 @@
+//! The store locator: nearest stores in order with distances that agree with a reference
+//! haversine to 10 m, addresses found or refused, paging, and `openNow` in each store's zone.
+
+use std::collections::BTreeSet;
+
+use chrono::{Datelike, NaiveTime, Utc};
+use serde_json::{Value, json};
+
+use crate::support::spawn_app;
+
+const LOCATE: &str = "query($near: GeoPointInput, $address: String, $radius: Float!, $first: Int, $after: String) {
+  locations(near: $near, address: $address, radiusKm: $radius, first: $first, after: $after) {
+    nodes { handle name distanceKm latitude longitude timeZone openNow address { city provinceCode zip } openingHours { weekday opens closes } }
+    pageInfo { hasNextPage endCursor } } }";
+
+/// A reference great-circle distance (spherical law of cosines, another formula than the
+/// gateway's haversine), in metres.
+fn reference_m(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
+    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
+    let dl = (lon2 - lon1).to_radians();
+    let c = (p1.sin() * p2.sin() + p1.cos() * p2.cos() * dl.cos()).clamp(-1.0, 1.0);
+    6_371_008.8 * c.acos()
+}
+
+#[tokio::test]
+async fn nearest_stores_come_in_order_with_distances_right_to_ten_metres() {
+    let app = spawn_app().await;
+    let (lat, lon) = (41.0, -74.5);
+    let data = app
+        .data(
+            LOCATE,
+            json!({"near": {"latitude": lat, "longitude": lon}, "radius": 5000.0, "first": 25}),
+        )
+        .await;
+    let nodes = data["locations"]["nodes"]
+        .as_array()
+        .expect("nodes")
+        .clone();
+    assert!(nodes.len() > 10, "{}", nodes.len());
+    let mut last = 0.0;
+    for node in &nodes {
+        let km = node["distanceKm"].as_f64().expect("distance");
+        let reference = reference_m(
+            lat,
+            lon,
+            node["latitude"].as_f64().expect("lat"),
+            node["longitude"].as_f64().expect("lon"),
+        );
+        assert!(
+            (km * 1000.0 - reference).abs() <= 10.0,
+            "{}: {km} km vs {reference} m",
+            node["handle"]
+        );
+        assert!(km >= last, "nearest first");
+        last = km;
+        assert!(km <= 5000.0);
+    }
+    assert_eq!(nodes[0]["handle"], "new-york");
+    assert_eq!(nodes[1]["handle"], "philadelphia");
+}
+
+#[tokio::test]
+async fn pages_of_stores_follow_each_other_without_gaps_or_repeats() {
+    let app = spawn_app().await;
+    let near = json!({"latitude": 39.0, "longitude": -98.0});
+    let all = app
+        .data(
+            LOCATE,
+            json!({"near": near, "radius": 20000.0, "first": 100}),
+        )
+        .await;
+    let everyone: Vec<Value> = all["locations"]["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|n| n["handle"].clone())
+        .collect();
+    assert_eq!(everyone.len(), 25);
+    let mut seen = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let page = app
+            .data(
+                LOCATE,
+                json!({"near": near, "radius": 20000.0, "first": 4, "after": after}),
+            )
+            .await;
+        seen.extend(
+            page["locations"]["nodes"]
+                .as_array()
+                .expect("nodes")
+                .iter()
+                .map(|n| n["handle"].clone()),
+        );
+        if page["locations"]["pageInfo"]["hasNextPage"] != json!(true) {
+            break;
+        }
+        after = page["locations"]["pageInfo"]["endCursor"].clone();
+    }
+    assert_eq!(seen, everyone);
+    let other = app
+        .post(LOCATE, json!({"near": {"latitude": 10.0, "longitude": 10.0}, "radius": 100.0, "first": 2, "after": after}))
+        .await
+        .1;
+    assert_eq!(
+        other["errors"][0]["extensions"]["code"], "INVALID_CURSOR",
+        "a cursor of another point"
+    );
+}
+
+#[tokio::test]
+async fn addresses_are_found_by_city_state_or_postcode_and_unknown_ones_are_refused() {
+    let app = spawn_app().await;
+    for address in ["Boston", "1 Beacon St, Boston, MA", "02108"] {
+        let data = app
+            .data(
+                LOCATE,
+                json!({"address": address, "radius": 50.0, "first": 3}),
+            )
+            .await;
+        assert_eq!(
+            data["locations"]["nodes"][0]["handle"], "boston",
+            "{address}"
+        );
+        assert!(
+            data["locations"]["nodes"][0]["distanceKm"]
+                .as_f64()
+                .expect("km")
+                < 1.0
+        );
+    }
+    let cambridge = app
+        .data(
+            LOCATE,
+            json!({"address": "Cambridge MA", "radius": 50.0, "first": 3}),
+        )
+        .await;
+    assert_eq!(
+        cambridge["locations"]["nodes"][0]["handle"], "boston",
+        "the shipped gazetteer"
+    );
+    let nowhere = app
+        .data(
+            LOCATE,
+            json!({"address": "Honolulu", "radius": 50.0, "first": 3}),
+        )
+        .await;
+    assert_eq!(
+        nowhere["locations"]["nodes"],
+        json!([]),
+        "a known place with no store near"
+    );
+    for (variables, expected) in [
+        (
+            json!({"address": "Atlantis", "radius": 50.0, "first": 3}),
+            "no place is known",
+        ),
+        (
+            json!({"address": "Portland", "radius": 50.0, "first": 3}),
+            "several places",
+        ),
+        (json!({"radius": 50.0, "first": 3}), "exactly one"),
+        (
+            json!({"near": {"latitude": 91.0, "longitude": 0.0}, "radius": 50.0, "first": 3}),
+            "latitude",
+        ),
+        (
+            json!({"near": {"latitude": 0.0, "longitude": 0.0}, "radius": 0.0, "first": 3}),
+            "radiusKm",
+        ),
+    ] {
+        let body = app.post(LOCATE, variables.clone()).await.1;
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+            "{variables}: {body}"
+        );
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .expect("message")
+                .contains(expected),
+            "{body}"
+        );
+    }
+}
+
+/// Whether a store with these hours is open now in `zone` (the test's own reading).
+fn expected_open(hours: &[Value], zone: &str) -> bool {
+    let zone: chrono_tz::Tz = zone.parse().expect("zone");
+    let local = Utc::now().with_timezone(&zone).naive_local();
+    let time =
+        |s: &Value| NaiveTime::parse_from_str(s.as_str().expect("time"), "%H:%M").expect("HH:MM");
+    let weekday = local.weekday().number_from_monday() as i64;
+    hours.iter().any(|h| {
+        let (opens, closes) = (time(&h["opens"]), time(&h["closes"]));
+        let day = h["weekday"].as_i64().expect("weekday");
+        if closes > opens {
+            day == weekday && local.time() >= opens && local.time() < closes
+        } else {
+            (day == weekday && local.time() >= opens)
+                || (day % 7 + 1 == weekday && local.time() < closes)
+        }
+    })
+}
+
+#[tokio::test]
+async fn open_now_is_read_in_each_store_s_own_time_zone() {
+    let app = spawn_app().await;
+    let data = app
+        .data(
+            LOCATE,
+            json!({"near": {"latitude": 39.0, "longitude": -98.0}, "radius": 20000.0, "first": 25}),
+        )
+        .await;
+    let nodes = data["locations"]["nodes"].as_array().expect("nodes");
+    let zones: BTreeSet<&str> = nodes
+        .iter()
+        .map(|n| n["timeZone"].as_str().expect("zone"))
+        .collect();
+    assert!(zones.len() >= 4, "stores in several zones: {zones:?}");
+    for node in nodes {
+        let hours = node["openingHours"].as_array().expect("hours");
+        assert_eq!(
+            node["openNow"].as_bool(),
+            Some(expected_open(
+                hours,
+                node["timeZone"].as_str().expect("zone")
+            )),
+            "{}",
+            node["handle"]
+        );
+    }
+}
