@@ -87,8 +87,12 @@ impl StoreIndex {
         after: Option<(f64, &str)>,
         limit: usize,
     ) -> (Vec<Nearby>, bool) {
+        // A store further north or south than the radius cannot be within it: skip the
+        // trigonometry for it.
+        let max_dlat = radius_m / EARTH_RADIUS_M * 180.0 / std::f64::consts::PI;
         let mut found: Vec<Nearby> = read(&self.stores)
             .iter()
+            .filter(|s| (s.latitude - point.latitude).abs() <= max_dlat)
             .map(|s| Nearby {
                 distance_m: distance_m(
                     point,

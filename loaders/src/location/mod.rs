@@ -331,9 +331,11 @@ pub fn demo_locations() -> Vec<LocationRecord> {
         .collect()
 }
 
-/// Writes the demo stores; returns how many.
-pub async fn seed_demo_locations(table: &std::sync::Arc<dyn Table>) -> Result<usize, StoreError> {
-    let locations = demo_locations();
+/// Writes store records (the locator's and pickup's source of truth).
+pub async fn write_locations(
+    table: &std::sync::Arc<dyn Table>,
+    locations: &[LocationRecord],
+) -> Result<(), StoreError> {
     let items = locations
         .iter()
         .map(|location| {
@@ -347,7 +349,13 @@ pub async fn seed_demo_locations(table: &std::sync::Arc<dyn Table>) -> Result<us
             )
         })
         .collect::<Result<Vec<_>, _>>()?;
-    table.batch_put(items).await?;
+    table.batch_put(items).await
+}
+
+/// Writes the demo stores; returns how many.
+pub async fn seed_demo_locations(table: &std::sync::Arc<dyn Table>) -> Result<usize, StoreError> {
+    let locations = demo_locations();
+    write_locations(table, &locations).await?;
     Ok(locations.len())
 }
 
