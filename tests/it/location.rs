@@ -231,3 +231,67 @@ async fn open_now_is_read_in_each_store_s_own_time_zone() {
         );
     }
 }
+
+#[tokio::test]
+async fn store_inventory_feeds_pickup_availability_near_the_shopper() {
+    let app = spawn_app().await;
+    let variant = app
+        .data(
+            "{ products(first: 1) { nodes { variants(first: 1) { nodes { id sku } } } } }",
+            json!({}),
+        )
+        .await["products"]["nodes"][0]["variants"]["nodes"][0]
+        .clone();
+    let sku = variant["sku"].as_str().expect("sku");
+    let feed = format!(
+        "{}\n{}\n{}\n{}\n{}\n",
+        json!({"sku": sku, "location": "boston", "quantity": 3}),
+        json!({"sku": sku, "location": "new-york", "quantity": 0}),
+        json!({"sku": sku, "location": "philadelphia", "quantity": 7}),
+        json!({"sku": "NO-SUCH-SKU", "location": "boston", "quantity": 1}),
+        json!({"sku": sku, "location": "atlantis", "quantity": 1}),
+    );
+    let domain = storefront_schema::DOMAINS
+        .iter()
+        .find(|d| d.feeds().contains(&"store-inventory"))
+        .expect("the location domain takes the feed");
+    let report = domain
+        .import(
+            &app.app.services,
+            "store-inventory",
+            Box::new(std::io::Cursor::new(feed)),
+        )
+        .await
+        .expect("import");
+    assert_eq!(report.summary, "3 written, 2 failed");
+    assert_eq!(
+        report.failures,
+        [
+            (4, "unknown SKU `NO-SUCH-SKU`".to_owned()),
+            (5, "unknown store `atlantis`".to_owned())
+        ]
+    );
+    let query = "query($id: ID!, $radius: Float!) { node(id: $id) { ... on ProductVariant {
+        storeAvailability(near: {latitude: 42.36, longitude: -71.06}, radiusKm: $radius) { quantity location { handle distanceKm } } } } }";
+    let near = app
+        .data(query, json!({"id": variant["id"], "radius": 400.0}))
+        .await;
+    let found: Vec<(Value, Value)> = near["node"]["storeAvailability"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|s| (s["location"]["handle"].clone(), s["quantity"].clone()))
+        .collect();
+    assert_eq!(
+        found,
+        [(json!("boston"), json!(3))],
+        "New York (302 km) has none; Philadelphia (436 km) is beyond 400 km"
+    );
+    let wider = app
+        .data(query, json!({"id": variant["id"], "radius": 1000.0}))
+        .await;
+    assert_eq!(
+        wider["node"]["storeAvailability"][1]["location"]["handle"],
+        "philadelphia"
+    );
+}

@@ -198,7 +198,9 @@ fn reason(e: CatalogWriteError) -> String {
 }
 
 /// Reads the lines of a feed, numbering them and skipping blank ones.
-fn numbered_lines(reader: impl BufRead) -> impl Iterator<Item = (usize, Result<String, String>)> {
+pub(crate) fn numbered_lines(
+    reader: impl BufRead,
+) -> impl Iterator<Item = (usize, Result<String, String>)> {
     reader
         .lines()
         .enumerate()

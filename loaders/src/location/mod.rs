@@ -5,6 +5,7 @@
 pub mod geo;
 pub mod geocode;
 pub mod hours;
+pub mod store_stock;
 
 use std::sync::Arc;
 
@@ -414,6 +415,7 @@ impl Domain for LocationDomain {
         services: &mut Services,
     ) -> Result<(), OpenError> {
         services.insert(Stores(std::sync::Arc::clone(&shared.table)));
+        services.insert(store_stock::StoreStock::new(Arc::clone(&shared.table)));
         services.insert(Locator {
             index: Arc::new(StoreIndex::default()),
             uncached: Arc::clone(&shared.uncached),
@@ -449,6 +451,27 @@ impl Domain for LocationDomain {
             locator.follow(feed);
         }
         Ok(seeded)
+    }
+
+    fn feeds(&self) -> &'static [&'static str] {
+        &["store-inventory"]
+    }
+
+    async fn import(
+        &self,
+        services: &Services,
+        feed: &str,
+        lines: Box<dyn std::io::BufRead + Send>,
+    ) -> Result<crate::domain::FeedReport, OpenError> {
+        let stock = services
+            .get::<store_stock::StoreStock>()
+            .ok_or_else(|| OpenError::new("the location domain is not open"))?;
+        match feed {
+            "store-inventory" => Ok(stock.import(lines).await),
+            other => Err(OpenError::new(format!(
+                "the location domain has no feed `{other}`"
+            ))),
+        }
     }
 
     async fn seed(&self, services: &Services, _size: usize) -> Result<Option<String>, OpenError> {

@@ -101,6 +101,19 @@ impl ProductVariant {
         self.quantity(ctx).await
     }
 
+    /// Stores near a point that hold this variant for pickup, nearest first, with their
+    /// units on hand.
+    #[graphql(complexity = "(first.max(1) as usize) * child_complexity + 1")]
+    async fn store_availability(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Look around this point.")] near: crate::location::GeoPointInput,
+        #[graphql(desc = "How far to look, in kilometres.", default = 50.0)] radius_km: f64,
+        #[graphql(desc = "How many stores (1 to 50).", default = 10)] first: i32,
+    ) -> ApiResult<Vec<crate::location::StoreAvailability>> {
+        crate::location::store_availability(ctx, &self.record.id, near, radius_km, first).await
+    }
+
     /// The product this variant belongs to.
     async fn product(&self, ctx: &Context<'_>) -> ApiResult<Option<Product>> {
         Ok(loads(ctx)?

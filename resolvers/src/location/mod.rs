@@ -6,9 +6,10 @@ use std::sync::Arc;
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
-use storefront_loaders::location::geo::{Nearby, Point};
+use storefront_loaders::location::geo::{Nearby, Point, distance_m};
 use storefront_loaders::location::geocode::{GeocodeError, locate};
 use storefront_loaders::location::hours::open_at;
+use storefront_loaders::location::store_stock::StoreStock;
 use storefront_loaders::location::{LocationRecord, Locator};
 
 use crate::connection::{PageInfo, PageRequest, decode_cursor, encode_cursor};
@@ -156,6 +157,82 @@ struct LocatorCursor {
     d: u64,
     i: String,
     p: (u64, u64),
+}
+
+/// A store that has a variant for pickup.
+#[derive(SimpleObject)]
+pub struct StoreAvailability {
+    /// The store.
+    pub location: Location,
+    /// Units on hand.
+    pub quantity: i64,
+}
+
+/// The stores within `radius_km` of `near` that hold `variant_id`, nearest first, at most
+/// `first`.
+pub async fn store_availability(
+    ctx: &Context<'_>,
+    variant_id: &str,
+    near: GeoPointInput,
+    radius_km: f64,
+    first: i32,
+) -> ApiResult<Vec<StoreAvailability>> {
+    if !(1..=50).contains(&first) {
+        return Err(ApiError::bad_input("`first` must be between 1 and 50"));
+    }
+    if !(radius_km > 0.0 && radius_km <= MAX_RADIUS_KM) {
+        return Err(ApiError::bad_input(format!(
+            "`radiusKm` must be above 0 and at most {MAX_RADIUS_KM}"
+        )));
+    }
+    let point = Point {
+        latitude: near.latitude,
+        longitude: near.longitude,
+    };
+    if !point.is_valid() {
+        return Err(ApiError::bad_input(
+            "`near` needs a latitude of -90 to 90 and a longitude of -180 to 180",
+        ));
+    }
+    let stock: std::collections::HashMap<String, i64> = service::<StoreStock>(ctx)?
+        .of_variant(variant_id)
+        .await?
+        .into_iter()
+        .filter(|s| s.quantity > 0)
+        .map(|s| (s.location_id, s.quantity))
+        .collect();
+    if stock.is_empty() {
+        return Ok(vec![]);
+    }
+    let mut found: Vec<StoreAvailability> = service::<Locator>(ctx)?
+        .index
+        .all()
+        .into_iter()
+        .filter_map(|record| {
+            let quantity = *stock.get(&record.id)?;
+            let distance_m = distance_m(
+                point,
+                Point {
+                    latitude: record.latitude,
+                    longitude: record.longitude,
+                },
+            );
+            (distance_m <= radius_km * 1000.0).then_some(StoreAvailability {
+                location: Location {
+                    record,
+                    distance_m: Some(distance_m),
+                },
+                quantity,
+            })
+        })
+        .collect();
+    found.sort_by(|a, b| {
+        let d = |s: &StoreAvailability| s.location.distance_m.unwrap_or(f64::MAX);
+        d(a).total_cmp(&d(b))
+            .then_with(|| a.location.record.id.cmp(&b.location.record.id))
+    });
+    found.truncate(first as usize);
+    Ok(found)
 }
 
 /// Store locator queries.

@@ -1,0 +1,157 @@
+//! Stock held in each store, for pickup: one item per variant and store in the variant's
+//! partition, written by the `store-inventory` feed and read per variant.
+
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{LocationRecord, keys};
+use crate::catalog::import::numbered_lines;
+use crate::catalog::keys as catalog_keys;
+use crate::codec::{from_item, to_item};
+use crate::domain::FeedReport;
+use crate::store::{Index, Key, Query, StoreError, Table};
+
+/// The most units one store may report of a variant.
+pub const MAX_STORE_QUANTITY: i64 = 1_000_000_000;
+
+/// Sort-key prefix of a variant's store stock items.
+const PREFIX: &str = "STORE_STOCK#";
+
+/// Units of one variant in one store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreStockRecord {
+    /// The variant.
+    pub variant_id: String,
+    /// The store.
+    pub location_id: String,
+    /// Units on hand for pickup.
+    pub quantity: i64,
+}
+
+fn key(variant_id: &str, location_id: &str) -> Key {
+    Key::new(
+        catalog_keys::variant(variant_id).pk,
+        format!("{PREFIX}{location_id}"),
+    )
+}
+
+/// One line of the `store-inventory` feed.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoreStockLine {
+    sku: String,
+    location: String,
+    quantity: i64,
+}
+
+/// Store stock in the table.
+#[derive(Clone)]
+pub struct StoreStock {
+    table: Arc<dyn Table>,
+}
+
+impl StoreStock {
+    /// Store stock kept in `table`.
+    pub fn new(table: Arc<dyn Table>) -> Self {
+        Self { table }
+    }
+
+    /// Every store's stock of a variant (stores that reported none are absent).
+    pub async fn of_variant(&self, variant_id: &str) -> Result<Vec<StoreStockRecord>, StoreError> {
+        let query = Query::partition(Index::Primary, catalog_keys::variant(variant_id).pk, 1_000)
+            .begins_with(PREFIX);
+        let mut all = Vec::new();
+        let mut query = query;
+        loop {
+            let page = self.table.query(&query).await?;
+            for item in &page.items {
+                all.push(from_item(item)?);
+            }
+            match page.next {
+                Some(next) => query.start = Some(next),
+                None => return Ok(all),
+            }
+        }
+    }
+
+    async fn location_id(&self, handle: &str) -> Result<Option<String>, StoreError> {
+        let query = Query::partition(Index::Gsi1, keys::LOCATIONS, 10).begins_with(handle);
+        Ok(self
+            .table
+            .query(&query)
+            .await?
+            .items
+            .iter()
+            .filter_map(|item| from_item::<LocationRecord>(item).ok())
+            .find(|l| l.handle == handle)
+            .map(|l| l.id))
+    }
+
+    async fn variant_id(&self, sku: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .table
+            .get(&catalog_keys::sku(sku))
+            .await?
+            .and_then(|item| {
+                item.get("variant_id")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            }))
+    }
+
+    /// Applies the `store-inventory` feed: `{"sku", "location" (the store's handle),
+    /// "quantity"}` a line, the absolute units on hand.
+    pub async fn import(&self, lines: impl BufRead) -> FeedReport {
+        let mut written = 0;
+        let mut failures = Vec::new();
+        let mut stores: HashMap<String, Option<String>> = HashMap::new();
+        for (number, line) in numbered_lines(lines) {
+            let result: Result<(), String> = async {
+                let line = line?;
+                let parsed: StoreStockLine = serde_json::from_str(&line)
+                    .map_err(|e| format!("invalid store inventory line: {e}"))?;
+                if !(0..=MAX_STORE_QUANTITY).contains(&parsed.quantity) {
+                    return Err(format!("quantity must be 0 to {MAX_STORE_QUANTITY}"));
+                }
+                let location = match stores.get(&parsed.location) {
+                    Some(known) => known.clone(),
+                    None => {
+                        let found = self
+                            .location_id(&parsed.location)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        stores.insert(parsed.location.clone(), found.clone());
+                        found
+                    }
+                }
+                .ok_or_else(|| format!("unknown store `{}`", parsed.location))?;
+                let variant = self
+                    .variant_id(&parsed.sku)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .ok_or_else(|| format!("unknown SKU `{}`", parsed.sku))?;
+                let record = StoreStockRecord {
+                    variant_id: variant.clone(),
+                    location_id: location.clone(),
+                    quantity: parsed.quantity,
+                };
+                let item =
+                    to_item(&key(&variant, &location), &record, &[]).map_err(|e| e.to_string())?;
+                self.table.put(item, None).await.map_err(|e| e.to_string())
+            }
+            .await;
+            match result {
+                Ok(()) => written += 1,
+                Err(reason) => failures.push((number, reason)),
+            }
+        }
+        FeedReport {
+            summary: format!("{written} written, {} failed", failures.len()),
+            failures,
+        }
+    }
+}
