@@ -17,8 +17,10 @@ use crate::support::{TestApp, spawn_app_with, spawn_with_store};
 
 const TRACK: &str = "mutation($events: [TrackEventInput!]!, $session: String) { trackEvents(events: $events, sessionId: $session) { accepted userErrors { field code message } } }";
 
+/// Checkout's test config, with a deadline no loaded test machine reaches where the
+/// deadline is not what a test is about.
 fn config() -> storefront_gateway::config::Config {
-    checkout_config()
+    checkout_config().with_section("recommend", "deadline_millis", 10_000)
 }
 
 async fn product_ids(app: &TestApp, count: usize) -> Vec<String> {

@@ -86,9 +86,14 @@ impl Loader<(String, Intent, usize)> for RecommendationBatch {
 /// The loader that batches `Product.recommendations` (shared by every request).
 pub type RecommendationLoader = DataLoader<RecommendationBatch, NoCache>;
 
+/// How long the loader collects keys before it calls the engine: every product of a page
+/// asks within one poll of the page's fields, well inside this.
+const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(3);
+
 /// The loader for the schema's data.
 pub fn loader_for(services: &Services) -> RecommendationLoader {
     DataLoader::with_cache(RecommendationBatch(services.clone()), tokio::spawn, NoCache)
+        .delay(BATCH_WINDOW)
 }
 
 fn check_first(first: i32) -> ApiResult<usize> {
