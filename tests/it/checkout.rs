@@ -349,7 +349,7 @@ async fn orders_are_read_by_their_owner_only() {
 }
 
 /// The order ids of the OrderPlaced messages waiting in the embedded queue.
-async fn placed_order_ids(app: &TestApp) -> Vec<String> {
+pub async fn placed_order_ids(app: &TestApp) -> Vec<String> {
     let relay = app
         .app
         .services

@@ -295,3 +295,119 @@ async fn store_inventory_feeds_pickup_availability_near_the_shopper() {
         "philadelphia"
     );
 }
+
+const CHECKOUT_TO_CAMBRIDGE: &str = "mutation($cart: ID!) {
+  checkoutComplete(cartId: $cart, idempotencyKey: \"delivery-test-1\", email: \"eve@example.com\", shippingMethod: \"standard\",
+    shippingAddress: {firstName: \"Eve\", address1: \"1 Main St\", city: \"Cambridge\", province: \"MA\", zip: \"02139\", countryCode: \"US\"},
+    payment: {token: \"tok_visa\"}) { order { id status } userErrors { code message } } }";
+
+const DELIVERY: &str = "query($id: ID!) { order(id: $id) { status delivery { status carrier position { latitude longitude } eta route { distanceKm durationMinutes } updatedAt } } }";
+
+async fn feed(
+    app: &crate::support::TestApp,
+    name: &str,
+    text: String,
+) -> storefront_loaders::domain::FeedReport {
+    let domain = storefront_schema::DOMAINS
+        .iter()
+        .find(|d| d.feeds().contains(&name))
+        .expect("a domain takes the feed");
+    domain
+        .import(
+            &app.app.services,
+            name,
+            Box::new(std::io::Cursor::new(text)),
+        )
+        .await
+        .expect("import")
+}
+
+fn km_between(a: &Value, lat: f64, lon: f64) -> f64 {
+    reference_m(
+        a["latitude"].as_f64().expect("lat"),
+        a["longitude"].as_f64().expect("lon"),
+        lat,
+        lon,
+    ) / 1000.0
+}
+
+#[tokio::test]
+async fn a_shipped_order_moves_from_the_nearest_store_towards_its_address() {
+    let app = crate::support::spawn_app_with(crate::checkout::checkout_config()).await;
+    let variant = crate::cart::stocked_variants(&app, 1).await.remove(0).0;
+    let cart = crate::checkout::cart_with(&app, &variant, 1).await;
+    let placed = app.data(CHECKOUT_TO_CAMBRIDGE, json!({"cart": cart})).await;
+    let order = placed["checkoutComplete"]["order"]["id"].clone();
+    assert_eq!(
+        placed["checkoutComplete"]["order"]["status"], "PAID",
+        "{placed}"
+    );
+    let packed = app.data(DELIVERY, json!({"id": order})).await;
+    let delivery = &packed["order"]["delivery"];
+    assert_eq!(delivery["status"], "PREPARING");
+    assert!(
+        km_between(&delivery["position"], 42.3581, -71.0636) < 0.01,
+        "at the Boston store: {delivery}"
+    );
+    let route_km = delivery["route"]["distanceKm"].as_f64().expect("km");
+    let expected = reference_m(42.3581, -71.0636, 42.3736, -71.1097) / 1000.0 * 1.3;
+    assert!(
+        (route_km - expected).abs() < 0.01,
+        "{route_km} vs {expected}"
+    );
+
+    let record_id = crate::checkout::placed_order_ids(&app).await.remove(0);
+    for status in ["FULFILLING", "SHIPPED"] {
+        let report = feed(
+            &app,
+            "order-status",
+            format!("{}\n", json!({"orderId": record_id, "status": status})),
+        )
+        .await;
+        assert!(report.failures.is_empty(), "{:?}", report.failures);
+    }
+    let first = app.data(DELIVERY, json!({"id": order})).await["order"]["delivery"].clone();
+    assert_eq!(first["status"], "IN_TRANSIT");
+    assert!(first["eta"].is_string());
+    let left = |d: &Value| km_between(&d["position"], 42.3736, -71.1097);
+    let started = std::time::Instant::now();
+    loop {
+        let now = app.data(DELIVERY, json!({"id": order})).await["order"]["delivery"].clone();
+        if left(&now) < left(&first) {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "the courier does not move"
+        );
+        tokio::task::yield_now().await;
+    }
+
+    let report = feed(
+        &app,
+        "delivery-positions",
+        format!(
+            "{}\n{}\n",
+            json!({"orderId": record_id, "latitude": 42.37, "longitude": -71.10, "at": chrono::Utc::now().to_rfc3339(), "carrier": "Kestrel Couriers"}),
+            json!({"orderId": "no-such-order", "latitude": 0.0, "longitude": 0.0, "at": chrono::Utc::now().to_rfc3339()}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        report.failures,
+        [(2, "unknown order `no-such-order`".to_owned())]
+    );
+    let fed = app.data(DELIVERY, json!({"id": order})).await["order"]["delivery"].clone();
+    assert_eq!(fed["carrier"], "Kestrel Couriers");
+    assert_eq!(
+        fed["position"],
+        json!({"latitude": 42.37, "longitude": -71.10})
+    );
+    let stale = feed(
+        &app,
+        "delivery-positions",
+        format!("{}\n", json!({"orderId": record_id, "latitude": 1.0, "longitude": 1.0, "at": "2020-01-01T00:00:00Z"})),
+    )
+    .await;
+    assert_eq!(stale.summary, "0 written, 1 older than known, 0 failed");
+}

@@ -2,6 +2,7 @@
 //! records, keys and demo data, the embedded store index and geocoder, and opening hours in
 //! each store's own time zone.
 
+pub mod delivery;
 pub mod geo;
 pub mod geocode;
 pub mod hours;
@@ -416,6 +417,7 @@ impl Domain for LocationDomain {
     ) -> Result<(), OpenError> {
         services.insert(Stores(std::sync::Arc::clone(&shared.table)));
         services.insert(store_stock::StoreStock::new(Arc::clone(&shared.table)));
+        services.insert(delivery::DeliveryPositions::new(Arc::clone(&shared.table)));
         services.insert(Locator {
             index: Arc::new(StoreIndex::default()),
             uncached: Arc::clone(&shared.uncached),
@@ -454,7 +456,7 @@ impl Domain for LocationDomain {
     }
 
     fn feeds(&self) -> &'static [&'static str] {
-        &["store-inventory"]
+        &["store-inventory", "delivery-positions"]
     }
 
     async fn import(
@@ -463,11 +465,18 @@ impl Domain for LocationDomain {
         feed: &str,
         lines: Box<dyn std::io::BufRead + Send>,
     ) -> Result<crate::domain::FeedReport, OpenError> {
-        let stock = services
-            .get::<store_stock::StoreStock>()
-            .ok_or_else(|| OpenError::new("the location domain is not open"))?;
+        let not_open = || OpenError::new("the location domain is not open");
         match feed {
-            "store-inventory" => Ok(stock.import(lines).await),
+            "store-inventory" => Ok(services
+                .get::<store_stock::StoreStock>()
+                .ok_or_else(not_open)?
+                .import(lines)
+                .await),
+            "delivery-positions" => Ok(services
+                .get::<delivery::DeliveryPositions>()
+                .ok_or_else(not_open)?
+                .import(lines)
+                .await),
             other => Err(OpenError::new(format!(
                 "the location domain has no feed `{other}`"
             ))),

@@ -163,6 +163,15 @@ impl Order {
         self.record.status.into()
     }
 
+    /// Where its delivery is: packed at the store nearest the address, on its way, or
+    /// delivered; null before it is paid and once it is cancelled or refunded.
+    async fn delivery(
+        &self,
+        ctx: &async_graphql::Context<'_>,
+    ) -> crate::error::ApiResult<Option<crate::location::OrderDelivery>> {
+        crate::location::delivery_of(ctx, &self.record).await
+    }
+
     /// Every status it had, oldest first.
     async fn status_history(&self) -> Vec<OrderStatusChange> {
         self.record

@@ -372,3 +372,185 @@ pub async fn resolve_nodes(
 ) -> ApiResult<Vec<Option<Node>>> {
     Ok(targets.iter().map(|_| None).collect())
 }
+
+/// Where a delivery stands.
+#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    /// Being packed at the store; not on its way yet.
+    Preparing,
+    /// On its way.
+    InTransit,
+    /// Arrived.
+    Delivered,
+}
+
+/// A point on the earth.
+#[derive(SimpleObject, Debug, Clone, Copy)]
+pub struct GeoPoint {
+    /// Latitude in degrees.
+    pub latitude: f64,
+    /// Longitude in degrees.
+    pub longitude: f64,
+}
+
+/// The route of a delivery.
+#[derive(SimpleObject, Debug, Clone, Copy)]
+pub struct DeliveryRoute {
+    /// Its length, km (by road, estimated).
+    pub distance_km: f64,
+    /// How long it takes, minutes.
+    pub duration_minutes: f64,
+}
+
+/// Where an order's delivery is.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct OrderDelivery {
+    /// Where it stands.
+    pub status: DeliveryStatus,
+    /// Who carries it.
+    pub carrier: String,
+    /// Where it is; null when the address is not a place the gateway knows.
+    pub position: Option<GeoPoint>,
+    /// When it should arrive.
+    pub eta: Option<crate::scalars::DateTime>,
+    /// The route from the store to the address.
+    pub route: Option<DeliveryRoute>,
+    /// When the position was last known.
+    pub updated_at: crate::scalars::DateTime,
+}
+
+fn geo(point: Point) -> GeoPoint {
+    GeoPoint {
+        latitude: point.latitude,
+        longitude: point.longitude,
+    }
+}
+
+/// The delivery of an order: none before it is paid or once it is cancelled; packed at the
+/// store nearest its address, then on its way (simulated, or as positions fed in say), then
+/// delivered.
+pub async fn delivery_of(
+    ctx: &Context<'_>,
+    order: &storefront_loaders::checkout::orders::OrderRecord,
+) -> ApiResult<Option<OrderDelivery>> {
+    use storefront_loaders::checkout::orders::OrderStatus;
+    use storefront_loaders::location::delivery::{
+        DeliveryPositions, DeliveryState, EMBEDDED_CARRIER, ROAD_FACTOR, minutes_for, simulate,
+    };
+    let since = |status: OrderStatus| {
+        order
+            .history
+            .iter()
+            .rev()
+            .find(|c| c.status == status)
+            .map(|c| c.at)
+            .unwrap_or(order.history.last().map_or_else(Utc::now, |c| c.at))
+    };
+    let state = match order.status {
+        OrderStatus::Paid | OrderStatus::Fulfilling => DeliveryState::Preparing,
+        OrderStatus::Shipped => DeliveryState::InTransit,
+        OrderStatus::Delivered => DeliveryState::Delivered,
+        _ => return Ok(None),
+    };
+    let locator = service::<Locator>(ctx)?;
+    let stores = locator.index.all();
+    let address = &order.shipping_address;
+    let text = format!(
+        "{} {} {}",
+        address.city,
+        address.province.as_deref().unwrap_or(""),
+        address.zip.as_deref().unwrap_or("")
+    );
+    let destination = locate(&text, &stores).ok();
+    let origin = destination.and_then(|d| {
+        locator
+            .index
+            .nearest(d, f64::MAX, None, 1)
+            .0
+            .into_iter()
+            .next()
+            .map(|n| Point {
+                latitude: n.location.latitude,
+                longitude: n.location.longitude,
+            })
+    });
+    let route_of = |km: f64| DeliveryRoute {
+        distance_km: (km * 1000.0).round() / 1000.0,
+        duration_minutes: minutes_for(km).round(),
+    };
+    let (Some(origin), Some(destination)) = (origin, destination) else {
+        return Ok(Some(OrderDelivery {
+            status: match state {
+                DeliveryState::Preparing => DeliveryStatus::Preparing,
+                DeliveryState::InTransit => DeliveryStatus::InTransit,
+                DeliveryState::Delivered => DeliveryStatus::Delivered,
+            },
+            carrier: EMBEDDED_CARRIER.into(),
+            position: None,
+            eta: None,
+            route: None,
+            updated_at: crate::scalars::DateTime(since(order.status)),
+        }));
+    };
+    let full_km = distance_m(origin, destination) / 1000.0 * ROAD_FACTOR;
+    let delivery = match state {
+        DeliveryState::Preparing => OrderDelivery {
+            status: DeliveryStatus::Preparing,
+            carrier: EMBEDDED_CARRIER.into(),
+            position: Some(geo(origin)),
+            eta: None,
+            route: Some(route_of(full_km)),
+            updated_at: crate::scalars::DateTime(since(order.status)),
+        },
+        DeliveryState::Delivered => OrderDelivery {
+            status: DeliveryStatus::Delivered,
+            carrier: EMBEDDED_CARRIER.into(),
+            position: Some(geo(destination)),
+            eta: Some(crate::scalars::DateTime(since(OrderStatus::Delivered))),
+            route: Some(route_of(full_km)),
+            updated_at: crate::scalars::DateTime(since(OrderStatus::Delivered)),
+        },
+        DeliveryState::InTransit => {
+            let shipped = since(OrderStatus::Shipped);
+            let fed = service::<DeliveryPositions>(ctx)?
+                .latest(&order.id)
+                .await?
+                .filter(|p| p.at >= shipped);
+            match fed {
+                Some(fed) => {
+                    let at = Point {
+                        latitude: fed.latitude,
+                        longitude: fed.longitude,
+                    };
+                    let left_km = distance_m(at, destination) / 1000.0 * ROAD_FACTOR;
+                    OrderDelivery {
+                        status: DeliveryStatus::InTransit,
+                        carrier: fed.carrier.unwrap_or_else(|| EMBEDDED_CARRIER.into()),
+                        position: Some(geo(at)),
+                        eta: Some(crate::scalars::DateTime(
+                            fed.at
+                                + chrono::Duration::milliseconds(
+                                    (minutes_for(left_km) * 60_000.0) as i64,
+                                ),
+                        )),
+                        route: Some(route_of(full_km)),
+                        updated_at: crate::scalars::DateTime(fed.at),
+                    }
+                }
+                None => {
+                    let simulated = simulate(origin, destination, shipped, Utc::now());
+                    OrderDelivery {
+                        // Arrived by the simulation's clock; DELIVERED is the OMS's to say.
+                        status: DeliveryStatus::InTransit,
+                        carrier: simulated.carrier,
+                        position: simulated.position.map(geo),
+                        eta: simulated.eta.map(crate::scalars::DateTime),
+                        route: Some(route_of(simulated.route_km)),
+                        updated_at: crate::scalars::DateTime(simulated.updated_at),
+                    }
+                }
+            }
+        }
+    };
+    Ok(Some(delivery))
+}
