@@ -411,3 +411,72 @@ async fn a_shipped_order_moves_from_the_nearest_store_towards_its_address() {
     .await;
     assert_eq!(stale.summary, "0 written, 1 older than known, 0 failed");
 }
+
+#[tokio::test]
+async fn amazon_location_geocodes_addresses_and_the_gazetteer_answers_when_it_fails() {
+    use axum::http::StatusCode;
+    let fake = crate::fake_aws::FakeAws::start("geo", "us-east-1", |request| {
+        if request.path != "/places/v0/indexes/storefront-places/search/text" {
+            return Some((StatusCode::NOT_FOUND, json!({"message": "no such route"})));
+        }
+        let text = request.json()["Text"].as_str().unwrap_or("").to_owned();
+        let summary = json!({"Text": text, "DataSource": "Esri", "MaxResults": 1});
+        let place = |lon: f64, lat: f64, relevance: f64| {
+            json!({"Results": [{"Place": {"Geometry": {"Point": [lon, lat]}, "Label": text}, "Relevance": relevance}], "Summary": summary})
+        };
+        match text.as_str() {
+            "Faneuil Hall" => Some((StatusCode::OK, place(-71.0564, 42.3600, 0.97))),
+            "Mystery Lane" => Some((StatusCode::OK, place(-70.0, 41.0, 0.3))),
+            "Boston" => Some((StatusCode::INTERNAL_SERVER_ERROR, json!({"message": "internal"}))),
+            _ => Some((StatusCode::OK, json!({"Results": [], "Summary": summary}))),
+        }
+    })
+    .await;
+    let config = crate::support::test_config()
+        .with_section("location", "place_index", "storefront-places")
+        .with_section("location", "region", "us-east-1")
+        .with_section("location", "endpoint_url", fake.url())
+        .with_section("location", "deadline_millis", 300);
+    let app = crate::support::spawn_app_with(config).await;
+    let found = app
+        .data(
+            LOCATE,
+            json!({"address": "Faneuil Hall", "radius": 50.0, "first": 1}),
+        )
+        .await;
+    let nearest = &found["locations"]["nodes"][0];
+    assert_eq!(nearest["handle"], "boston");
+    let expected = reference_m(42.3600, -71.0564, 42.3581, -71.0636) / 1000.0;
+    assert!((nearest["distanceKm"].as_f64().expect("km") - expected).abs() < 0.01);
+    let sent = fake
+        .wait_for(std::time::Duration::from_secs(2), |r| {
+            r.body.contains("Faneuil Hall")
+        })
+        .await
+        .json();
+    assert_eq!(sent, json!({"Text": "Faneuil Hall", "MaxResults": 1}));
+    let unsure = app
+        .post(
+            LOCATE,
+            json!({"address": "Mystery Lane", "radius": 50.0, "first": 1}),
+        )
+        .await
+        .1;
+    assert_eq!(
+        unsure["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "a weak match is no match: {unsure}"
+    );
+    let started = std::time::Instant::now();
+    let fallback = app
+        .data(
+            LOCATE,
+            json!({"address": "Boston", "radius": 50.0, "first": 1}),
+        )
+        .await;
+    assert_eq!(
+        fallback["locations"]["nodes"][0]["handle"], "boston",
+        "the gazetteer answered"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    assert_eq!(fake.problems(), Vec::<String>::new());
+}

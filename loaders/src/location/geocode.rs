@@ -185,3 +185,90 @@ mod tests {
         ));
     }
 }
+
+/// Amazon Location Service's place index: `SearchPlaceIndexForText`, the best match only, and
+/// only when the service is sure of it (its relevance at least [`MIN_RELEVANCE`]).
+pub struct AmazonGeocoder {
+    client: aws_sdk_location::Client,
+    index: String,
+}
+
+/// The least relevance a place index match needs to count (anything less is a guess).
+pub const MIN_RELEVANCE: f64 = 0.8;
+
+/// Drops the `places.` host prefix the SDK puts before every place-index endpoint, for an
+/// endpoint given outright (a VPC endpoint or a test double): that host already is the one
+/// to call.
+#[derive(Debug)]
+struct EndpointAsGiven;
+
+impl aws_sdk_location::config::Intercept for EndpointAsGiven {
+    fn name(&self) -> &'static str {
+        "EndpointAsGiven"
+    }
+
+    fn modify_before_retry_loop(
+        &self,
+        _context: &mut aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut<'_>,
+        _components: &aws_sdk_location::config::RuntimeComponents,
+        cfg: &mut aws_sdk_location::config::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        cfg.interceptor_state()
+            .unset::<aws_smithy_runtime_api::client::endpoint::EndpointPrefix>();
+        Ok(())
+    }
+}
+
+impl AmazonGeocoder {
+    /// A client for the place index `index` in `region` (or at `endpoint_url`).
+    pub async fn connect(
+        index: String,
+        region: Option<&str>,
+        endpoint_url: Option<&str>,
+    ) -> Result<Self, String> {
+        let shared = crate::aws::sdk_config(region, endpoint_url)
+            .await
+            .ok_or("Amazon Location needs a region (`location.region` or `aws.region`)")?;
+        let mut config = aws_sdk_location::config::Builder::from(&shared);
+        if endpoint_url.is_some() {
+            config = config.interceptor(EndpointAsGiven);
+        }
+        Ok(Self {
+            client: aws_sdk_location::Client::from_conf(config.build()),
+            index,
+        })
+    }
+
+    /// The point the place index finds for `text`.
+    pub async fn locate(&self, text: &str) -> Result<Point, GeocodeError> {
+        let answer = self
+            .client
+            .search_place_index_for_text()
+            .index_name(&self.index)
+            .text(text)
+            .max_results(1)
+            .send()
+            .await
+            .map_err(|e| {
+                GeocodeError::Unavailable(
+                    aws_sdk_location::error::DisplayErrorContext(e).to_string(),
+                )
+            })?;
+        let best = answer
+            .results()
+            .first()
+            .filter(|r| r.relevance().unwrap_or(0.0) >= MIN_RELEVANCE)
+            .and_then(|r| r.place())
+            .and_then(|p| p.geometry())
+            .map(|g| g.point().to_vec())
+            .ok_or_else(|| GeocodeError::Unknown(text.to_owned()))?;
+        match best.as_slice() {
+            // The place index answers [longitude, latitude].
+            [longitude, latitude] => Ok(Point {
+                latitude: *latitude,
+                longitude: *longitude,
+            }),
+            _ => Err(GeocodeError::Unavailable("a place without a point".into())),
+        }
+    }
+}

@@ -367,16 +367,43 @@ pub async fn seed_demo_locations(table: &std::sync::Arc<dyn Table>) -> Result<us
 pub struct LocationConfig {
     /// Write the demo stores on start when the store holds none.
     pub seed_demo: bool,
+    /// An Amazon Location place index to geocode addresses with (none: the embedded
+    /// gazetteer only).
+    pub place_index: Option<String>,
+    /// Its region (default: `aws.region`).
+    pub region: Option<String>,
+    /// Another endpoint (a VPC endpoint or a test double).
+    pub endpoint_url: Option<String>,
+    /// How long the place index may take before the embedded gazetteer answers instead.
+    pub deadline_millis: u64,
 }
 
 impl Default for LocationConfig {
     fn default() -> Self {
-        Self { seed_demo: true }
+        Self {
+            seed_demo: true,
+            place_index: None,
+            region: None,
+            endpoint_url: None,
+            deadline_millis: 1_000,
+        }
     }
 }
 
 impl DomainConfig for LocationConfig {
-    fn validate(&self, _section: &str, _shared: &SharedSettings) -> Result<(), SettingError> {
+    fn validate(&self, section: &str, shared: &SharedSettings) -> Result<(), SettingError> {
+        if self.place_index.is_some() && self.region.is_none() && shared.aws_region.is_none() {
+            return Err(SettingError::new(
+                format!("{section}.region"),
+                "a place index needs a region (this setting or `aws.region`)",
+            ));
+        }
+        if self.deadline_millis == 0 {
+            return Err(SettingError::new(
+                format!("{section}.deadline_millis"),
+                "must be at least 1",
+            ));
+        }
         Ok(())
     }
 }
@@ -411,10 +438,26 @@ impl Domain for LocationDomain {
 
     async fn open(
         &self,
-        _section: &toml::Table,
+        section: &toml::Table,
         shared: &Shared,
         services: &mut Services,
     ) -> Result<(), OpenError> {
+        let config: LocationConfig = parse_section(self.name(), section, &shared.settings)?;
+        let amazon = match &config.place_index {
+            None => None,
+            Some(index) => Some(Arc::new(
+                geocode::AmazonGeocoder::connect(
+                    index.clone(),
+                    config
+                        .region
+                        .as_deref()
+                        .or(shared.settings.aws_region.as_deref()),
+                    config.endpoint_url.as_deref(),
+                )
+                .await
+                .map_err(OpenError::new)?,
+            )),
+        };
         services.insert(Stores(std::sync::Arc::clone(&shared.table)));
         services.insert(store_stock::StoreStock::new(Arc::clone(&shared.table)));
         services.insert(delivery::DeliveryPositions::new(Arc::clone(&shared.table)));
@@ -422,6 +465,8 @@ impl Domain for LocationDomain {
             index: Arc::new(StoreIndex::default()),
             uncached: Arc::clone(&shared.uncached),
             changes: shared.changes.clone(),
+            amazon,
+            deadline: std::time::Duration::from_millis(config.deadline_millis),
         });
         Ok(())
     }
@@ -527,9 +572,29 @@ pub struct Locator {
     pub index: Arc<StoreIndex>,
     uncached: Arc<dyn Table>,
     changes: Changes,
+    amazon: Option<Arc<geocode::AmazonGeocoder>>,
+    deadline: std::time::Duration,
 }
 
 impl Locator {
+    /// The point of an address: Amazon Location's place index when configured (within the
+    /// deadline), the embedded gazetteer otherwise or when the service fails or is late.
+    pub async fn geocode(&self, text: &str) -> Result<geo::Point, geocode::GeocodeError> {
+        if let Some(amazon) = &self.amazon {
+            match tokio::time::timeout(self.deadline, amazon.locate(text)).await {
+                Ok(Ok(point)) => return Ok(point),
+                Ok(Err(geocode::GeocodeError::Unknown(t))) => {
+                    return Err(geocode::GeocodeError::Unknown(t));
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "the place index failed; using the embedded gazetteer")
+                }
+                Err(_) => tracing::warn!("the place index was late; using the embedded gazetteer"),
+            }
+        }
+        geocode::locate(text, &self.index.all())
+    }
+
     /// Reads every store into the index.
     pub async fn load(&self) -> Result<usize, StoreError> {
         let mut all = Vec::new();

@@ -281,7 +281,7 @@ impl LocationQuery {
                         "`address` is longer than 200 characters",
                     ));
                 }
-                locate(&text, &locator.index.all()).map_err(|e| match e {
+                locator.geocode(&text).await.map_err(|e| match e {
                     GeocodeError::Unavailable(_) => {
                         ApiError::new(ErrorCode::ServiceUnavailable, e.to_string())
                     }
