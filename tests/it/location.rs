@@ -480,3 +480,80 @@ async fn amazon_location_geocodes_addresses_and_the_gazetteer_answers_when_it_fa
     assert!(started.elapsed() < std::time::Duration::from_secs(3));
     assert_eq!(fake.problems(), Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn only_an_operator_records_courier_positions_and_older_ones_are_not_kept() {
+    let mut config = crate::checkout::checkout_config();
+    config.rate_limit.api_keys = vec![storefront_gateway::config::ApiKeyConfig {
+        name: "carrier".into(),
+        sha256: storefront_schema::persisted::document_hash("carrier-secret"),
+        budget: None,
+        admin: true,
+    }];
+    let app = crate::support::spawn_app_with(config).await;
+    let variant = crate::cart::stocked_variants(&app, 1).await.remove(0).0;
+    let cart = crate::checkout::cart_with(&app, &variant, 1).await;
+    crate::checkout::checkout(
+        &app,
+        &cart,
+        "position-order-1",
+        "eve@example.com",
+        "tok_visa",
+    )
+    .await;
+    let order_id = crate::checkout::placed_order_ids(&app).await.remove(0);
+    let record = "mutation($id: String!, $at: DateTime) { deliveryPositionRecord(orderId: $id, latitude: 42.37, longitude: -71.1, at: $at, carrier: \"Kestrel\") { recorded } }";
+    let send = |key: Option<&'static str>, id: String, at: &'static str| {
+        let mut request = app
+            .client
+            .post(app.url("/graphql"))
+            .json(&json!({"query": record, "variables": {"id": id, "at": at}}));
+        if let Some(key) = key {
+            request = request.header("x-api-key", key);
+        }
+        async move {
+            request
+                .send()
+                .await
+                .expect("request")
+                .json::<Value>()
+                .await
+                .expect("json")
+        }
+    };
+    let anonymous = send(None, order_id.clone(), "2026-11-25T10:00:00Z").await;
+    assert_eq!(
+        anonymous["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{anonymous}"
+    );
+    let kept = send(
+        Some("carrier-secret"),
+        order_id.clone(),
+        "2026-11-25T10:00:00Z",
+    )
+    .await;
+    assert_eq!(
+        kept["data"]["deliveryPositionRecord"]["recorded"], true,
+        "{kept}"
+    );
+    let older = send(
+        Some("carrier-secret"),
+        order_id.clone(),
+        "2026-11-25T09:00:00Z",
+    )
+    .await;
+    assert_eq!(
+        older["data"]["deliveryPositionRecord"]["recorded"], false,
+        "{older}"
+    );
+    let unknown = send(
+        Some("carrier-secret"),
+        "no-such-order".into(),
+        "2026-11-25T11:00:00Z",
+    )
+    .await;
+    assert_eq!(
+        unknown["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{unknown}"
+    );
+}

@@ -148,6 +148,15 @@ impl DeliveryPositions {
             .transpose()
     }
 
+    /// Whether an order with this id exists.
+    pub async fn known_order(&self, order_id: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .table
+            .get(&crate::checkout::status::id_key(order_id))
+            .await?
+            .is_some())
+    }
+
     /// Records a position unless a newer one is known (an older one arriving late is dropped).
     pub async fn record(&self, position: &FedPosition) -> Result<bool, StoreError> {
         let point = Point {
@@ -200,11 +209,10 @@ impl DeliveryPositions {
                 let line: Line = serde_json::from_str(&line?)
                     .map_err(|e| format!("invalid delivery position line: {e}"))?;
                 let known = self
-                    .table
-                    .get(&crate::checkout::status::id_key(&line.order_id))
+                    .known_order(&line.order_id)
                     .await
                     .map_err(|e| e.to_string())?;
-                if known.is_none() {
+                if !known {
                     return Err(format!("unknown order `{}`", line.order_id));
                 }
                 self.record(&FedPosition {

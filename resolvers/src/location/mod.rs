@@ -357,10 +357,82 @@ impl From<crate::connection::Page<Location>> for LocationConnection {
     }
 }
 
+/// What `deliveryPositionRecord` did.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct DeliveryPositionPayload {
+    /// Whether the position was kept (false: a newer one is known).
+    pub recorded: bool,
+}
+
+/// Operator mutations of the location domain.
+#[derive(Default)]
+pub struct LocationMutation;
+
+/// Operator mutations of the location domain.
+#[Object]
+impl LocationMutation {
+    /// Records where an order's courier is (for a carrier's or the OMS's integration): needs
+    /// an API key issued with `admin = true`. A position older than the last known one is
+    /// not kept.
+    async fn delivery_position_record(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The order's id (as in its `OrderPlaced` message).")] order_id: String,
+        #[graphql(desc = "Latitude in degrees.")] latitude: f64,
+        #[graphql(desc = "Longitude in degrees.")] longitude: f64,
+        #[graphql(desc = "When the courier was there (default: now).")] at: Option<
+            crate::scalars::DateTime,
+        >,
+        #[graphql(desc = "Who carries it.")] carrier: Option<String>,
+    ) -> ApiResult<DeliveryPositionPayload> {
+        use storefront_loaders::location::delivery::{DeliveryPositions, FedPosition};
+        if ctx
+            .data_opt::<storefront_loaders::rate_limit::Operator>()
+            .is_none()
+        {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "send an `x-api-key` issued with `admin = true`",
+            ));
+        }
+        if !(Point {
+            latitude,
+            longitude,
+        })
+        .is_valid()
+        {
+            return Err(ApiError::bad_input(
+                "a position needs a latitude of -90 to 90 and a longitude of -180 to 180",
+            ));
+        }
+        if carrier.as_ref().is_some_and(|c| c.chars().count() > 100) {
+            return Err(ApiError::bad_input(
+                "`carrier` is longer than 100 characters",
+            ));
+        }
+        let positions = service::<DeliveryPositions>(ctx)?;
+        if !positions.known_order(&order_id).await? {
+            return Err(ApiError::bad_input(format!(
+                "no order has the id `{order_id}`"
+            )));
+        }
+        let recorded = positions
+            .record(&FedPosition {
+                order_id,
+                latitude,
+                longitude,
+                at: at.map_or_else(Utc::now, |a| a.0),
+                carrier,
+            })
+            .await?;
+        Ok(DeliveryPositionPayload { recorded })
+    }
+}
+
 /// The location domain's queries.
 pub type Query = LocationQuery;
-/// The location domain's mutations (none yet).
-pub type Mutation = async_graphql::EmptyMutation;
+/// The location domain's mutations.
+pub type Mutation = LocationMutation;
 
 /// A location object found by its global ID (none yet).
 pub enum Node {}
