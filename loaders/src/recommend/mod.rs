@@ -19,7 +19,7 @@ use prometheus_client::metrics::family::Family;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
 
-use self::content::{Content, traits_of};
+use self::content::Content;
 use self::events::{EventKind, EventLog, Interaction};
 use self::model::Model;
 use self::personalize::{Personalize, PersonalizeConfig};
@@ -762,9 +762,4 @@ impl Domain for RecommendDomain {
         }
         Ok((count > 0).then(|| format!("recommendations learnt from {count} logged interactions")))
     }
-}
-
-/// The traits of a product record (re-exported for callers that hold one).
-pub fn product_traits(product: &crate::catalog::ProductRecord) -> Vec<String> {
-    traits_of(product)
 }

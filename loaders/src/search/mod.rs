@@ -178,15 +178,12 @@ impl Search {
             })?
     }
 
-    /// Runs `request`; `shareable` results (a public search, not personalised) are reused
-    /// by equal requests until the index changes or the cache time passes.
-    pub async fn search(
-        &self,
-        request: &SearchRequest,
-        shareable: bool,
-    ) -> Result<Arc<SearchResults>, SearchError> {
+    /// Runs `request`; equal requests reuse the results until the index changes or the
+    /// cache time passes (results never depend on who asks: personalisation reorders a page
+    /// afterwards).
+    pub async fn search(&self, request: &SearchRequest) -> Result<Arc<SearchResults>, SearchError> {
         let engine = self.engine()?;
-        if !shareable || self.cache.policy().max_capacity() == Some(0) {
+        if self.cache.policy().max_capacity() == Some(0) {
             return Ok(Arc::new(self.within(engine.search(request)).await?));
         }
         let key = format!("{}|{request:?}", engine.generation());

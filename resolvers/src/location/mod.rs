@@ -29,6 +29,32 @@ pub struct GeoPointInput {
     pub longitude: f64,
 }
 
+/// The point of coordinates a client sent, when they are on the earth.
+fn point_of(latitude: f64, longitude: f64, what: &str) -> ApiResult<Point> {
+    let point = Point {
+        latitude,
+        longitude,
+    };
+    if point.is_valid() {
+        Ok(point)
+    } else {
+        Err(ApiError::bad_input(format!(
+            "{what} needs a latitude of -90 to 90 and a longitude of -180 to 180"
+        )))
+    }
+}
+
+/// A search radius a client sent, in metres, when it is one.
+fn radius_m(radius_km: f64) -> ApiResult<f64> {
+    if radius_km > 0.0 && radius_km <= MAX_RADIUS_KM {
+        Ok(radius_km * 1000.0)
+    } else {
+        Err(ApiError::bad_input(format!(
+            "`radiusKm` must be above 0 and at most {MAX_RADIUS_KM}"
+        )))
+    }
+}
+
 /// A store's postal address.
 #[derive(SimpleObject, Debug, Clone)]
 pub struct LocationAddress {
@@ -180,20 +206,8 @@ pub async fn store_availability(
     if !(1..=50).contains(&first) {
         return Err(ApiError::bad_input("`first` must be between 1 and 50"));
     }
-    if !(radius_km > 0.0 && radius_km <= MAX_RADIUS_KM) {
-        return Err(ApiError::bad_input(format!(
-            "`radiusKm` must be above 0 and at most {MAX_RADIUS_KM}"
-        )));
-    }
-    let point = Point {
-        latitude: near.latitude,
-        longitude: near.longitude,
-    };
-    if !point.is_valid() {
-        return Err(ApiError::bad_input(
-            "`near` needs a latitude of -90 to 90 and a longitude of -180 to 180",
-        ));
-    }
+    let radius = radius_m(radius_km)?;
+    let point = point_of(near.latitude, near.longitude, "`near`")?;
     let stock: std::collections::HashMap<String, i64> = service::<StoreStock>(ctx)?
         .of_variant(variant_id)
         .await?
@@ -217,7 +231,7 @@ pub async fn store_availability(
                     longitude: record.longitude,
                 },
             );
-            (distance_m <= radius_km * 1000.0).then_some(StoreAvailability {
+            (distance_m <= radius).then_some(StoreAvailability {
                 location: Location {
                     record,
                     distance_m: Some(distance_m),
@@ -256,25 +270,10 @@ impl LocationQuery {
         #[graphql(desc = "Return stores after this cursor.")] after: Option<String>,
     ) -> ApiResult<LocationConnection> {
         let page = PageRequest::parse(first, after, None, None)?;
-        if !(radius_km > 0.0 && radius_km <= MAX_RADIUS_KM) {
-            return Err(ApiError::bad_input(format!(
-                "`radiusKm` must be above 0 and at most {MAX_RADIUS_KM}"
-            )));
-        }
+        let radius = radius_m(radius_km)?;
         let locator = service::<Locator>(ctx)?;
         let point = match (near, address) {
-            (Some(p), None) => {
-                let point = Point {
-                    latitude: p.latitude,
-                    longitude: p.longitude,
-                };
-                if !point.is_valid() {
-                    return Err(ApiError::bad_input(
-                        "`near` needs a latitude of -90 to 90 and a longitude of -180 to 180",
-                    ));
-                }
-                point
-            }
+            (Some(p), None) => point_of(p.latitude, p.longitude, "`near`")?,
             (None, Some(text)) => {
                 if text.chars().count() > 200 {
                     return Err(ApiError::bad_input(
@@ -310,7 +309,7 @@ impl LocationQuery {
             .transpose()?;
         let (found, more) = locator.index.nearest(
             point,
-            radius_km * 1000.0,
+            radius,
             after.as_ref().map(|c| (f64::from_bits(c.d), c.i.as_str())),
             page.limit,
         );
@@ -395,16 +394,7 @@ impl LocationMutation {
                 "send an `x-api-key` issued with `admin = true`",
             ));
         }
-        if !(Point {
-            latitude,
-            longitude,
-        })
-        .is_valid()
-        {
-            return Err(ApiError::bad_input(
-                "a position needs a latitude of -90 to 90 and a longitude of -180 to 180",
-            ));
-        }
+        point_of(latitude, longitude, "a position")?;
         if carrier.as_ref().is_some_and(|c| c.chars().count() > 100) {
             return Err(ApiError::bad_input(
                 "`carrier` is longer than 100 characters",
@@ -491,6 +481,17 @@ pub struct OrderDelivery {
     pub updated_at: crate::scalars::DateTime,
 }
 
+impl From<storefront_loaders::location::delivery::DeliveryState> for DeliveryStatus {
+    fn from(state: storefront_loaders::location::delivery::DeliveryState) -> Self {
+        use storefront_loaders::location::delivery::DeliveryState;
+        match state {
+            DeliveryState::Preparing => DeliveryStatus::Preparing,
+            DeliveryState::InTransit => DeliveryStatus::InTransit,
+            DeliveryState::Delivered => DeliveryStatus::Delivered,
+        }
+    }
+}
+
 fn geo(point: Point) -> GeoPoint {
     GeoPoint {
         latitude: point.latitude,
@@ -552,11 +553,7 @@ pub async fn delivery_of(
     };
     let (Some(origin), Some(destination)) = (origin, destination) else {
         return Ok(Some(OrderDelivery {
-            status: match state {
-                DeliveryState::Preparing => DeliveryStatus::Preparing,
-                DeliveryState::InTransit => DeliveryStatus::InTransit,
-                DeliveryState::Delivered => DeliveryStatus::Delivered,
-            },
+            status: state.into(),
             carrier: EMBEDDED_CARRIER.into(),
             position: None,
             eta: None,

@@ -125,7 +125,7 @@ impl SearchQuery {
                 id: cursor.i,
             });
         }
-        let results = service::<Search>(ctx)?.search(&request, true).await?;
+        let results = service::<Search>(ctx)?.search(&request).await?;
         let products = CatalogLoads(loader(ctx)?)
             .products(results.hits.iter().map(|h| &h.id))
             .await?;
