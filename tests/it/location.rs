@@ -251,18 +251,7 @@ async fn store_inventory_feeds_pickup_availability_near_the_shopper() {
         json!({"sku": "NO-SUCH-SKU", "location": "boston", "quantity": 1}),
         json!({"sku": sku, "location": "atlantis", "quantity": 1}),
     );
-    let domain = storefront_schema::DOMAINS
-        .iter()
-        .find(|d| d.feeds().contains(&"store-inventory"))
-        .expect("the location domain takes the feed");
-    let report = domain
-        .import(
-            &app.app.services,
-            "store-inventory",
-            Box::new(std::io::Cursor::new(feed)),
-        )
-        .await
-        .expect("import");
+    let report = app.import("store-inventory", &feed).await;
     assert_eq!(report.summary, "3 written, 2 failed");
     assert_eq!(
         report.failures,
@@ -303,25 +292,6 @@ const CHECKOUT_TO_CAMBRIDGE: &str = "mutation($cart: ID!) {
 
 const DELIVERY: &str = "query($id: ID!) { order(id: $id) { status delivery { status carrier position { latitude longitude } eta route { distanceKm durationMinutes } updatedAt } } }";
 
-async fn feed(
-    app: &crate::support::TestApp,
-    name: &str,
-    text: String,
-) -> storefront_loaders::domain::FeedReport {
-    let domain = storefront_schema::DOMAINS
-        .iter()
-        .find(|d| d.feeds().contains(&name))
-        .expect("a domain takes the feed");
-    domain
-        .import(
-            &app.app.services,
-            name,
-            Box::new(std::io::Cursor::new(text)),
-        )
-        .await
-        .expect("import")
-}
-
 fn km_between(a: &Value, lat: f64, lon: f64) -> f64 {
     reference_m(
         a["latitude"].as_f64().expect("lat"),
@@ -358,12 +328,12 @@ async fn a_shipped_order_moves_from_the_nearest_store_towards_its_address() {
 
     let record_id = crate::checkout::placed_order_ids(&app).await.remove(0);
     for status in ["FULFILLING", "SHIPPED"] {
-        let report = feed(
-            &app,
-            "order-status",
-            format!("{}\n", json!({"orderId": record_id, "status": status})),
-        )
-        .await;
+        let report = app
+            .import(
+                "order-status",
+                &format!("{}\n", json!({"orderId": record_id, "status": status})),
+            )
+            .await;
         assert!(report.failures.is_empty(), "{:?}", report.failures);
     }
     let first = app.data(DELIVERY, json!({"id": order})).await["order"]["delivery"].clone();
@@ -383,10 +353,7 @@ async fn a_shipped_order_moves_from_the_nearest_store_towards_its_address() {
         tokio::task::yield_now().await;
     }
 
-    let report = feed(
-        &app,
-        "delivery-positions",
-        format!(
+    let report = app.import("delivery-positions", &format!(
             "{}\n{}\n",
             json!({"orderId": record_id, "latitude": 42.37, "longitude": -71.10, "at": chrono::Utc::now().to_rfc3339(), "carrier": "Kestrel Couriers"}),
             json!({"orderId": "no-such-order", "latitude": 0.0, "longitude": 0.0, "at": chrono::Utc::now().to_rfc3339()}),
@@ -403,10 +370,7 @@ async fn a_shipped_order_moves_from_the_nearest_store_towards_its_address() {
         fed["position"],
         json!({"latitude": 42.37, "longitude": -71.10})
     );
-    let stale = feed(
-        &app,
-        "delivery-positions",
-        format!("{}\n", json!({"orderId": record_id, "latitude": 1.0, "longitude": 1.0, "at": "2020-01-01T00:00:00Z"})),
+    let stale = app.import("delivery-positions", &format!("{}\n", json!({"orderId": record_id, "latitude": 1.0, "longitude": 1.0, "at": "2020-01-01T00:00:00Z"})),
     )
     .await;
     assert_eq!(stale.summary, "0 written, 1 older than known, 0 failed");

@@ -433,18 +433,7 @@ async fn catalog_writes_reach_the_domain_as_bulk_requests_within_a_second() {
     let f = Fixture::start(2_000).await;
     let started = std::time::Instant::now();
     let line = r#"{"handle":"aurora-parka","title":"Aurora Parka","vendor":"Kestrel","productType":"Parka","variants":[{"sku":"AP-M","price":"250.00"}]}"#;
-    let catalog = storefront_schema::DOMAINS
-        .iter()
-        .find(|d| d.name() == "catalog")
-        .expect("catalog");
-    catalog
-        .import(
-            &f.app.app.services,
-            "catalog",
-            Box::new(std::io::Cursor::new(format!("{line}\n"))),
-        )
-        .await
-        .expect("import");
+    f.app.import("catalog", line).await;
     let bulk = f
         .fake
         .wait_for(Duration::from_secs(1), |r| {

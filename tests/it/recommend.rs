@@ -368,6 +368,36 @@ async fn concurrent_event_batches_cannot_spend_more_than_the_budget() {
     assert_eq!((accepted, limited), (2, 4), "{answers:?}");
 }
 
+#[tokio::test]
+async fn two_replicas_sharing_redis_cannot_spend_more_than_one_budget() {
+    let replica = crate::support::replicas_sharing_redis();
+    let store = storefront_gateway::app::open_store(&config())
+        .await
+        .expect("store");
+    let config_of = || {
+        let mut config = replica().with_section("recommend", "events_per_minute", 10);
+        config.rate_limit.enabled = false;
+        config
+    };
+    let a = spawn_with_store(config_of(), std::sync::Arc::clone(&store)).await;
+    let b = spawn_with_store(config_of(), store).await;
+    let ids = product_ids(&a, 1).await;
+    let five: Vec<Value> = (0..5).map(|_| view(&ids[0])).collect();
+    let calls = (0..6).map(|i| {
+        let app = if i % 2 == 0 { &a } else { &b };
+        app.post(TRACK, json!({"events": five.clone()}))
+    });
+    let answers = join_all(calls).await;
+    let accepted = answers
+        .iter()
+        .filter(|(_, body)| body["data"]["trackEvents"]["accepted"] == 5)
+        .count();
+    assert_eq!(
+        accepted, 2,
+        "one budget of 10 events for both replicas: {answers:?}"
+    );
+}
+
 async fn personalize_app(fake: &FakeAws, deadline_millis: i64) -> TestApp {
     spawn_app_with(personalize_config(config(), fake, deadline_millis)).await
 }
@@ -602,24 +632,7 @@ async fn replicas_share_recommendations_through_redis_until_the_product_changes(
             r#"{{"handle":"shared-parka","title":"{title}","vendor":"Kestrel","productType":"Parka","variants":[{{"sku":"SP-1","price":"99.00"}}]}}"#
         )
     };
-    let catalog = storefront_schema::DOMAINS
-        .iter()
-        .find(|d| d.name() == "catalog")
-        .expect("catalog");
-    let import = |app: &TestApp, text: String| {
-        let services = app.app.services.clone();
-        async move {
-            catalog
-                .import(
-                    &services,
-                    "catalog",
-                    Box::new(std::io::Cursor::new(format!("{text}\n"))),
-                )
-                .await
-                .expect("import")
-        }
-    };
-    import(&a, line("Shared Parka")).await;
+    a.import("catalog", &line("Shared Parka")).await;
     let id = a
         .data("{ product(handle: \"shared-parka\") { id } }", json!({}))
         .await["product"]["id"]
@@ -631,7 +644,7 @@ async fn replicas_share_recommendations_through_redis_until_the_product_changes(
     assert_eq!(count(), 1);
     recommended(&b, &id, "RELATED").await;
     assert_eq!(count(), 1, "the other replica read A's answer from Redis");
-    import(&a, line("Shared Parka, renamed")).await;
+    a.import("catalog", &line("Shared Parka, renamed")).await;
     let started = Instant::now();
     loop {
         recommended(&b, &id, "RELATED").await;

@@ -465,20 +465,9 @@ const PARKA_SEARCH: &str =
     "{ search(query: \"aurora\", first: 5) { totalCount nodes { handle } } }";
 const PARKA_IN_STOCK: &str = "{ search(query: \"aurora\", first: 5, productFilters: [{available: true}]) { totalCount nodes { handle } } }";
 
-/// Applies a feed through the catalog domain of `app`, as `storefront-gateway import` does.
+/// Applies a feed that must take every line.
 async fn import(app: &TestApp, feed: &str, text: &str) {
-    let catalog = storefront_schema::DOMAINS
-        .iter()
-        .find(|d| d.name() == "catalog")
-        .expect("catalog domain");
-    let report = catalog
-        .import(
-            &app.app.services,
-            feed,
-            Box::new(std::io::Cursor::new(format!("{text}\n"))),
-        )
-        .await
-        .expect("import");
+    let report = app.import(feed, text).await;
     assert!(report.failures.is_empty(), "{:?}", report.failures);
 }
 
@@ -583,6 +572,16 @@ async fn bad_search_input_is_a_clear_error_never_a_failure() {
             "{body}"
         );
     }
+    let too_many: Vec<Value> = (0..26).map(|i| json!({"tag": format!("t{i}")})).collect();
+    assert_eq!(
+        app.error_codes(
+            "query($f: [SearchProductFilter!]) { search(query: \"a\", first: 1, productFilters: $f) { totalCount } }",
+            json!({"f": too_many})
+        )
+        .await,
+        ["BAD_USER_INPUT"],
+        "at most 25 filters"
+    );
     let long = "x".repeat(501);
     assert_eq!(
         app.error_codes(

@@ -91,6 +91,23 @@ pub async fn spawn_app_with(config: Config) -> TestApp {
 }
 
 impl TestApp {
+    /// Applies a JSON Lines feed through the domain that takes it, as
+    /// `storefront-gateway import FEED FILE` does.
+    pub async fn import(&self, feed: &str, text: &str) -> storefront_loaders::domain::FeedReport {
+        let domain = storefront_schema::DOMAINS
+            .iter()
+            .find(|d| d.feeds().contains(&feed))
+            .unwrap_or_else(|| panic!("no domain takes the feed `{feed}`"));
+        domain
+            .import(
+                &self.app.services,
+                feed,
+                Box::new(std::io::Cursor::new(format!("{text}\n"))),
+            )
+            .await
+            .expect("import")
+    }
+
     /// The URL of a path.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
