@@ -20,6 +20,7 @@ mod opensearch;
 mod outbox;
 mod pagination;
 mod persisted;
+mod pickup;
 mod recommend;
 mod search;
 mod security;

@@ -280,6 +280,11 @@ impl RedisTier {
         result.map_err(|e| self.failed(e))
     }
 
+    /// Tells every subscriber of `channel`.
+    pub async fn publish(&self, channel: &str, message: &[u8]) -> Result<(), RedisTierError> {
+        self.delete_and_publish(&[], channel, message).await
+    }
+
     /// Calls `on_message` with every message of `channel`, for as long as the tier lives;
     /// reconnects by itself, calling `on_reconnect` each time it (re)subscribes, since messages
     /// sent while it was away are lost.

@@ -24,7 +24,7 @@ pub use orders::{
     StatusChange,
 };
 pub use payment::{EmbeddedPayments, PaymentProvider};
-pub use place::{Checkout, CheckoutRequest, Placed, Refusal, Refused};
+pub use place::{Checkout, CheckoutRequest, Fulfilment, PICKUP, Placed, Refusal, Refused};
 pub use status::{StatusError, StatusLine};
 
 use crate::cart::Carts;

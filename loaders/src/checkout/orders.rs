@@ -164,8 +164,11 @@ pub struct OrderRecord {
     pub shipping_address: Address,
     /// Where the bill goes.
     pub billing_address: Address,
-    /// The shipping method's handle.
+    /// The shipping method's handle (`pickup` for a pickup order).
     pub shipping_method: String,
+    /// The store it is collected from, for a pickup order (its stock was reserved there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pickup_location_id: Option<String>,
     /// Where it stands.
     pub status: OrderStatus,
     /// Every status it had.

@@ -25,6 +25,8 @@ use crate::catalog::{CatalogWriter, ProductRecord, VariantRecord, keys as catalo
 use crate::codec::{from_item, to_item};
 use crate::hash::sha256_hex;
 use crate::identity::{Address, GuestToken, Owner};
+use crate::location::store_stock::{self, StoreStock};
+use crate::location::{LocationRecord, keys as location_keys};
 use crate::store::{
     CancellationReason, Condition, StoreError, TRANSACTION_MAX, Table, Update, WriteOp,
 };
@@ -42,6 +44,8 @@ pub enum Refusal {
     TooManyLines,
     /// No such shipping method.
     UnknownShippingMethod,
+    /// No store with that id takes pickup orders.
+    UnknownPickupLocation,
     /// A variant is no longer sold.
     MerchandiseNotFound,
     /// Not enough in stock.
@@ -95,17 +99,32 @@ pub struct CheckoutRequest {
     pub idempotency_key: String,
     /// The receipt's address (checked by the caller).
     pub email: String,
-    /// Where it goes (checked by the caller).
-    pub shipping_address: Address,
     /// Where the bill goes (checked by the caller).
     pub billing_address: Address,
-    /// The shipping method's handle.
-    pub shipping_method: String,
+    /// How it reaches the buyer.
+    pub fulfilment: Fulfilment,
     /// The payment method's token.
     pub payment_token: String,
     /// The client's address, for the fraud check.
     pub ip: Option<String>,
 }
+
+/// How an order reaches the buyer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fulfilment {
+    /// Shipped to the address with the shipping method of this handle.
+    Ship {
+        /// The shipping method's handle.
+        method: String,
+        /// Where it goes (checked by the caller).
+        address: Address,
+    },
+    /// Collected at the store with this id: its stock is reserved at checkout.
+    Pickup(String),
+}
+
+/// The handle of the pickup shipping method.
+pub const PICKUP: &str = "pickup";
 
 /// A placed order, with the token that reaches it.
 #[derive(Debug, Clone)]
@@ -144,6 +163,7 @@ struct Plan {
 #[derive(Debug, Clone)]
 enum Purpose {
     Stock(String, i64),
+    StoreStock(String, String, i64),
     Usage(String),
     BuyerUsage(String),
     Order,
@@ -221,16 +241,31 @@ impl Checkout {
         if cart.lines.is_empty() {
             return Ok(Err(refused(Refusal::EmptyCart, "the cart is empty")));
         }
-        let Some(method) = self
-            .carts
-            .config
-            .shipping_method(&request.shipping_method)
-            .cloned()
-        else {
-            return Ok(Err(refused(
-                Refusal::UnknownShippingMethod,
-                format!("no shipping method `{}`", request.shipping_method),
-            )));
+        let (method, shipping_address, pickup) = match &request.fulfilment {
+            Fulfilment::Ship { method, address } => {
+                let Some(found) = self.carts.config.shipping_method(method).cloned() else {
+                    return Ok(Err(refused(
+                        Refusal::UnknownShippingMethod,
+                        format!("no shipping method `{method}`"),
+                    )));
+                };
+                (found, address.clone(), None)
+            }
+            Fulfilment::Pickup(location_id) => {
+                let Some(store) = self.pickup_store(location_id).await? else {
+                    return Ok(Err(refused(
+                        Refusal::UnknownPickupLocation,
+                        "no store with that id takes pickup orders",
+                    )));
+                };
+                let method = cart::ShippingMethod {
+                    handle: PICKUP.into(),
+                    title: format!("Pickup at {}", store.name),
+                    price: Decimal::ZERO,
+                    free_over: None,
+                };
+                (method, store_address(&store), Some(store.id))
+            }
         };
         // Stock per variant, discount usage and per-buyer usage per code, then 6 more.
         let variants_in_cart = quantities(
@@ -268,10 +303,11 @@ impl Checkout {
                 quantity: l.quantity,
             })
             .collect();
+        // Taxed where the goods are handed over: the address, or the pickup store.
         let rate = cart::tax_rate(
             &self.carts.config.tax_rates,
-            Some(&request.shipping_address.country_code),
-            request.shipping_address.province.as_deref(),
+            Some(&shipping_address.country_code),
+            shipping_address.province.as_deref(),
         );
         let cost = cart::price(
             &inputs,
@@ -297,7 +333,7 @@ impl Checkout {
                 email: request.email.clone(),
                 ip: request.ip.clone(),
                 total: cost.total,
-                shipping_country: request.shipping_address.country_code.clone(),
+                shipping_country: shipping_address.country_code.clone(),
                 billing_country: request.billing_address.country_code.clone(),
             })
             .await;
@@ -360,9 +396,10 @@ impl Checkout {
             total: cost.total,
             discount_codes: cart.discount_codes.clone(),
             buyer_key: buyer_key.clone(),
-            shipping_address: request.shipping_address.clone(),
+            shipping_address,
             billing_address: request.billing_address.clone(),
             shipping_method: method.handle.clone(),
+            pickup_location_id: pickup,
             status: OrderStatus::PendingPayment,
             history: vec![StatusChange {
                 status: OrderStatus::PendingPayment,
@@ -404,11 +441,13 @@ impl Checkout {
                 return Ok(Err(self.explain(purpose).await?));
             }
         }
-        let products = variants_in_cart
-            .keys()
-            .filter_map(|v| variants.get(*v).map(|v| v.product_id.clone()))
-            .collect();
-        self.refresh_products(products).await;
+        if order.pickup_location_id.is_none() {
+            let products = variants_in_cart
+                .keys()
+                .filter_map(|v| variants.get(*v).map(|v| v.product_id.clone()))
+                .collect();
+            self.refresh_products(products).await;
+        }
         let order = self
             .settle(&order_digest, order, &request.payment_token)
             .await?;
@@ -453,6 +492,15 @@ impl Checkout {
             StoreError::Corrupt("an idempotency record names a missing order".into())
         })?;
         Ok(Some(self.outcome(record.token, order)))
+    }
+
+    /// The store with this id, when it exists.
+    async fn pickup_store(&self, location_id: &str) -> Result<Option<LocationRecord>, StoreError> {
+        self.table
+            .get(&location_keys::location(location_id))
+            .await?
+            .map(|item| from_item(&item))
+            .transpose()
     }
 
     async fn merchandise(
@@ -501,13 +549,26 @@ impl Checkout {
             purposes: Vec::new(),
         };
         for (variant, quantity) in quantities {
-            plan.ops.push(WriteOp::Update {
-                key: catalog_keys::inventory(variant),
-                update: Update::add("quantity", -quantity),
-                condition: Some(Condition::AtLeast("quantity".into(), *quantity)),
-            });
-            plan.purposes
-                .push(Purpose::Stock((*variant).to_owned(), *quantity));
+            match &order.pickup_location_id {
+                None => {
+                    plan.ops.push(WriteOp::Update {
+                        key: catalog_keys::inventory(variant),
+                        update: Update::add("quantity", -quantity),
+                        condition: Some(Condition::AtLeast("quantity".into(), *quantity)),
+                    });
+                    plan.purposes
+                        .push(Purpose::Stock((*variant).to_owned(), *quantity));
+                }
+                Some(store) => {
+                    plan.ops
+                        .push(store_stock::reserve(variant, store, *quantity));
+                    plan.purposes.push(Purpose::StoreStock(
+                        (*variant).to_owned(),
+                        store.clone(),
+                        *quantity,
+                    ));
+                }
+            }
         }
         for discount in discounts
             .iter()
@@ -626,6 +687,20 @@ impl Checkout {
                     ..refused(
                         Refusal::InsufficientStock,
                         format!("{wanted} wanted, {} in stock", available.max(0)),
+                    )
+                }
+            }
+            Purpose::StoreStock(variant, store, wanted) => {
+                let available = StoreStock::new(Arc::clone(&self.table))
+                    .in_store(&variant, &store)
+                    .await?
+                    .map_or(0, |s| s.available.max(0));
+                Refused {
+                    variant_id: Some(variant),
+                    available: Some(available),
+                    ..refused(
+                        Refusal::InsufficientStock,
+                        format!("{wanted} wanted, {available} at the pickup store"),
                     )
                 }
             }
@@ -897,21 +972,56 @@ fn quantities<'a>(lines: impl Iterator<Item = (&'a str, u32)>) -> BTreeMap<&'a s
     total
 }
 
-/// The writes that give an order's stock back.
+/// The writes that give an order's stock back: to the online inventory, or to the pickup
+/// store's reservations.
 pub(super) fn restock(order: &OrderRecord) -> Vec<WriteOp> {
+    order_quantities(order)
+        .into_iter()
+        .map(|(variant, quantity)| match &order.pickup_location_id {
+            None => WriteOp::Update {
+                key: catalog_keys::inventory(variant),
+                update: Update::add("quantity", quantity),
+                condition: None,
+            },
+            Some(store) => store_stock::release(variant, store, quantity),
+        })
+        .collect()
+}
+
+/// The writes that record a pickup order collected: its units left the store.
+pub(super) fn collected(order: &OrderRecord) -> Vec<WriteOp> {
+    let Some(store) = &order.pickup_location_id else {
+        return Vec::new();
+    };
+    order_quantities(order)
+        .into_iter()
+        .map(|(variant, quantity)| store_stock::collect(variant, store, quantity))
+        .collect()
+}
+
+fn order_quantities(order: &OrderRecord) -> BTreeMap<&str, i64> {
     quantities(
         order
             .lines
             .iter()
             .map(|l| (l.variant_id.as_str(), l.quantity)),
     )
-    .into_iter()
-    .map(|(variant, quantity)| WriteOp::Update {
-        key: catalog_keys::inventory(variant),
-        update: Update::add("quantity", quantity),
-        condition: None,
-    })
-    .collect()
+}
+
+/// A store as the address of the orders collected there.
+fn store_address(store: &LocationRecord) -> Address {
+    Address {
+        first_name: None,
+        last_name: None,
+        company: Some(store.name.clone()),
+        address1: store.address1.clone(),
+        address2: None,
+        city: store.city.clone(),
+        province: Some(store.province_code.clone()),
+        zip: Some(store.zip.clone()),
+        country_code: store.country_code.clone(),
+        phone: Some(store.phone.clone()),
+    }
 }
 
 /// Moves `order` to `status` (with `note` in its history); returns the writes that store the
@@ -959,6 +1069,7 @@ fn order_message(order: &OrderRecord) -> Value {
         "lines": order.lines.iter().map(|l| json!({"sku": l.sku, "quantity": l.quantity, "total": money(l.total)})).collect::<Vec<_>>(),
         "shippingAddress": order.shipping_address,
         "shippingMethod": order.shipping_method,
+        "pickupLocationId": order.pickup_location_id,
         "placedAt": order.created_at.to_rfc3339(),
     })
 }

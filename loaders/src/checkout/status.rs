@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::orders::{OrderRecord, OrderStatus, OrderStore, PaymentState};
 use super::payment::Authorization;
-use super::place::{Checkout, record_status, restock};
+use super::place::{Checkout, collected, record_status, restock};
 use crate::codec::{from_item, to_item};
 use crate::store::{Condition, Key, StoreError};
 
@@ -152,6 +152,9 @@ impl Checkout {
             );
         let mut ops = if gives_back {
             restock(&order)
+        } else if status == OrderStatus::Delivered {
+            // A pickup order handed over: its reserved units have left the store.
+            collected(&order)
         } else {
             Vec::new()
         };

@@ -44,12 +44,12 @@ pub struct Delivery {
     pub position: Option<Point>,
     /// When it should arrive.
     pub eta: Option<DateTime<Utc>>,
-    /// The whole route's length, km.
-    pub route_km: f64,
-    /// The whole route's duration, minutes.
-    pub route_minutes: f64,
+    /// The whole route's length by road, km (none when no place is known for the address).
+    pub route_km: Option<f64>,
     /// When the position was last known.
     pub updated_at: DateTime<Utc>,
+    /// The position is the simulation's, so it moves with the clock alone.
+    pub simulated: bool,
 }
 
 /// The point `fraction` of the way from `a` to `b` along the great circle.
@@ -102,9 +102,9 @@ pub fn simulate(
         carrier: EMBEDDED_CARRIER.into(),
         position: Some(along(origin, destination, fraction)),
         eta: Some(eta),
-        route_km: km,
-        route_minutes: minutes,
+        route_km: Some(km),
         updated_at: now.min(eta),
+        simulated: true,
     }
 }
 

@@ -73,6 +73,11 @@ impl StoreIndex {
         self.len() == 0
     }
 
+    /// The store with this id.
+    pub fn get(&self, id: &str) -> Option<Arc<LocationRecord>> {
+        read(&self.stores).iter().find(|s| s.id == id).cloned()
+    }
+
     /// Every store.
     pub fn all(&self) -> Vec<Arc<LocationRecord>> {
         read(&self.stores).clone()

@@ -7,6 +7,8 @@ pub mod geo;
 pub mod geocode;
 pub mod hours;
 pub mod store_stock;
+pub mod tracking;
+pub mod updates;
 
 use std::sync::Arc;
 
@@ -376,6 +378,9 @@ pub struct LocationConfig {
     pub endpoint_url: Option<String>,
     /// How long the place index may take before the embedded gazetteer answers instead.
     pub deadline_millis: u64,
+    /// How often a live delivery subscription re-reads a courier that is simulated (its
+    /// position moves with the clock; written positions are sent as they arrive).
+    pub live_update_millis: u64,
 }
 
 impl Default for LocationConfig {
@@ -386,6 +391,7 @@ impl Default for LocationConfig {
             region: None,
             endpoint_url: None,
             deadline_millis: 1_000,
+            live_update_millis: 5_000,
         }
     }
 }
@@ -402,6 +408,12 @@ impl DomainConfig for LocationConfig {
             return Err(SettingError::new(
                 format!("{section}.deadline_millis"),
                 "must be at least 1",
+            ));
+        }
+        if self.live_update_millis < 100 {
+            return Err(SettingError::new(
+                format!("{section}.live_update_millis"),
+                "must be at least 100",
             ));
         }
         Ok(())
@@ -460,14 +472,26 @@ impl Domain for LocationDomain {
         };
         services.insert(Stores(std::sync::Arc::clone(&shared.table)));
         services.insert(store_stock::StoreStock::new(Arc::clone(&shared.table)));
-        services.insert(delivery::DeliveryPositions::new(Arc::clone(&shared.table)));
-        services.insert(Locator {
+        let positions = delivery::DeliveryPositions::new(Arc::clone(&shared.table));
+        let locator = Locator {
             index: Arc::new(StoreIndex::default()),
             uncached: Arc::clone(&shared.uncached),
             changes: shared.changes.clone(),
             amazon,
             deadline: std::time::Duration::from_millis(config.deadline_millis),
+        };
+        services.insert(tracking::Tracking {
+            locator: locator.clone(),
+            positions: positions.clone(),
+            live_update: std::time::Duration::from_millis(config.live_update_millis),
         });
+        services.insert(updates::DeliveryUpdates::open(
+            &shared.changes,
+            shared.redis.clone(),
+            &shared.settings.namespace,
+        ));
+        services.insert(positions);
+        services.insert(locator);
         Ok(())
     }
 

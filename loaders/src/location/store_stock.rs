@@ -1,5 +1,8 @@
 //! Stock held in each store, for pickup: one item per variant and store in the variant's
-//! partition, written by the `store-inventory` feed and read per variant.
+//! partition. The `store-inventory` feed writes what is on hand; a pickup checkout reserves
+//! units in its own transaction. `available` (on hand less reserved) is kept as an attribute
+//! of its own, so that a reservation is one conditional update (`available >= n`) and never a
+//! read followed by a write.
 
 use std::collections::HashMap;
 use std::io::BufRead;
@@ -13,7 +16,7 @@ use crate::catalog::import::numbered_lines;
 use crate::catalog::keys as catalog_keys;
 use crate::codec::{from_item, to_item};
 use crate::domain::FeedReport;
-use crate::store::{Index, Key, Query, StoreError, Table};
+use crate::store::{Condition, Index, Key, Query, StoreError, Table, Update, WriteOp};
 
 /// The most units one store may report of a variant.
 pub const MAX_STORE_QUANTITY: i64 = 1_000_000_000;
@@ -28,11 +31,21 @@ pub struct StoreStockRecord {
     pub variant_id: String,
     /// The store.
     pub location_id: String,
-    /// Units on hand for pickup.
+    /// Units on hand, as the store last reported.
     pub quantity: i64,
+    /// Units that pickup orders reserved and nobody collected yet.
+    #[serde(default)]
+    pub reserved: i64,
+    /// Units a shopper may still reserve: on hand less reserved.
+    #[serde(default)]
+    pub available: i64,
 }
 
-fn key(variant_id: &str, location_id: &str) -> Key {
+/// How often the feed retries a line whose reservations changed while it wrote.
+const FEED_ATTEMPTS: usize = 8;
+
+/// The item of a variant's stock in a store.
+pub fn key(variant_id: &str, location_id: &str) -> Key {
     Key::new(
         catalog_keys::variant(variant_id).pk,
         format!("{PREFIX}{location_id}"),
@@ -48,6 +61,52 @@ struct StoreStockLine {
     quantity: i64,
 }
 
+/// The write that reserves `quantity` units of a variant in a store for a pickup order; it
+/// fails its condition when fewer are available.
+pub fn reserve(variant_id: &str, location_id: &str, quantity: i64) -> WriteOp {
+    WriteOp::Update {
+        key: key(variant_id, location_id),
+        update: Update {
+            add: vec![
+                ("available".into(), -quantity),
+                ("reserved".into(), quantity),
+            ],
+            ..Update::default()
+        },
+        condition: Some(Condition::AtLeast("available".into(), quantity)),
+    }
+}
+
+/// The write that gives a reservation back (the order was cancelled or its payment failed).
+pub fn release(variant_id: &str, location_id: &str, quantity: i64) -> WriteOp {
+    WriteOp::Update {
+        key: key(variant_id, location_id),
+        update: Update {
+            add: vec![
+                ("available".into(), quantity),
+                ("reserved".into(), -quantity),
+            ],
+            ..Update::default()
+        },
+        condition: Some(Condition::ItemExists),
+    }
+}
+
+/// The write that records a reservation collected: the units left the store.
+pub fn collect(variant_id: &str, location_id: &str, quantity: i64) -> WriteOp {
+    WriteOp::Update {
+        key: key(variant_id, location_id),
+        update: Update {
+            add: vec![
+                ("quantity".into(), -quantity),
+                ("reserved".into(), -quantity),
+            ],
+            ..Update::default()
+        },
+        condition: Some(Condition::ItemExists),
+    }
+}
+
 /// Store stock in the table.
 #[derive(Clone)]
 pub struct StoreStock {
@@ -58,6 +117,52 @@ impl StoreStock {
     /// Store stock kept in `table`.
     pub fn new(table: Arc<dyn Table>) -> Self {
         Self { table }
+    }
+
+    /// A variant's stock in one store, when the store reported any.
+    pub async fn in_store(
+        &self,
+        variant_id: &str,
+        location_id: &str,
+    ) -> Result<Option<StoreStockRecord>, StoreError> {
+        self.table
+            .get(&key(variant_id, location_id))
+            .await?
+            .map(|item| from_item(&item))
+            .transpose()
+    }
+
+    /// Sets what a store has on hand, keeping its reservations: conditional on the
+    /// reservations read, so that a checkout reserving meanwhile is never overwritten.
+    async fn set_on_hand(
+        &self,
+        variant_id: &str,
+        location_id: &str,
+        quantity: i64,
+    ) -> Result<(), StoreError> {
+        for _ in 0..FEED_ATTEMPTS {
+            let current = self.in_store(variant_id, location_id).await?;
+            let reserved = current.as_ref().map_or(0, |c| c.reserved);
+            let record = StoreStockRecord {
+                variant_id: variant_id.to_owned(),
+                location_id: location_id.to_owned(),
+                quantity,
+                reserved,
+                available: quantity - reserved,
+            };
+            let condition = match current {
+                Some(_) => Condition::equals("reserved", reserved),
+                None => Condition::ItemNotExists,
+            };
+            let item = to_item(&key(variant_id, location_id), &record, &[])?;
+            match self.table.put(item, Some(condition)).await {
+                Err(StoreError::ConditionFailed) => continue,
+                other => return other,
+            }
+        }
+        Err(StoreError::Backend(
+            "the store's reservations kept changing; try the line again".into(),
+        ))
     }
 
     /// Every store's stock of a variant (stores that reported none are absent).
@@ -104,7 +209,8 @@ impl StoreStock {
     }
 
     /// Applies the `store-inventory` feed: `{"sku", "location" (the store's handle),
-    /// "quantity"}` a line, the absolute units on hand.
+    /// "quantity"}` a line, the absolute units on hand (reservations not yet collected are
+    /// counted among them).
     pub async fn import(&self, lines: impl BufRead) -> FeedReport {
         let mut written = 0;
         let mut failures = Vec::new();
@@ -134,14 +240,9 @@ impl StoreStock {
                     .await
                     .map_err(|e| e.to_string())?
                     .ok_or_else(|| format!("unknown SKU `{}`", parsed.sku))?;
-                let record = StoreStockRecord {
-                    variant_id: variant.clone(),
-                    location_id: location.clone(),
-                    quantity: parsed.quantity,
-                };
-                let item =
-                    to_item(&key(&variant, &location), &record, &[]).map_err(|e| e.to_string())?;
-                self.table.put(item, None).await.map_err(|e| e.to_string())
+                self.set_on_hand(&variant, &location, parsed.quantity)
+                    .await
+                    .map_err(|e| e.to_string())
             }
             .await;
             match result {

@@ -6,7 +6,9 @@ mod order;
 use std::sync::Arc;
 
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
-use storefront_loaders::checkout::{Checkout, CheckoutRequest, Refusal, StatusError};
+use storefront_loaders::checkout::{
+    Checkout, CheckoutRequest, Fulfilment, PICKUP, Refusal, StatusError,
+};
 use storefront_loaders::identity::GuestToken;
 use storefront_loaders::rate_limit::{ClientIp, Operator};
 use storefront_loaders::store::StartKey;
@@ -45,6 +47,8 @@ pub enum CheckoutErrorCode {
     TooManyLines,
     /// No such shipping method.
     UnknownShippingMethod,
+    /// No store with that id takes pickup orders.
+    UnknownPickupLocation,
     /// An item is no longer sold.
     MerchandiseNotFound,
     /// Not enough in stock; `quantityAvailable` says how many are.
@@ -180,6 +184,7 @@ fn code_of(refusal: Refusal) -> CheckoutErrorCode {
         Refusal::AlreadyCheckedOut => C::AlreadyCheckedOut,
         Refusal::TooManyLines => C::TooManyLines,
         Refusal::UnknownShippingMethod => C::UnknownShippingMethod,
+        Refusal::UnknownPickupLocation => C::UnknownPickupLocation,
         Refusal::MerchandiseNotFound => C::MerchandiseNotFound,
         Refusal::InsufficientStock => C::InsufficientStock,
         Refusal::DiscountNotApplicable => C::DiscountNotApplicable,
@@ -201,6 +206,7 @@ fn field_of(refusal: Refusal) -> Option<Vec<String>> {
         | Refusal::CartChanged
         | Refusal::TooManyLines => at("cartId"),
         Refusal::UnknownShippingMethod => at("shippingMethod"),
+        Refusal::UnknownPickupLocation => at("pickupLocationId"),
         Refusal::PaymentDeclined | Refusal::PaymentFailed => at("payment"),
         Refusal::IdempotencyKeyReused => at("idempotencyKey"),
         _ => None,
@@ -217,6 +223,42 @@ fn invalid(field: &[&str], message: &str) -> CheckoutUserError {
     }
 }
 
+/// How the buyer asked to get the order: a store to collect it from, or a method and an
+/// address to ship it to.
+fn fulfilment_of(
+    pickup: Option<ID>,
+    method: Option<String>,
+    address: Option<storefront_loaders::identity::Address>,
+) -> Result<Fulfilment, CheckoutUserError> {
+    match (pickup, method) {
+        (Some(location), method) => {
+            if method.is_some_and(|m| m != PICKUP) {
+                return Err(invalid(
+                    &["shippingMethod"],
+                    "a pickup order takes no other shipping method",
+                ));
+            }
+            ids::decode_as(&location, "Location")
+                .map(Fulfilment::Pickup)
+                .map_err(|_| CheckoutUserError {
+                    code: CheckoutErrorCode::UnknownPickupLocation,
+                    ..invalid(&["pickupLocationId"], "not the id of a store")
+                })
+        }
+        (None, Some(method)) if method != PICKUP => match address {
+            Some(address) => Ok(Fulfilment::Ship { method, address }),
+            None => Err(invalid(
+                &["shippingAddress"],
+                "a shipped order needs a shipping address",
+            )),
+        },
+        (None, _) => Err(invalid(
+            &["shippingMethod"],
+            "choose a shipping method, or a store to collect from (`pickupLocationId`)",
+        )),
+    }
+}
+
 /// Checkout and order mutations.
 #[derive(Default)]
 pub struct CheckoutMutation;
@@ -226,7 +268,10 @@ pub struct CheckoutMutation;
 impl CheckoutMutation {
     /// Places the order for a cart: stock is reserved, discount usage taken and the order
     /// written at once, then the payment is taken. The same `idempotencyKey` answers the same
-    /// again (send a new one for a new attempt); a declined payment places nothing.
+    /// again (send a new one for a new attempt); a declined payment places nothing. An order
+    /// is shipped (`shippingMethod` and `shippingAddress`) or collected in a store
+    /// (`pickupLocationId`: the store's stock is reserved instead of the online stock, and
+    /// the order is taxed where the store is).
     #[allow(clippy::too_many_arguments)]
     async fn checkout_complete(
         &self,
@@ -237,11 +282,20 @@ impl CheckoutMutation {
         )]
         idempotency_key: String,
         #[graphql(desc = "The receipt's address.")] email: String,
-        #[graphql(desc = "Where it goes.")] shipping_address: MailingAddressInput,
-        #[graphql(desc = "Where the bill goes (default: the shipping address).")]
+        #[graphql(desc = "Where it goes; needed unless the order is collected in a store.")]
+        shipping_address: Option<MailingAddressInput>,
+        #[graphql(
+            desc = "Where the bill goes (default: the shipping address; needed for a pickup order)."
+        )]
         billing_address: Option<MailingAddressInput>,
-        #[graphql(desc = "The shipping method's handle (`shippingMethods`).")]
-        shipping_method: String,
+        #[graphql(
+            desc = "The shipping method's handle (`shippingMethods`); `pickup`, or none, with `pickupLocationId`."
+        )]
+        shipping_method: Option<String>,
+        #[graphql(
+            desc = "Collect the order in this store (a `Location` id, from `locations` or `storeAvailability`)."
+        )]
+        pickup_location_id: Option<ID>,
         #[graphql(desc = "How the buyer pays.")] payment: PaymentInput,
     ) -> ApiResult<CheckoutCompletePayload> {
         let failed = |errors| CheckoutCompletePayload {
@@ -263,10 +317,22 @@ impl CheckoutMutation {
         };
         let mut checks = Checks::default();
         let email = checks.email(&["email"], &email);
-        let shipping = checks.address(&["shippingAddress"], &shipping_address);
-        let billing = match &billing_address {
-            Some(a) => checks.address(&["billingAddress"], a),
-            None => shipping.clone(),
+        let shipping = shipping_address
+            .as_ref()
+            .map(|a| checks.address(&["shippingAddress"], a));
+        let billing = match (&billing_address, &shipping) {
+            (Some(a), _) => Some(checks.address(&["billingAddress"], a)),
+            (None, shipping) => shipping.clone(),
+        };
+        let fulfilment = match fulfilment_of(pickup_location_id, shipping_method, shipping) {
+            Ok(fulfilment) => fulfilment,
+            Err(e) => return Ok(failed(vec![e])),
+        };
+        let Some(billing) = billing else {
+            return Ok(failed(vec![invalid(
+                &["billingAddress"],
+                "a pickup order needs a billing address",
+            )]));
         };
         if payment.token.trim().is_empty() || payment.token.len() > 256 {
             return Ok(failed(vec![invalid(
@@ -295,9 +361,8 @@ impl CheckoutMutation {
             customer: viewer_opt(ctx).map(|v| v.sub().to_owned()),
             idempotency_key: key.to_owned(),
             email: email.to_string(),
-            shipping_address: shipping,
             billing_address: billing,
-            shipping_method,
+            fulfilment,
             payment_token: payment.token,
             ip: ctx.data_opt::<ClientIp>().map(|ip| ip.0.clone()),
         };

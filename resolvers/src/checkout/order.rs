@@ -164,12 +164,28 @@ impl Order {
     }
 
     /// Where its delivery is: packed at the store nearest the address, on its way, or
-    /// delivered; null before it is paid and once it is cancelled or refunded.
+    /// delivered; null before it is paid, once it is cancelled or refunded, and for an order
+    /// collected in a store.
     async fn delivery(
         &self,
         ctx: &async_graphql::Context<'_>,
     ) -> crate::error::ApiResult<Option<crate::location::OrderDelivery>> {
+        if self.record.pickup_location_id.is_some() {
+            return Ok(None);
+        }
         crate::location::delivery_of(ctx, &self.record).await
+    }
+
+    /// The store the order is collected from (its stock is held there); null for an order
+    /// that is shipped. `SHIPPED` means ready to collect, `DELIVERED` collected.
+    async fn pickup_location(
+        &self,
+        ctx: &async_graphql::Context<'_>,
+    ) -> crate::error::ApiResult<Option<crate::location::Location>> {
+        match &self.record.pickup_location_id {
+            None => Ok(None),
+            Some(id) => crate::location::location_by_id(ctx, id),
+        }
     }
 
     /// Every status it had, oldest first.

@@ -6,10 +6,12 @@ use std::sync::Arc;
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
+use storefront_loaders::location::delivery::{Delivery, minutes_for};
 use storefront_loaders::location::geo::{Nearby, Point, distance_m};
-use storefront_loaders::location::geocode::{GeocodeError, locate};
+use storefront_loaders::location::geocode::GeocodeError;
 use storefront_loaders::location::hours::open_at;
 use storefront_loaders::location::store_stock::StoreStock;
+use storefront_loaders::location::tracking::Tracking;
 use storefront_loaders::location::{LocationRecord, Locator};
 
 use crate::connection::{PageInfo, PageRequest, decode_cursor, encode_cursor};
@@ -185,12 +187,23 @@ struct LocatorCursor {
     p: (u64, u64),
 }
 
+/// The store with this id, when it exists.
+pub fn location_by_id(ctx: &Context<'_>, id: &str) -> ApiResult<Option<Location>> {
+    Ok(service::<Locator>(ctx)?
+        .index
+        .get(id)
+        .map(|record| Location {
+            record,
+            distance_m: None,
+        }))
+}
+
 /// A store that has a variant for pickup.
 #[derive(SimpleObject)]
 pub struct StoreAvailability {
     /// The store.
     pub location: Location,
-    /// Units on hand.
+    /// Units that may be reserved for pickup (on hand, less what pickup orders hold).
     pub quantity: i64,
 }
 
@@ -212,8 +225,8 @@ pub async fn store_availability(
         .of_variant(variant_id)
         .await?
         .into_iter()
-        .filter(|s| s.quantity > 0)
-        .map(|s| (s.location_id, s.quantity))
+        .filter(|s| s.available > 0)
+        .map(|s| (s.location_id, s.available))
         .collect();
     if stock.is_empty() {
         return Ok(vec![]);
@@ -447,7 +460,7 @@ pub enum DeliveryStatus {
 }
 
 /// A point on the earth.
-#[derive(SimpleObject, Debug, Clone, Copy)]
+#[derive(SimpleObject, Debug, Clone, Copy, PartialEq)]
 pub struct GeoPoint {
     /// Latitude in degrees.
     pub latitude: f64,
@@ -456,7 +469,7 @@ pub struct GeoPoint {
 }
 
 /// The route of a delivery.
-#[derive(SimpleObject, Debug, Clone, Copy)]
+#[derive(SimpleObject, Debug, Clone, Copy, PartialEq)]
 pub struct DeliveryRoute {
     /// Its length, km (by road, estimated).
     pub distance_km: f64,
@@ -465,7 +478,7 @@ pub struct DeliveryRoute {
 }
 
 /// Where an order's delivery is.
-#[derive(SimpleObject, Debug, Clone)]
+#[derive(SimpleObject, Debug, Clone, PartialEq)]
 pub struct OrderDelivery {
     /// Where it stands.
     pub status: DeliveryStatus,
@@ -499,6 +512,22 @@ fn geo(point: Point) -> GeoPoint {
     }
 }
 
+impl From<Delivery> for OrderDelivery {
+    fn from(d: Delivery) -> Self {
+        Self {
+            status: d.state.into(),
+            carrier: d.carrier,
+            position: d.position.map(geo),
+            eta: d.eta.map(crate::scalars::DateTime),
+            route: d.route_km.map(|km| DeliveryRoute {
+                distance_km: (km * 1000.0).round() / 1000.0,
+                duration_minutes: minutes_for(km).round(),
+            }),
+            updated_at: crate::scalars::DateTime(d.updated_at),
+        }
+    }
+}
+
 /// The delivery of an order: none before it is paid or once it is cancelled; packed at the
 /// store nearest its address, then on its way (simulated, or as positions fed in say), then
 /// delivered.
@@ -506,120 +535,8 @@ pub async fn delivery_of(
     ctx: &Context<'_>,
     order: &storefront_loaders::checkout::orders::OrderRecord,
 ) -> ApiResult<Option<OrderDelivery>> {
-    use storefront_loaders::checkout::orders::OrderStatus;
-    use storefront_loaders::location::delivery::{
-        DeliveryPositions, DeliveryState, EMBEDDED_CARRIER, ROAD_FACTOR, minutes_for, simulate,
-    };
-    let since = |status: OrderStatus| {
-        order
-            .history
-            .iter()
-            .rev()
-            .find(|c| c.status == status)
-            .map(|c| c.at)
-            .unwrap_or(order.history.last().map_or_else(Utc::now, |c| c.at))
-    };
-    let state = match order.status {
-        OrderStatus::Paid | OrderStatus::Fulfilling => DeliveryState::Preparing,
-        OrderStatus::Shipped => DeliveryState::InTransit,
-        OrderStatus::Delivered => DeliveryState::Delivered,
-        _ => return Ok(None),
-    };
-    let locator = service::<Locator>(ctx)?;
-    let stores = locator.index.all();
-    let address = &order.shipping_address;
-    let text = format!(
-        "{} {} {}",
-        address.city,
-        address.province.as_deref().unwrap_or(""),
-        address.zip.as_deref().unwrap_or("")
-    );
-    let destination = locate(&text, &stores).ok();
-    let origin = destination.and_then(|d| {
-        locator
-            .index
-            .nearest(d, f64::MAX, None, 1)
-            .0
-            .into_iter()
-            .next()
-            .map(|n| Point {
-                latitude: n.location.latitude,
-                longitude: n.location.longitude,
-            })
-    });
-    let route_of = |km: f64| DeliveryRoute {
-        distance_km: (km * 1000.0).round() / 1000.0,
-        duration_minutes: minutes_for(km).round(),
-    };
-    let (Some(origin), Some(destination)) = (origin, destination) else {
-        return Ok(Some(OrderDelivery {
-            status: state.into(),
-            carrier: EMBEDDED_CARRIER.into(),
-            position: None,
-            eta: None,
-            route: None,
-            updated_at: crate::scalars::DateTime(since(order.status)),
-        }));
-    };
-    let full_km = distance_m(origin, destination) / 1000.0 * ROAD_FACTOR;
-    let delivery = match state {
-        DeliveryState::Preparing => OrderDelivery {
-            status: DeliveryStatus::Preparing,
-            carrier: EMBEDDED_CARRIER.into(),
-            position: Some(geo(origin)),
-            eta: None,
-            route: Some(route_of(full_km)),
-            updated_at: crate::scalars::DateTime(since(order.status)),
-        },
-        DeliveryState::Delivered => OrderDelivery {
-            status: DeliveryStatus::Delivered,
-            carrier: EMBEDDED_CARRIER.into(),
-            position: Some(geo(destination)),
-            eta: Some(crate::scalars::DateTime(since(OrderStatus::Delivered))),
-            route: Some(route_of(full_km)),
-            updated_at: crate::scalars::DateTime(since(OrderStatus::Delivered)),
-        },
-        DeliveryState::InTransit => {
-            let shipped = since(OrderStatus::Shipped);
-            let fed = service::<DeliveryPositions>(ctx)?
-                .latest(&order.id)
-                .await?
-                .filter(|p| p.at >= shipped);
-            match fed {
-                Some(fed) => {
-                    let at = Point {
-                        latitude: fed.latitude,
-                        longitude: fed.longitude,
-                    };
-                    let left_km = distance_m(at, destination) / 1000.0 * ROAD_FACTOR;
-                    OrderDelivery {
-                        status: DeliveryStatus::InTransit,
-                        carrier: fed.carrier.unwrap_or_else(|| EMBEDDED_CARRIER.into()),
-                        position: Some(geo(at)),
-                        eta: Some(crate::scalars::DateTime(
-                            fed.at
-                                + chrono::Duration::milliseconds(
-                                    (minutes_for(left_km) * 60_000.0) as i64,
-                                ),
-                        )),
-                        route: Some(route_of(full_km)),
-                        updated_at: crate::scalars::DateTime(fed.at),
-                    }
-                }
-                None => {
-                    let simulated = simulate(origin, destination, shipped, Utc::now());
-                    OrderDelivery {
-                        // Arrived by the simulation's clock; DELIVERED is the OMS's to say.
-                        status: DeliveryStatus::InTransit,
-                        carrier: simulated.carrier,
-                        position: simulated.position.map(geo),
-                        eta: simulated.eta.map(crate::scalars::DateTime),
-                        route: Some(route_of(simulated.route_km)),
-                        updated_at: crate::scalars::DateTime(simulated.updated_at),
-                    }
-                }
-            }
-        }
-    };
-    Ok(Some(delivery))
+    Ok(service::<Tracking>(ctx)?
+        .track(order)
+        .await?
+        .map(OrderDelivery::from))
 }
