@@ -43,6 +43,8 @@ pub struct App {
     pub clients: Arc<crate::http::Clients>,
     /// The Redis tier, when configured (for readiness).
     pub redis: Option<Arc<RedisTier>>,
+    /// The WebSocket connections open, per client.
+    pub sockets: Arc<crate::http::Sockets>,
 }
 
 /// Opens the store engine the configuration names.
@@ -198,9 +200,11 @@ impl App {
             )),
         );
         let clients = Arc::new(crate::http::Clients::from_config(&config));
+        let sockets = crate::http::Sockets::new(&metrics);
         Ok(Self {
             redis: redis_for_readiness,
             clients,
+            sockets,
             config: Arc::new(config),
             table,
             metrics,

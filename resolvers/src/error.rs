@@ -65,11 +65,15 @@ pub enum ErrorCode {
     Timeout,
     /// The search engine is away or too slow; retrying shortly may work.
     SearchUnavailable,
+    /// No such object, or not one this caller may read.
+    NotFound,
+    /// The WebSocket connection runs as many subscriptions as one may; complete one first.
+    TooManySubscriptions,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 28] = [
+    pub const ALL: [ErrorCode; 30] = [
         ErrorCode::BadUserInput,
         ErrorCode::InvalidId,
         ErrorCode::InvalidCursor,
@@ -98,6 +102,8 @@ impl ErrorCode {
         ErrorCode::ResponseTooLarge,
         ErrorCode::Timeout,
         ErrorCode::SearchUnavailable,
+        ErrorCode::NotFound,
+        ErrorCode::TooManySubscriptions,
     ];
 
     /// The code as sent to clients (SCREAMING_SNAKE_CASE).
@@ -131,6 +137,8 @@ impl ErrorCode {
             ErrorCode::ResponseTooLarge => "RESPONSE_TOO_LARGE",
             ErrorCode::Timeout => "TIMEOUT",
             ErrorCode::SearchUnavailable => "SEARCH_UNAVAILABLE",
+            ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::TooManySubscriptions => "TOO_MANY_SUBSCRIPTIONS",
         }
     }
 }

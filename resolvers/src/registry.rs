@@ -7,6 +7,8 @@
 //! for none), the node types named in the brackets, a plain `Node` enum with one variant per
 //! node type, and `resolve_nodes(ctx, &[(type, id)])`. In `loaders/src/x/` it provides the
 //! [`Domain`](storefront_loaders::domain::Domain) value (config, engines, cacheable keys).
+//! A domain with live updates also provides `Subscription` and is named once more after the
+//! list, in `subscriptions: [x]`: those roots are merged into the subscription root.
 
 /// The most IDs one `nodes` call may ask for.
 pub const MAX_NODES: usize = 250;
@@ -14,7 +16,14 @@ pub const MAX_NODES: usize = 250;
 /// Registers the gateway's domains; see the module documentation.
 #[macro_export]
 macro_rules! domains {
-    ($( $module:ident ( $domain:path ) => [ $( $node:ident ),* ] ),+ $(,)?) => {
+    (
+        $( $module:ident ( $domain:path ) => [ $( $node:ident ),* ] ),+ ;
+        subscriptions: [ $( $live:ident ),+ $(,)? ] $(;)?
+    ) => {
+        /// The storefront's live updates (over WebSocket, `graphql-transport-ws`).
+        #[derive(async_graphql::MergedSubscription, Default)]
+        pub struct SubscriptionRoot($( $crate::$live::Subscription ),+);
+
         /// The storefront's queries.
         #[derive(async_graphql::MergedObject, Default)]
         pub struct QueryRoot($( $crate::$module::Query, )+ NodeQuery);

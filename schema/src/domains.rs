@@ -8,7 +8,8 @@ storefront_resolvers::domains! {
     cart(storefront_loaders::cart::DOMAIN) => [],
     checkout(storefront_loaders::checkout::DOMAIN) => [],
     search(storefront_loaders::search::DOMAIN) => [],
-    recommend(storefront_loaders::recommend::DOMAIN) => [],
+    recommend(storefront_loaders::recommend::DOMAIN) => [];
+    subscriptions: [location];
 }
 
 /// Whether any domain lets the cache share the item with this key.

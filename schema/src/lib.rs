@@ -13,13 +13,13 @@ pub mod operation_limits;
 pub mod own_writes;
 pub mod persisted;
 
-use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
+use async_graphql::{Schema, SchemaBuilder};
 use storefront_loaders::domain::Services;
 
-pub use domains::{DOMAINS, MutationRoot, Node, QueryRoot, cacheable};
+pub use domains::{DOMAINS, MutationRoot, Node, QueryRoot, SubscriptionRoot, cacheable};
 
 /// The gateway's schema type.
-pub type StorefrontSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type StorefrontSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// The name of the mutation root type in the schema.
 const MUTATION_TYPE: &str = "MutationRoot";
@@ -45,11 +45,11 @@ impl Default for QueryLimits {
     }
 }
 
-fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
+fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
     Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
-        EmptySubscription,
+        SubscriptionRoot::default(),
     )
 }
 

@@ -14,7 +14,8 @@ use serde::Deserialize;
 pub use overrides::Overrides;
 pub use sections::{
     ApiKeyConfig, AwsConfig, CacheConfig, CorsConfig, HttpConfig, LimitsConfig, Mode,
-    PersistedConfig, PersistedMode, RateLimitConfig, StoreEngine, UnknownApiKeys,
+    PersistedConfig, PersistedMode, RateLimitConfig, StoreEngine, SubscriptionsConfig,
+    UnknownApiKeys,
 };
 
 /// The config file read from the working directory when `--config` is not given.
@@ -47,6 +48,8 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     /// The playground and the metrics address.
     pub http: HttpConfig,
+    /// Subscriptions over WebSocket.
+    pub subscriptions: SubscriptionsConfig,
     /// The domains' sections (`[catalog]`, `[identity]`, …), by name.
     #[serde(skip)]
     pub sections: BTreeMap<String, toml::Table>,
@@ -66,6 +69,7 @@ impl Default for Config {
             persisted: PersistedConfig::default(),
             rate_limit: RateLimitConfig::default(),
             http: HttpConfig::default(),
+            subscriptions: SubscriptionsConfig::default(),
             sections: BTreeMap::new(),
         }
     }
@@ -185,6 +189,18 @@ impl Config {
             ("limits.max_tokens", limits.max_tokens),
             ("limits.max_aliases", limits.max_aliases),
             ("limits.max_root_fields", limits.max_root_fields),
+            (
+                "subscriptions.max_connections_per_client",
+                self.subscriptions.max_connections_per_client,
+            ),
+            (
+                "subscriptions.max_subscriptions_per_connection",
+                self.subscriptions.max_subscriptions_per_connection,
+            ),
+            (
+                "subscriptions.max_message_bytes",
+                self.subscriptions.max_message_bytes,
+            ),
         ] {
             if value == 0 {
                 return Err(invalid(setting, "must be at least 1"));
@@ -250,6 +266,12 @@ impl Config {
             return Err(invalid(
                 "limits.max_response_bytes",
                 "limits.max_response_bytes must be at least 1024 and limits.request_timeout_ms at least 1",
+            ));
+        }
+        if self.subscriptions.init_timeout_ms == 0 || self.subscriptions.idle_timeout_ms == 0 {
+            return Err(invalid(
+                "subscriptions.init_timeout_ms",
+                "subscriptions.init_timeout_ms and idle_timeout_ms must be at least 1",
             ));
         }
         for proxy in &self.rate_limit.trusted_proxies {

@@ -196,6 +196,39 @@ pub struct CorsConfig {
     pub allowed_origins: Vec<String>,
 }
 
+/// GraphQL subscriptions over WebSocket (`graphql-transport-ws` on `/graphql`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SubscriptionsConfig {
+    /// Whether `/graphql` takes WebSocket connections.
+    pub enabled: bool,
+    /// The most connections one client (an issued API key, else an address) may hold open on
+    /// one replica.
+    pub max_connections_per_client: usize,
+    /// The most subscriptions one connection may run at once.
+    pub max_subscriptions_per_connection: usize,
+    /// How long a new connection has to send `connection_init`, in milliseconds.
+    pub init_timeout_ms: u64,
+    /// How long a connection may run no subscription and send nothing before it is closed,
+    /// in milliseconds.
+    pub idle_timeout_ms: u64,
+    /// The largest message a client may send, in bytes.
+    pub max_message_bytes: usize,
+}
+
+impl Default for SubscriptionsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_connections_per_client: 10,
+            max_subscriptions_per_connection: 20,
+            init_timeout_ms: 5_000,
+            idle_timeout_ms: 300_000,
+            max_message_bytes: 64 * 1024,
+        }
+    }
+}
+
 /// Request limits.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -5,7 +5,7 @@ mod graphiql;
 mod graphql;
 mod health;
 
-pub use graphql::Clients;
+pub use graphql::{Clients, Sockets};
 
 use std::time::Duration;
 

@@ -24,4 +24,5 @@ mod pickup;
 mod recommend;
 mod search;
 mod security;
+mod subscriptions;
 mod support;

@@ -117,7 +117,7 @@ pub enum Fulfilment {
         /// The shipping method's handle.
         method: String,
         /// Where it goes (checked by the caller).
-        address: Address,
+        address: Box<Address>,
     },
     /// Collected at the store with this id: its stock is reserved at checkout.
     Pickup(String),
@@ -249,7 +249,7 @@ impl Checkout {
                         format!("no shipping method `{method}`"),
                     )));
                 };
-                (found, address.clone(), None)
+                (found, Address::clone(address), None)
             }
             Fulfilment::Pickup(location_id) => {
                 let Some(store) = self.pickup_store(location_id).await? else {

@@ -246,7 +246,10 @@ fn fulfilment_of(
                 })
         }
         (None, Some(method)) if method != PICKUP => match address {
-            Some(address) => Ok(Fulfilment::Ship { method, address }),
+            Some(address) => Ok(Fulfilment::Ship {
+                method,
+                address: Box::new(address),
+            }),
             None => Err(invalid(
                 &["shippingAddress"],
                 "a shipped order needs a shipping address",
@@ -442,7 +445,7 @@ impl CheckoutMutation {
 }
 
 /// The order behind `id` when this request may read it.
-async fn reach(ctx: &Context<'_>, id: &ID) -> ApiResult<Option<Order>> {
+pub(crate) async fn reach(ctx: &Context<'_>, id: &ID) -> ApiResult<Option<Order>> {
     let Some(token) = ids::decode_as(id, "Order")
         .ok()
         .and_then(|raw| GuestToken::parse(&raw))

@@ -1,5 +1,8 @@
 //! The location domain: the store locator (`locations` near a point or an address, with
-//! distances, addresses, opening hours and `openNow` in each store's own time zone).
+//! distances, addresses, opening hours and `openNow` in each store's own time zone), pickup
+//! availability, delivery tracking and its live updates.
+
+mod live;
 
 use std::sync::Arc;
 
@@ -436,6 +439,8 @@ impl LocationMutation {
 pub type Query = LocationQuery;
 /// The location domain's mutations.
 pub type Mutation = LocationMutation;
+/// The location domain's live updates.
+pub type Subscription = live::LocationSubscription;
 
 /// A location object found by its global ID (none yet).
 pub enum Node {}

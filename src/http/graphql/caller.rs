@@ -157,10 +157,17 @@ pub(super) async fn authenticate(
         // Which one a proxy or the gateway would read is anyone's guess: refuse both.
         return Err(RequestError::malformed("send one `Authorization` header"));
     }
+    authorization(app, value.to_str().ok()).await.map(Some)
+}
+
+/// The principal of an `Authorization` value (`Bearer <token>`; `None`: not text), as sent
+/// in a header or in a WebSocket's `connection_init`.
+pub(super) async fn authorization(
+    app: &App,
+    value: Option<&str>,
+) -> Result<Principal, RequestError> {
     let authenticator = app.services.get::<Arc<dyn Authenticator>>();
     let token = value
-        .to_str()
-        .ok()
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim())
@@ -179,7 +186,7 @@ pub(super) async fn authenticate(
         ));
     };
     match authenticator.authenticate(token).await {
-        Ok(principal) => Ok(Some(principal)),
+        Ok(principal) => Ok(principal),
         Err(Refusal::Unavailable(message)) => Err(RequestError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::ServiceUnavailable,

@@ -58,12 +58,56 @@ impl RawRequest {
     }
 }
 
+/// How an operation arrived, which decides the operation types it may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Transport {
+    /// `GET /graphql`: queries only.
+    Get,
+    /// `POST /graphql`: queries and mutations.
+    Post,
+    /// A WebSocket on `/graphql`: subscriptions only.
+    Socket,
+}
+
+impl Transport {
+    fn of(method: &Method) -> Self {
+        if *method == Method::GET {
+            Transport::Get
+        } else {
+            Transport::Post
+        }
+    }
+
+    /// Refuses an operation type this transport does not carry.
+    fn check(self, operation: Option<OperationType>) -> Result<(), RequestError> {
+        match (self, operation) {
+            (_, None) => Ok(()),
+            (Transport::Get, Some(t)) if t != OperationType::Query => Err(RequestError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                ErrorCode::MethodNotAllowed,
+                "only queries may be sent with GET; send mutations with POST",
+            )),
+            (Transport::Post, Some(OperationType::Subscription)) => Err(RequestError::bad_request(
+                ErrorCode::BadRequest,
+                "subscriptions run over a WebSocket on this path (graphql-transport-ws)",
+            )),
+            (Transport::Socket, Some(t)) if t != OperationType::Subscription => {
+                Err(RequestError::bad_request(
+                    ErrorCode::BadRequest,
+                    "a WebSocket carries subscriptions; send queries and mutations over HTTP",
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Resolves the document (free-form, APQ, or a trusted id), checks the document limits and
 /// builds the request to execute.
-async fn prepare(
+pub(super) async fn prepare(
     app: &App,
     mut raw: RawRequest,
-    method: &Method,
+    transport: Transport,
 ) -> Result<(Request, Prepared), RequestError> {
     let resolved = app
         .persisted
@@ -87,17 +131,7 @@ async fn prepare(
     .map_err(|limit| RequestError::bad_request(limit.code, limit.message))?;
     // Checked on the resolved document, so that a persisted id naming a mutation is refused
     // over GET just as its text would be.
-    if *method == Method::GET
-        && facts
-            .operation_type
-            .is_some_and(|t| t != OperationType::Query)
-    {
-        return Err(RequestError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            ErrorCode::MethodNotAllowed,
-            "only queries may be sent with GET; send mutations with POST",
-        ));
-    }
+    transport.check(facts.operation_type)?;
     if !app.config.introspection() && facts.introspection {
         return Err(RequestError::bad_request(
             ErrorCode::IntrospectionDisabled,
@@ -122,8 +156,8 @@ async fn prepare(
 }
 
 /// What the exchange keeps of a prepared operation.
-struct Prepared {
-    resolved: Resolved,
+pub(super) struct Prepared {
+    pub(super) resolved: Resolved,
     /// The operation is a mutation.
     writes: bool,
 }
@@ -178,7 +212,7 @@ impl Exchange<'_> {
         let mut requests = Vec::new();
         let mut writes = false;
         for raw in raws {
-            match prepare(app, raw, &method).await {
+            match prepare(app, raw, Transport::of(&method)).await {
                 Ok((request, prepared)) => {
                     writes |= prepared.writes;
                     slots.push(Slot::Run(prepared.resolved));

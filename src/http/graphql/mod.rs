@@ -12,14 +12,17 @@ mod caller;
 mod execute;
 mod media;
 mod refusal;
+mod socket;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::IntoResponse;
 use axum::response::Response as HttpResponse;
 use serde::Deserialize;
 use serde_json::Value;
@@ -30,6 +33,7 @@ pub use caller::Clients;
 use execute::{Exchange, RawRequest};
 use media::{MediaType, is_json_content_type};
 use refusal::RequestError;
+pub use socket::Sockets;
 
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
@@ -108,14 +112,25 @@ pub async fn post(
 }
 
 /// `GET /graphql?query=…&variables=…&operationName=…&extensions=…` (or `documentId=…`):
-/// queries only, with `ETag` / `If-None-Match`.
+/// queries only, with `ETag` / `If-None-Match`; or a WebSocket handshake, for subscriptions.
 pub async fn get(
     State(app): State<App>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     Query(params): Query<HashMap<String, String>>,
 ) -> HttpResponse {
     let media = MediaType::negotiate(&headers);
+    if socket::is_upgrade(&headers) {
+        let ws = match ws {
+            Ok(ws) => ws,
+            Err(rejection) => return rejection.into_response(),
+        };
+        return match app.clients.caller(&headers, peer.ip()) {
+            Ok(caller) => socket::upgrade(app.clone(), caller, &headers, ws),
+            Err(e) => e.into_response(media),
+        };
+    }
     let bad = |message: &str| RequestError::malformed(message).into_response(media);
     let json_param = |name: &str| -> Result<Option<Value>, String> {
         match params.get(name).filter(|s| !s.is_empty()) {

@@ -53,6 +53,11 @@ impl RequestError {
         )
     }
 
+    /// What is wrong, for people.
+    pub(super) fn message(&self) -> &str {
+        &self.message
+    }
+
     /// The GraphQL response body: errors only, no `data` (nothing ran).
     pub(super) fn body(&self) -> Value {
         json!({"errors": [{"message": self.message, "extensions": {"code": self.code.as_str()}}]})
