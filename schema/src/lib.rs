@@ -61,7 +61,11 @@ pub fn build(
     rate_limiter: Option<std::sync::Arc<storefront_loaders::rate_limit::RateLimiter>>,
 ) -> StorefrontSchema {
     let recommendations = storefront_resolvers::recommend::loader_for(&services);
+    let sightings = storefront_resolvers::location::loader_for(&services);
     let mut schema = builder().data(services).data(recommendations);
+    if let Some(sightings) = sightings {
+        schema = schema.data(sightings);
+    }
     // The first extension is the outermost: the rate limit spends only on operations that
     // passed validation and the query limits inside it.
     if let Some(limiter) = rate_limiter {

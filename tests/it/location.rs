@@ -2,6 +2,7 @@
 //! haversine to 10 m, addresses found or refused, paging, and `openNow` in each store's zone.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use chrono::{Datelike, NaiveTime, Utc};
 use serde_json::{Value, json};
@@ -520,4 +521,165 @@ async fn only_an_operator_records_courier_positions_and_older_ones_are_not_kept(
         unknown["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
         "{unknown}"
     );
+}
+
+/// A fake Amazon Location with a tracker (every order's courier at one point, or hanging when
+/// `hang` is set) and a route calculator (12.5 km, 30 minutes); it checks each request's
+/// documented shape.
+async fn fake_tracking(hang: Arc<std::sync::atomic::AtomicBool>) -> crate::fake_aws::FakeAws {
+    use axum::http::StatusCode;
+    crate::fake_aws::FakeAws::start("geo", "us-east-1", move |request| {
+        let body = request.json();
+        match request.path.as_str() {
+            "/tracking/v0/trackers/storefront-couriers/get-positions" => {
+                if hang.load(std::sync::atomic::Ordering::SeqCst) {
+                    return None;
+                }
+                let ids = body["DeviceIds"].as_array().cloned().unwrap_or_default();
+                if ids.is_empty() || ids.len() > 10 || body.as_object().map(|o| o.len()) != Some(1) {
+                    return Some((StatusCode::BAD_REQUEST, json!({"message": format!("1 to 10 DeviceIds, nothing else: {body}")})));
+                }
+                let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+                let positions: Vec<Value> = ids
+                    .iter()
+                    .map(|id| json!({"DeviceId": id, "Position": [-71.10, 42.37], "SampleTime": now, "ReceivedTime": now}))
+                    .collect();
+                Some((StatusCode::OK, json!({"DevicePositions": positions, "Errors": []})))
+            }
+            "/routes/v0/calculators/storefront-routes/calculate/route" => {
+                let point = |name: &str| {
+                    body[name]
+                        .as_array()
+                        .filter(|p| p.len() == 2 && p.iter().all(Value::is_f64))
+                        .is_some()
+                };
+                if !point("DeparturePosition")
+                    || !point("DestinationPosition")
+                    || body["TravelMode"] != "Car"
+                    || body["DistanceUnit"] != "Kilometers"
+                {
+                    return Some((StatusCode::BAD_REQUEST, json!({"message": format!("not a route request: {body}")})));
+                }
+                let (from, to) = (&body["DeparturePosition"], &body["DestinationPosition"]);
+                Some((StatusCode::OK, json!({
+                    "Legs": [{"StartPosition": from, "EndPosition": to, "Distance": 12.5, "DurationSeconds": 1800.0, "Steps": []}],
+                    "Summary": {"RouteBBox": [-71.2, 42.3, -71.0, 42.4], "DataSource": "Esri", "Distance": 12.5, "DurationSeconds": 1800.0, "DistanceUnit": "Kilometers"}})))
+            }
+            _ => Some((StatusCode::NOT_FOUND, json!({"message": "no such route"}))),
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn amazon_location_tracks_a_page_of_couriers_in_batches_and_the_last_position_answers_when_it_hangs()
+ {
+    use std::sync::atomic::Ordering;
+    let hang = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let fake = fake_tracking(Arc::clone(&hang)).await;
+    let config = crate::checkout::checkout_config()
+        .with_section("location", "tracker", "storefront-couriers")
+        .with_section("location", "route_calculator", "storefront-routes")
+        .with_section("location", "region", "us-east-1")
+        .with_section("location", "endpoint_url", fake.url())
+        .with_section("location", "deadline_millis", 300);
+    let app = crate::support::spawn_app_with(config).await;
+    let ada = crate::customer::signed_in(&app, "ada@example.com", "Ada").await["accessToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let variant = crate::cart::stocked_variants(&app, 1).await.remove(0).0;
+    crate::cart::set_stock(&app, &variant, 100).await;
+    for i in 0..11 {
+        let created = crate::cart::create_cart(
+            &app,
+            Some(&ada),
+            json!([{"merchandiseId": variant, "quantity": 1}]),
+        )
+        .await;
+        let (_, _, placed) = app
+            .post_as(
+                &ada,
+                CHECKOUT_TO_CAMBRIDGE
+                    .replace("delivery-test-1", &format!("tracked-{i:02}"))
+                    .as_str(),
+                json!({"cart": created["cart"]["id"]}),
+            )
+            .await;
+        assert_eq!(
+            placed["data"]["checkoutComplete"]["order"]["status"], "PAID",
+            "{placed}"
+        );
+    }
+    let ids = crate::checkout::placed_order_ids(&app).await;
+    assert_eq!(ids.len(), 11);
+    for id in &ids {
+        for status in ["FULFILLING", "SHIPPED"] {
+            let report = app
+                .import(
+                    "order-status",
+                    &json!({"orderId": id, "status": status}).to_string(),
+                )
+                .await;
+            assert!(report.failures.is_empty(), "{:?}", report.failures);
+        }
+    }
+    let page = "{ customer { orders(first: 20) { nodes { delivery { status position { latitude longitude } route { distanceKm durationMinutes } eta updatedAt } } } } }";
+    let before = fake.received().len();
+    let (_, _, body) = app.post_as(&ada, page, json!({})).await;
+    let deliveries: Vec<Value> = body["data"]["customer"]["orders"]["nodes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{body}"))
+        .iter()
+        .map(|o| o["delivery"].clone())
+        .collect();
+    assert_eq!(deliveries.len(), 11);
+    for delivery in &deliveries {
+        assert_eq!(delivery["status"], "IN_TRANSIT");
+        assert_eq!(
+            delivery["position"],
+            json!({"latitude": 42.37, "longitude": -71.10})
+        );
+        assert_eq!(
+            delivery["route"],
+            json!({"distanceKm": 12.5, "durationMinutes": 30.0})
+        );
+    }
+    let calls: Vec<Value> = fake.received()[before..]
+        .iter()
+        .filter(|r| r.path.ends_with("/get-positions"))
+        .map(|r| r.json())
+        .collect();
+    assert_eq!(
+        calls.len(),
+        2,
+        "11 orders: one call of 10 and one of 1: {calls:?}"
+    );
+    let mut asked: Vec<String> = calls
+        .iter()
+        .flat_map(|c| c["DeviceIds"].as_array().expect("ids").clone())
+        .map(|id| id.as_str().expect("id").to_owned())
+        .collect();
+    asked.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(asked, expected, "each order's device once");
+
+    hang.store(true, Ordering::SeqCst);
+    let started = std::time::Instant::now();
+    let (_, _, late) = app.post_as(&ada, page, json!({})).await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "the tracker's deadline holds"
+    );
+    let first = &late["data"]["customer"]["orders"]["nodes"][0]["delivery"];
+    assert_eq!(
+        (&first["status"], &first["position"]),
+        (
+            &json!("IN_TRANSIT"),
+            &json!({"latitude": 42.37, "longitude": -71.10})
+        ),
+        "the last known position answers: {late}"
+    );
+    assert_eq!(fake.problems(), Vec::<String>::new());
 }

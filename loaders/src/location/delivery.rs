@@ -44,12 +44,14 @@ pub struct Delivery {
     pub position: Option<Point>,
     /// When it should arrive.
     pub eta: Option<DateTime<Utc>>,
-    /// The whole route's length by road, km (none when no place is known for the address).
-    pub route_km: Option<f64>,
+    /// The whole route from the store, by road (none when no place is known for the
+    /// address).
+    pub route: Option<super::tracker::Route>,
     /// When the position was last known.
     pub updated_at: DateTime<Utc>,
-    /// The position is the simulation's, so it moves with the clock alone.
-    pub simulated: bool,
+    /// The position may move without anything written here: it is the simulation's (it
+    /// moves with the clock) or a tracker's.
+    pub live: bool,
 }
 
 /// The point `fraction` of the way from `a` to `b` along the great circle.
@@ -102,9 +104,9 @@ pub fn simulate(
         carrier: EMBEDDED_CARRIER.into(),
         position: Some(along(origin, destination, fraction)),
         eta: Some(eta),
-        route_km: Some(km),
+        route: Some(super::tracker::Route { km, minutes }),
         updated_at: now.min(eta),
-        simulated: true,
+        live: true,
     }
 }
 
@@ -146,6 +148,20 @@ impl DeliveryPositions {
             .await?
             .map(|item| from_item(&item))
             .transpose()
+    }
+
+    /// The newest fed position of each of these orders that has one.
+    pub async fn latest_many(
+        &self,
+        order_ids: &[String],
+    ) -> Result<std::collections::HashMap<String, FedPosition>, StoreError> {
+        let keys: Vec<Key> = order_ids.iter().map(|id| key(id)).collect();
+        let mut found = std::collections::HashMap::new();
+        for item in self.table.batch_get(&keys).await? {
+            let position: FedPosition = from_item(&item)?;
+            found.insert(position.order_id.clone(), position);
+        }
+        Ok(found)
     }
 
     /// Whether an order with this id exists.

@@ -196,8 +196,8 @@ pub struct AmazonGeocoder {
 /// The least relevance a place index match needs to count (anything less is a guess).
 pub const MIN_RELEVANCE: f64 = 0.8;
 
-/// Drops the `places.` host prefix the SDK puts before every place-index endpoint, for an
-/// endpoint given outright (a VPC endpoint or a test double): that host already is the one
+/// Drops the host prefix the SDK puts before every endpoint (`places.`, `tracking.`,
+/// `routes.`), for an endpoint given outright (a VPC endpoint or a test double): that host already is the one
 /// to call.
 #[derive(Debug)]
 struct EndpointAsGiven;
@@ -219,6 +219,21 @@ impl aws_sdk_location::config::Intercept for EndpointAsGiven {
     }
 }
 
+/// A client of Amazon Location in `region` (or at `endpoint_url`, taken as it is).
+pub async fn location_client(
+    region: Option<&str>,
+    endpoint_url: Option<&str>,
+) -> Result<aws_sdk_location::Client, String> {
+    let shared = crate::aws::sdk_config(region, endpoint_url)
+        .await
+        .ok_or("Amazon Location needs a region (`location.region` or `aws.region`)")?;
+    let mut config = aws_sdk_location::config::Builder::from(&shared);
+    if endpoint_url.is_some() {
+        config = config.interceptor(EndpointAsGiven);
+    }
+    Ok(aws_sdk_location::Client::from_conf(config.build()))
+}
+
 impl AmazonGeocoder {
     /// A client for the place index `index` in `region` (or at `endpoint_url`).
     pub async fn connect(
@@ -226,15 +241,8 @@ impl AmazonGeocoder {
         region: Option<&str>,
         endpoint_url: Option<&str>,
     ) -> Result<Self, String> {
-        let shared = crate::aws::sdk_config(region, endpoint_url)
-            .await
-            .ok_or("Amazon Location needs a region (`location.region` or `aws.region`)")?;
-        let mut config = aws_sdk_location::config::Builder::from(&shared);
-        if endpoint_url.is_some() {
-            config = config.interceptor(EndpointAsGiven);
-        }
         Ok(Self {
-            client: aws_sdk_location::Client::from_conf(config.build()),
+            client: location_client(region, endpoint_url).await?,
             index,
         })
     }

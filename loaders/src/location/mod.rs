@@ -7,6 +7,7 @@ pub mod geo;
 pub mod geocode;
 pub mod hours;
 pub mod store_stock;
+pub mod tracker;
 pub mod tracking;
 pub mod updates;
 
@@ -372,11 +373,18 @@ pub struct LocationConfig {
     /// An Amazon Location place index to geocode addresses with (none: the embedded
     /// gazetteer only).
     pub place_index: Option<String>,
-    /// Its region (default: `aws.region`).
+    /// An Amazon Location tracker with a device per order (its id), for couriers' positions
+    /// (none: the positions fed in, else the simulation).
+    pub tracker: Option<String>,
+    /// An Amazon Location route calculator, for routes and arrival times (none: the great
+    /// circle and a road factor).
+    pub route_calculator: Option<String>,
+    /// The region of the place index, tracker and calculator (default: `aws.region`).
     pub region: Option<String>,
     /// Another endpoint (a VPC endpoint or a test double).
     pub endpoint_url: Option<String>,
-    /// How long the place index may take before the embedded gazetteer answers instead.
+    /// How long Amazon Location may take before the embedded engine answers instead (the
+    /// gazetteer, the last known position, the estimated route).
     pub deadline_millis: u64,
     /// How often a live delivery subscription re-reads a courier that is simulated (its
     /// position moves with the clock; written positions are sent as they arrive).
@@ -388,6 +396,8 @@ impl Default for LocationConfig {
         Self {
             seed_demo: true,
             place_index: None,
+            tracker: None,
+            route_calculator: None,
             region: None,
             endpoint_url: None,
             deadline_millis: 1_000,
@@ -398,10 +408,12 @@ impl Default for LocationConfig {
 
 impl DomainConfig for LocationConfig {
     fn validate(&self, section: &str, shared: &SharedSettings) -> Result<(), SettingError> {
-        if self.place_index.is_some() && self.region.is_none() && shared.aws_region.is_none() {
+        let amazon =
+            self.place_index.is_some() || self.tracker.is_some() || self.route_calculator.is_some();
+        if amazon && self.region.is_none() && shared.aws_region.is_none() {
             return Err(SettingError::new(
                 format!("{section}.region"),
-                "a place index needs a region (this setting or `aws.region`)",
+                "Amazon Location (a place index, tracker or route calculator) needs a region (this setting or `aws.region`)",
             ));
         }
         if self.deadline_millis == 0 {
@@ -480,10 +492,30 @@ impl Domain for LocationDomain {
             amazon,
             deadline: std::time::Duration::from_millis(config.deadline_millis),
         };
+        let deadline = std::time::Duration::from_millis(config.deadline_millis);
+        let tracking_engine = if config.tracker.is_some() || config.route_calculator.is_some() {
+            Some(Arc::new(
+                tracker::AmazonTracking::connect(
+                    config.tracker.clone(),
+                    config.route_calculator.clone(),
+                    config
+                        .region
+                        .as_deref()
+                        .or(shared.settings.aws_region.as_deref()),
+                    config.endpoint_url.as_deref(),
+                    deadline,
+                )
+                .await
+                .map_err(OpenError::new)?,
+            ))
+        } else {
+            None
+        };
         services.insert(tracking::Tracking {
             locator: locator.clone(),
             positions: positions.clone(),
             live_update: std::time::Duration::from_millis(config.live_update_millis),
+            amazon: tracking_engine,
         });
         services.insert(updates::DeliveryUpdates::open(
             &shared.changes,

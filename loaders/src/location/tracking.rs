@@ -1,16 +1,22 @@
 //! Where an order's delivery is, computed once for the API and its live updates: packed at
-//! the store nearest the address, on its way (as fed positions say, or simulated along the
-//! great circle from the moment it shipped), then delivered.
+//! the store nearest the address, on its way (where an Amazon Location tracker or the
+//! positions fed in put it, or simulated along the great circle from the moment it shipped),
+//! then delivered. Routes and arrival times come from Amazon Location's route calculator when
+//! one is configured, else from the great circle and a road factor.
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 
 use super::Locator;
 use super::delivery::{
-    Delivery, DeliveryPositions, DeliveryState, EMBEDDED_CARRIER, ROAD_FACTOR, minutes_for,
-    simulate,
+    Delivery, DeliveryPositions, DeliveryState, EMBEDDED_CARRIER, FedPosition, ROAD_FACTOR,
+    minutes_for, simulate,
 };
 use super::geo::{Point, distance_m};
 use super::geocode::locate;
+use super::tracker::{AmazonTracking, Route};
 use crate::checkout::orders::{OrderRecord, OrderStatus};
 use crate::store::StoreError;
 
@@ -21,22 +27,124 @@ pub struct Tracking {
     pub locator: Locator,
     /// Positions fed in.
     pub positions: DeliveryPositions,
-    /// How often a live subscription re-reads a simulated courier.
+    /// How often a live subscription re-reads a courier that moves by itself.
     pub live_update: std::time::Duration,
+    /// Amazon Location's tracker and route calculator, when configured.
+    pub amazon: Option<Arc<AmazonTracking>>,
+}
+
+/// Where a courier was last seen, and by whom.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sighting {
+    /// The position.
+    pub position: FedPosition,
+    /// It came from the tracker now (it may move again without a write).
+    pub live: bool,
 }
 
 impl Tracking {
+    /// The last known position of each of these orders' couriers: the tracker's, when one
+    /// is configured and answers within its deadline (newer ones are kept as the last known),
+    /// else the newest one stored (fed in, or the tracker's last).
+    pub async fn sightings(
+        &self,
+        order_ids: &[String],
+    ) -> Result<HashMap<String, Sighting>, StoreError> {
+        let stored = self.positions.latest_many(order_ids).await?;
+        let mut found: HashMap<String, Sighting> = stored
+            .into_iter()
+            .map(|(id, position)| {
+                let sighting = Sighting {
+                    position,
+                    live: false,
+                };
+                (id, sighting)
+            })
+            .collect();
+        let Some(amazon) = self.amazon.as_ref().filter(|a| a.tracks()) else {
+            return Ok(found);
+        };
+        match amazon.positions(order_ids).await {
+            Ok(tracked) => {
+                for (id, tracked) in tracked {
+                    let newer = found
+                        .get(&id)
+                        .is_none_or(|known| known.position.at < tracked.at);
+                    let position = FedPosition {
+                        order_id: id.clone(),
+                        latitude: tracked.point.latitude,
+                        longitude: tracked.point.longitude,
+                        at: tracked.at,
+                        carrier: found.get(&id).and_then(|k| k.position.carrier.clone()),
+                    };
+                    if newer && let Err(e) = self.positions.record(&position).await {
+                        tracing::warn!(error = %e, order = %id, "a tracked position was not kept as the last known");
+                    }
+                    if newer || found.get(&id).is_some_and(|k| k.position.at == tracked.at) {
+                        found.insert(
+                            id,
+                            Sighting {
+                                position,
+                                live: true,
+                            },
+                        );
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the tracker did not answer; using the last known positions");
+            }
+        }
+        Ok(found)
+    }
+
     /// The delivery of an order: none before it is paid, once it is cancelled, and for an
     /// order collected in a store.
     pub async fn track(&self, order: &OrderRecord) -> Result<Option<Delivery>, StoreError> {
+        let sighting = if order.status == OrderStatus::Shipped {
+            self.sightings(std::slice::from_ref(&order.id))
+                .await?
+                .remove(&order.id)
+        } else {
+            None
+        };
+        Ok(self.track_with(order, sighting).await)
+    }
+
+    /// The route by road between two points: the calculator's, else the great circle times
+    /// the road factor at the courier's speed.
+    async fn route(&self, from: Point, to: Point) -> Route {
+        if let Some(amazon) = &self.amazon {
+            match amazon.route(from, to).await {
+                Some(Ok(route)) => return route,
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "the route calculator did not answer; estimating the route");
+                }
+                None => {}
+            }
+        }
+        let km = distance_m(from, to) / 1000.0 * ROAD_FACTOR;
+        Route {
+            km,
+            minutes: minutes_for(km),
+        }
+    }
+
+    /// The delivery of an order whose courier was last seen at `sighting` (for a shipped
+    /// order; read with [`Tracking::sightings`], a page of orders at once).
+    pub async fn track_with(
+        &self,
+        order: &OrderRecord,
+        sighting: Option<Sighting>,
+    ) -> Option<Delivery> {
         if order.pickup_location_id.is_some() {
-            return Ok(None);
+            return None;
         }
         let state = match order.status {
             OrderStatus::Paid | OrderStatus::Fulfilling => DeliveryState::Preparing,
             OrderStatus::Shipped => DeliveryState::InTransit,
             OrderStatus::Delivered => DeliveryState::Delivered,
-            _ => return Ok(None),
+            _ => return None,
         };
         let stores = self.locator.index.all();
         let address = &order.shipping_address;
@@ -60,26 +168,26 @@ impl Tracking {
                 })
         });
         let (Some(origin), Some(destination)) = (origin, destination) else {
-            return Ok(Some(Delivery {
+            return Some(Delivery {
                 state,
                 carrier: EMBEDDED_CARRIER.into(),
                 position: None,
                 eta: None,
-                route_km: None,
+                route: None,
                 updated_at: since(order, order.status),
-                simulated: false,
-            }));
+                live: false,
+            });
         };
-        let full_km = distance_m(origin, destination) / 1000.0 * ROAD_FACTOR;
+        let route = self.route(origin, destination).await;
         let delivery = match state {
             DeliveryState::Preparing => Delivery {
                 state,
                 carrier: EMBEDDED_CARRIER.into(),
                 position: Some(origin),
                 eta: None,
-                route_km: Some(full_km),
+                route: Some(route),
                 updated_at: since(order, order.status),
-                simulated: false,
+                live: false,
             },
             DeliveryState::Delivered => {
                 let at = since(order, OrderStatus::Delivered);
@@ -88,38 +196,31 @@ impl Tracking {
                     carrier: EMBEDDED_CARRIER.into(),
                     position: Some(destination),
                     eta: Some(at),
-                    route_km: Some(full_km),
+                    route: Some(route),
                     updated_at: at,
-                    simulated: false,
+                    live: false,
                 }
             }
             DeliveryState::InTransit => {
                 let shipped = since(order, OrderStatus::Shipped);
-                let fed = self
-                    .positions
-                    .latest(&order.id)
-                    .await?
-                    .filter(|p| p.at >= shipped);
-                match fed {
-                    Some(fed) => {
+                match sighting.filter(|s| s.position.at >= shipped) {
+                    Some(Sighting { position, live }) => {
                         let at = Point {
-                            latitude: fed.latitude,
-                            longitude: fed.longitude,
+                            latitude: position.latitude,
+                            longitude: position.longitude,
                         };
-                        let left_km = distance_m(at, destination) / 1000.0 * ROAD_FACTOR;
+                        let left = self.route(at, destination).await;
                         Delivery {
                             state,
-                            carrier: fed.carrier.unwrap_or_else(|| EMBEDDED_CARRIER.into()),
+                            carrier: position.carrier.unwrap_or_else(|| EMBEDDED_CARRIER.into()),
                             position: Some(at),
                             eta: Some(
-                                fed.at
-                                    + Duration::milliseconds(
-                                        (minutes_for(left_km) * 60_000.0) as i64,
-                                    ),
+                                position.at
+                                    + Duration::milliseconds((left.minutes * 60_000.0) as i64),
                             ),
-                            route_km: Some(full_km),
-                            updated_at: fed.at,
-                            simulated: false,
+                            route: Some(route),
+                            updated_at: position.at,
+                            live,
                         }
                     }
                     None => Delivery {
@@ -130,7 +231,7 @@ impl Tracking {
                 }
             }
         };
-        Ok(Some(delivery))
+        Some(delivery)
     }
 }
 

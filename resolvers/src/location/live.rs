@@ -116,7 +116,7 @@ impl Follow {
             if last {
                 return None;
             }
-            let simulated = seen.1.as_ref().is_some_and(|d| d.simulated);
+            let simulated = seen.1.as_ref().is_some_and(|d| d.live);
             if simulated {
                 let tick = self.tracking.live_update;
                 tokio::select! {

@@ -4,17 +4,20 @@
 
 mod live;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
+use async_graphql::dataloader::{DataLoader, Loader, NoCache};
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
-use storefront_loaders::location::delivery::{Delivery, minutes_for};
+use storefront_loaders::domain::Services;
+use storefront_loaders::location::delivery::Delivery;
 use storefront_loaders::location::geo::{Nearby, Point, distance_m};
 use storefront_loaders::location::geocode::GeocodeError;
 use storefront_loaders::location::hours::open_at;
 use storefront_loaders::location::store_stock::StoreStock;
-use storefront_loaders::location::tracking::Tracking;
+use storefront_loaders::location::tracking::{Sighting, Tracking};
 use storefront_loaders::location::{LocationRecord, Locator};
 
 use crate::connection::{PageInfo, PageRequest, decode_cursor, encode_cursor};
@@ -524,24 +527,60 @@ impl From<Delivery> for OrderDelivery {
             carrier: d.carrier,
             position: d.position.map(geo),
             eta: d.eta.map(crate::scalars::DateTime),
-            route: d.route_km.map(|km| DeliveryRoute {
-                distance_km: (km * 1000.0).round() / 1000.0,
-                duration_minutes: minutes_for(km).round(),
+            route: d.route.map(|route| DeliveryRoute {
+                distance_km: (route.km * 1000.0).round() / 1000.0,
+                duration_minutes: route.minutes.round(),
             }),
             updated_at: crate::scalars::DateTime(d.updated_at),
         }
     }
 }
 
+/// Reads where the couriers of a page of orders were last seen in one go (one tracker call
+/// for every ten orders, one store read).
+pub struct SightingBatch(Tracking);
+
+impl Loader<String> for SightingBatch {
+    type Value = Sighting;
+    type Error = ApiError;
+
+    async fn load(&self, order_ids: &[String]) -> Result<HashMap<String, Sighting>, ApiError> {
+        Ok(self.0.sightings(order_ids).await?)
+    }
+}
+
+/// The courier sightings loader of the schema's data.
+pub type SightingLoader = DataLoader<SightingBatch, NoCache>;
+
+/// How long the loader collects orders before it reads: every order of a page asks within
+/// one poll of the page's fields, well inside this.
+const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// The loader for the schema's data (none when the location domain is not open).
+pub fn loader_for(services: &Services) -> Option<SightingLoader> {
+    let tracking = services.get::<Tracking>()?.clone();
+    Some(DataLoader::with_cache(SightingBatch(tracking), tokio::spawn, NoCache).delay(BATCH_WINDOW))
+}
+
 /// The delivery of an order: none before it is paid or once it is cancelled; packed at the
-/// store nearest its address, then on its way (simulated, or as positions fed in say), then
-/// delivered.
+/// store nearest its address, then on its way (as the tracker or positions fed in say, else
+/// simulated), then delivered.
 pub async fn delivery_of(
     ctx: &Context<'_>,
     order: &storefront_loaders::checkout::orders::OrderRecord,
 ) -> ApiResult<Option<OrderDelivery>> {
-    Ok(service::<Tracking>(ctx)?
-        .track(order)
-        .await?
+    use storefront_loaders::checkout::orders::OrderStatus;
+    let tracking = service::<Tracking>(ctx)?;
+    let sighting = match (order.status, ctx.data_opt::<SightingLoader>()) {
+        (OrderStatus::Shipped, Some(loader)) => loader.load_one(order.id.clone()).await?,
+        (OrderStatus::Shipped, None) => tracking
+            .sightings(std::slice::from_ref(&order.id))
+            .await?
+            .remove(&order.id),
+        _ => None,
+    };
+    Ok(tracking
+        .track_with(order, sighting)
+        .await
         .map(OrderDelivery::from))
 }
