@@ -5,6 +5,7 @@ pub mod aws;
 pub mod cache;
 pub mod cart;
 pub mod catalog;
+pub mod chat;
 pub mod checkout;
 pub mod codec;
 pub mod domain;

@@ -4,6 +4,7 @@
 
 pub mod cart;
 pub mod catalog;
+pub mod chat;
 pub mod checkout;
 pub mod connection;
 pub mod context;

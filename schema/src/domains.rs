@@ -8,7 +8,8 @@ storefront_resolvers::domains! {
     cart(storefront_loaders::cart::DOMAIN) => [],
     checkout(storefront_loaders::checkout::DOMAIN) => [],
     search(storefront_loaders::search::DOMAIN) => [],
-    recommend(storefront_loaders::recommend::DOMAIN) => [];
+    recommend(storefront_loaders::recommend::DOMAIN) => [],
+    chat(storefront_loaders::chat::DOMAIN) => [];
     subscriptions: [location];
 }
 

@@ -4,6 +4,7 @@ mod batching;
 mod cache;
 mod cart;
 mod catalog;
+mod chat;
 mod checkout;
 mod cli;
 mod cognito;

@@ -196,6 +196,11 @@ pub mod keys {
         Key::new(format!("ORDER#{digest}"), "ORDER")
     }
 
+    /// The pointer from an order's number to its digest.
+    pub fn number(number: &str) -> Key {
+        Key::new(format!("ORDER_NUMBER#{number}"), "ORDER_NUMBER")
+    }
+
     /// A customer's entry for one of their orders.
     pub fn customer_order(sub: &str, created: &str, digest: &str) -> Key {
         Key::new(
@@ -257,6 +262,21 @@ impl OrderStore {
             .await?
             .map(|i| from_item(&i))
             .transpose()
+    }
+
+    /// The digest and the order with this number (its `SG-…` number, as on the receipt).
+    pub async fn by_number(
+        &self,
+        number: &str,
+    ) -> Result<Option<(String, OrderRecord)>, StoreError> {
+        let Some(item) = self.table.get(&keys::number(number)).await? else {
+            return Ok(None);
+        };
+        let pointer: super::status::OrderIdRecord = from_item(&item)?;
+        Ok(self
+            .get(&pointer.digest)
+            .await?
+            .map(|order| (pointer.digest, order)))
     }
 
     /// The orders under these digests (missing ones absent), in one batch read.

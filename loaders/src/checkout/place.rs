@@ -267,13 +267,13 @@ impl Checkout {
                 (method, store_address(&store), Some(store.id))
             }
         };
-        // Stock per variant, discount usage and per-buyer usage per code, then 6 more.
+        // Stock per variant, discount usage and per-buyer usage per code, then 8 more.
         let variants_in_cart = quantities(
             cart.lines
                 .iter()
                 .map(|l| (l.variant_id.as_str(), l.quantity)),
         );
-        if variants_in_cart.len() + 2 * cart.discount_codes.len() + 7 > TRANSACTION_MAX {
+        if variants_in_cart.len() + 2 * cart.discount_codes.len() + 8 > TRANSACTION_MAX {
             return Ok(Err(refused(
                 Refusal::TooManyLines,
                 "the cart has more lines than one checkout takes; split it",
@@ -607,6 +607,18 @@ impl Checkout {
         plan.purposes.push(Purpose::Order);
         plan.ops.push(WriteOp::Put {
             item: super::status::id_item(&order.id, order_digest)?,
+            condition: Some(Condition::ItemNotExists),
+        });
+        plan.purposes.push(Purpose::IdIndex);
+        // Also keeps order numbers unique: a number taken already fails the transaction.
+        plan.ops.push(WriteOp::Put {
+            item: to_item(
+                &keys::number(&order.number),
+                &super::status::OrderIdRecord {
+                    digest: order_digest.to_owned(),
+                },
+                &[],
+            )?,
             condition: Some(Condition::ItemNotExists),
         });
         plan.purposes.push(Purpose::IdIndex);

@@ -10,6 +10,17 @@ fn time(text: &str) -> Option<NaiveTime> {
     NaiveTime::parse_from_str(text, "%H:%M").ok()
 }
 
+/// The hours of the weekday `at` falls on in time zone `zone` (none: closed that day).
+pub fn hours_on<'a>(
+    hours: &'a [OpeningHoursRecord],
+    zone: &str,
+    at: DateTime<Utc>,
+) -> Option<&'a OpeningHoursRecord> {
+    let zone: Tz = zone.parse().unwrap_or(Tz::UTC);
+    let weekday = at.with_timezone(&zone).weekday().number_from_monday() as u8;
+    hours.iter().find(|h| h.weekday == weekday)
+}
+
 /// Whether a store with `hours` in time zone `zone` is open at `at`. Hours that cannot be
 /// read count as closed; an unknown zone is read as UTC.
 pub fn open_at(hours: &[OpeningHoursRecord], zone: &str, at: DateTime<Utc>) -> bool {

@@ -107,7 +107,7 @@ fn check_first(first: i32) -> ApiResult<usize> {
 }
 
 /// The products behind ids, in order, leaving out any that no longer exist.
-async fn products(ctx: &Context<'_>, ids: &[String]) -> ApiResult<Vec<Product>> {
+pub(crate) async fn products(ctx: &Context<'_>, ids: &[String]) -> ApiResult<Vec<Product>> {
     let found = CatalogLoads(loader(ctx)?).products(ids).await?;
     Ok(ids
         .iter()
