@@ -124,17 +124,37 @@ impl Services {
 /// Who a request speaks for, as the domain that checked its credentials put it (the
 /// identity domain's `Viewer`); resolvers of that domain take it back out by type.
 #[derive(Clone)]
-pub struct Principal(Arc<dyn Any + Send + Sync>);
+pub struct Principal {
+    who: Arc<dyn Any + Send + Sync>,
+    expires_at: Option<u64>,
+}
 
 impl Principal {
     /// Wraps a domain's caller type.
     pub fn new<T: Any + Send + Sync>(who: T) -> Self {
-        Self(Arc::new(who))
+        Self {
+            who: Arc::new(who),
+            expires_at: None,
+        }
+    }
+
+    /// The same caller, whose credentials stop being valid at `epoch_seconds` (a
+    /// long-lived connection ends then).
+    pub fn expiring_at(self, epoch_seconds: u64) -> Self {
+        Self {
+            expires_at: Some(epoch_seconds),
+            ..self
+        }
+    }
+
+    /// When the credentials stop being valid (epoch seconds), when they do.
+    pub fn expires_at(&self) -> Option<u64> {
+        self.expires_at
     }
 
     /// The caller, when it is a `T`.
     pub fn get<T: Any + Send + Sync>(&self) -> Option<&T> {
-        self.0.downcast_ref()
+        self.who.downcast_ref()
     }
 }
 

@@ -490,3 +490,22 @@ async fn subscriptions_spend_the_client_s_rate_limit_budget() {
         10 - limited
     );
 }
+
+#[tokio::test]
+async fn a_connection_ends_when_its_access_token_does() {
+    let mut config = checkout_config();
+    config.set("identity", "access_token_ttl_seconds", 4);
+    config.set("identity", "leeway_seconds", 0);
+    let app = spawn_app_with(config).await;
+    let ada = crate::customer::signed_in(&app, "ada@example.com", "Ada").await["accessToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let mut socket = connected(&app, json!({"Authorization": format!("Bearer {ada}")})).await;
+    socket.send(json!({"type": "ping"})).await;
+    assert_eq!(socket.next().await, json!({"type": "pong"}));
+    assert_eq!(
+        socket.next().await,
+        json!({"close": 4403, "reason": "Forbidden: the access token expired"})
+    );
+}

@@ -272,10 +272,12 @@ impl Authenticator for BearerCheck {
         match self.0.verifier.verify(token).await {
             Ok(claims) => {
                 metrics.token_check("valid");
+                let expires = claims.exp;
                 Ok(Principal::new(Viewer {
                     claims,
                     access_token: token.to_owned(),
-                }))
+                })
+                .expiring_at(expires))
             }
             Err(e @ TokenError::KeysUnavailable(_)) => {
                 metrics.token_check("unavailable");

@@ -2,7 +2,8 @@
 //! `graphql-ws` library, which Apollo Client and urql use): subscriptions only — queries and
 //! mutations go over HTTP — under the same persisted-document, limit, API-key and rate-limit
 //! rules as HTTP. The access token comes in `connection_init` (a browser cannot set headers on
-//! a WebSocket): a bad one closes the connection, none makes it a guest's. A connection that
+//! a WebSocket): a bad one closes the connection, none makes it a guest's, and the connection
+//! ends when the token does. A connection that
 //! does not send `connection_init` in time, or that runs nothing and says nothing for too
 //! long, is closed; connections per client and subscriptions per connection are bounded.
 //!
@@ -307,6 +308,19 @@ impl Session {
         }
         let idle = Duration::from_millis(settings.idle_timeout_ms);
         let mut idle_by = Instant::now() + idle;
+        // A connection lives no longer than the access token it was opened with.
+        let token_ends = self
+            .principal
+            .as_ref()
+            .and_then(Principal::expires_at)
+            .map(|at| {
+                let left = at.saturating_sub(
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs()),
+                );
+                Instant::now() + Duration::from_secs(left)
+            });
         let (out, mut results) = mpsc::channel::<Outgoing>(64);
         loop {
             let quiet = self.running.is_empty();
@@ -336,6 +350,9 @@ impl Session {
                 }
                 () = tokio::time::sleep_until(idle_by), if quiet => {
                     return Err(Close::new(NORMAL, "idle"));
+                }
+                () = tokio::time::sleep_until(token_ends.unwrap_or(idle_by)), if token_ends.is_some() => {
+                    return Err(Close::new(FORBIDDEN, "Forbidden: the access token expired"));
                 }
             }
         }
