@@ -328,15 +328,7 @@ async fn a_shipped_order_moves_from_the_nearest_store_towards_its_address() {
     );
 
     let record_id = crate::checkout::placed_order_ids(&app).await.remove(0);
-    for status in ["FULFILLING", "SHIPPED"] {
-        let report = app
-            .import(
-                "order-status",
-                &format!("{}\n", json!({"orderId": record_id, "status": status})),
-            )
-            .await;
-        assert!(report.failures.is_empty(), "{:?}", report.failures);
-    }
+    app.move_order(&record_id, &["FULFILLING", "SHIPPED"]).await;
     let first = app.data(DELIVERY, json!({"id": order})).await["order"]["delivery"].clone();
     assert_eq!(first["status"], "IN_TRANSIT");
     assert!(first["eta"].is_string());
@@ -614,15 +606,7 @@ async fn amazon_location_tracks_a_page_of_couriers_in_batches_and_the_last_posit
     let ids = crate::checkout::placed_order_ids(&app).await;
     assert_eq!(ids.len(), 11);
     for id in &ids {
-        for status in ["FULFILLING", "SHIPPED"] {
-            let report = app
-                .import(
-                    "order-status",
-                    &json!({"orderId": id, "status": status}).to_string(),
-                )
-                .await;
-            assert!(report.failures.is_empty(), "{:?}", report.failures);
-        }
+        app.move_order(id, &["FULFILLING", "SHIPPED"]).await;
     }
     let page = "{ customer { orders(first: 20) { nodes { delivery { status position { latitude longitude } route { distanceKm durationMinutes } eta updatedAt } } } } }";
     let before = fake.received().len();

@@ -144,16 +144,6 @@ async fn guest_order(app: &TestApp, key: &str) -> (String, String) {
     (order["id"].as_str().expect("id").to_owned(), record)
 }
 
-async fn oms(app: &TestApp, record: &str, status: &str) {
-    let report = app
-        .import(
-            "order-status",
-            &json!({"orderId": record, "status": status}).to_string(),
-        )
-        .await;
-    assert!(report.failures.is_empty(), "{:?}", report.failures);
-}
-
 #[tokio::test]
 async fn a_delivery_subscription_receives_updates_written_on_another_replica() {
     let replica = replicas_sharing_redis();
@@ -176,13 +166,13 @@ async fn a_delivery_subscription_receives_updates_written_on_another_replica() {
         "PREPARING"
     );
 
-    oms(&b, &record, "FULFILLING").await;
+    b.move_order(&record, &["FULFILLING"]).await;
     socket
         .until("1", |p| {
             p["data"]["deliveryUpdates"]["status"] == "FULFILLING"
         })
         .await;
-    oms(&b, &record, "SHIPPED").await;
+    b.move_order(&record, &["SHIPPED"]).await;
     socket
         .until("1", |p| {
             p["data"]["deliveryUpdates"]["delivery"]["status"] == "IN_TRANSIT"
@@ -201,7 +191,7 @@ async fn a_delivery_subscription_receives_updates_written_on_another_replica() {
         fed["data"]["deliveryUpdates"]["delivery"]["position"],
         json!({"latitude": 42.37, "longitude": -71.10})
     );
-    oms(&b, &record, "DELIVERED").await;
+    b.move_order(&record, &["DELIVERED"]).await;
     socket
         .until("1", |p| {
             p["data"]["deliveryUpdates"]["status"] == "DELIVERED"
@@ -445,8 +435,8 @@ async fn a_simulated_courier_moves_on_the_subscription_by_itself() {
     config.set("location", "live_update_millis", 100);
     let app = spawn_app_with(config).await;
     let (order, record) = guest_order(&app, "moving-courier-1").await;
-    oms(&app, &record, "FULFILLING").await;
-    oms(&app, &record, "SHIPPED").await;
+    app.move_order(&record, &["FULFILLING"]).await;
+    app.move_order(&record, &["SHIPPED"]).await;
     let mut socket = connected(&app, json!({})).await;
     socket.subscribe("1", UPDATES, json!({"id": order})).await;
     let position = |p: &Value| p["data"]["deliveryUpdates"]["delivery"]["position"].clone();

@@ -108,6 +108,20 @@ impl TestApp {
             .expect("import")
     }
 
+    /// Moves the order with this id through `statuses`, as the OMS's `order-status` feed
+    /// does; every move must be accepted.
+    pub async fn move_order(&self, order_id: &str, statuses: &[&str]) {
+        for status in statuses {
+            let line = json!({"orderId": order_id, "status": status}).to_string();
+            let report = self.import("order-status", &line).await;
+            assert!(
+                report.failures.is_empty(),
+                "{status}: {:?}",
+                report.failures
+            );
+        }
+    }
+
     /// The URL of a path.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)

@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::records::{CartRecord, DiscountRecord, keys};
 use crate::codec::{from_item, to_item};
 use crate::identity::Owner;
-use crate::store::{Condition, StoreError, TTL_ATTRIBUTE, Table};
+use crate::store::{Condition, StoreError, TTL_ATTRIBUTE, Table, expiry_after, has_expired};
 
 /// How often a change is tried against concurrent ones before giving up.
 const ATTEMPTS: u32 = 20;
@@ -36,12 +36,6 @@ pub struct CartStore {
     table: Arc<dyn Table>,
 }
 
-fn expired(item: &crate::store::Item) -> bool {
-    item.get(TTL_ATTRIBUTE)
-        .and_then(Value::as_i64)
-        .is_some_and(|at| at <= Utc::now().timestamp())
-}
-
 impl CartStore {
     /// Carts in `table`.
     pub fn new(table: Arc<dyn Table>) -> Self {
@@ -58,7 +52,6 @@ impl CartStore {
         cart: &CartRecord,
         ttl: Duration,
     ) -> Result<crate::store::Item, StoreError> {
-        let expires = Utc::now().timestamp() + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 4);
         let owner = match &cart.owner {
             Owner::Customer(sub) => Value::from(sub.clone()),
             Owner::Guest(_) => Value::Null,
@@ -66,7 +59,7 @@ impl CartStore {
         to_item(
             &keys::cart(digest),
             cart,
-            &[(TTL_ATTRIBUTE, expires.into()), ("customer", owner)],
+            &[(TTL_ATTRIBUTE, expiry_after(ttl)), ("customer", owner)],
         )
     }
 
@@ -88,7 +81,7 @@ impl CartStore {
     /// The cart stored under `digest`; none when missing or expired.
     pub async fn get(&self, digest: &str) -> Result<Option<CartRecord>, StoreError> {
         match self.table.get(&keys::cart(digest)).await? {
-            Some(item) if !expired(&item) => Ok(Some(from_item(&item)?)),
+            Some(item) if !has_expired(&item) => Ok(Some(from_item(&item)?)),
             _ => Ok(None),
         }
     }

@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use serde_json::Value;
 
 use super::records::{HandoffRecord, SessionRecord, keys};
 use crate::codec::{from_item, to_item};
-use crate::store::{Condition, Index, Query, StoreError, TTL_ATTRIBUTE, Table};
+use crate::store::{
+    Condition, Index, Query, StoreError, TTL_ATTRIBUTE, Table, expiry_after, has_expired,
+};
 
 /// How often a change is tried against concurrent ones before giving up.
 const ATTEMPTS: u32 = 20;
@@ -19,16 +20,6 @@ const ATTEMPTS: u32 = 20;
 #[derive(Clone)]
 pub struct ChatStore {
     table: Arc<dyn Table>,
-}
-
-fn expires_in(ttl: Duration) -> Value {
-    (Utc::now().timestamp() + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 4)).into()
-}
-
-fn expired(item: &crate::store::Item) -> bool {
-    item.get(TTL_ATTRIBUTE)
-        .and_then(Value::as_i64)
-        .is_some_and(|at| at <= Utc::now().timestamp())
 }
 
 impl ChatStore {
@@ -47,7 +38,7 @@ impl ChatStore {
         let item = to_item(
             &keys::session(digest),
             session,
-            &[(TTL_ATTRIBUTE, expires_in(ttl))],
+            &[(TTL_ATTRIBUTE, expiry_after(ttl))],
         )?;
         self.table.put(item, Some(Condition::ItemNotExists)).await
     }
@@ -55,7 +46,7 @@ impl ChatStore {
     /// The session under `digest`, unless it expired.
     pub async fn get(&self, digest: &str) -> Result<Option<SessionRecord>, StoreError> {
         match self.table.get(&keys::session(digest)).await? {
-            Some(item) if !expired(&item) => Ok(Some(from_item(&item)?)),
+            Some(item) if !has_expired(&item) => Ok(Some(from_item(&item)?)),
             _ => Ok(None),
         }
     }
@@ -89,7 +80,7 @@ impl ChatStore {
             let item = to_item(
                 &keys::session(digest),
                 &session,
-                &[(TTL_ATTRIBUTE, expires_in(ttl))],
+                &[(TTL_ATTRIBUTE, expiry_after(ttl))],
             )?;
             match self
                 .table
@@ -115,7 +106,7 @@ impl ChatStore {
         let item = to_item(
             &keys::handoff(handoff.at.timestamp_millis(), &handoff.reference),
             handoff,
-            &[(TTL_ATTRIBUTE, expires_in(ttl))],
+            &[(TTL_ATTRIBUTE, expiry_after(ttl))],
         )?;
         self.table.put(item, None).await
     }
@@ -127,7 +118,7 @@ impl ChatStore {
         let page = self.table.query(&query).await?;
         page.items
             .iter()
-            .filter(|item| !expired(item))
+            .filter(|item| !has_expired(item))
             .map(from_item)
             .collect()
     }

@@ -3,6 +3,7 @@
 mod changes;
 pub mod conformance;
 mod dynamo;
+mod expiry;
 mod expression;
 mod instrumented;
 mod redb_engine;
@@ -17,6 +18,7 @@ use serde_json::Value;
 
 pub use changes::{Change, Changes, ObservedTable};
 pub use dynamo::{DynamoSettings, DynamoTable, TTL_ATTRIBUTE};
+pub use expiry::{expiry_after, has_expired};
 pub use expression::{Condition, Update};
 pub use instrumented::InstrumentedTable;
 pub use redb_engine::RedbTable;
