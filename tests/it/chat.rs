@@ -136,7 +136,7 @@ async fn where_is_my_order_answers_with_the_customer_s_own_order_and_never_anoth
 #[tokio::test]
 async fn a_guest_finds_an_order_by_its_number_and_email_only() {
     let mut config = checkout_config();
-    config.set("chat", "max_failed_lookups", 2);
+    config.set("chat", "max_order_lookups", 4);
     let app = spawn_app_with(config).await;
     let guest = order(&app, None, "eve@example.com", "chat-guest-1").await;
     let ada = customer(&app, "ada@example.com").await;
@@ -181,7 +181,7 @@ async fn a_guest_finds_an_order_by_its_number_and_email_only() {
     assert_eq!(
         spent["reply"]["cards"],
         json!([]),
-        "past its failed look-ups a session looks up nothing more"
+        "past its look-ups a session looks up nothing more"
     );
 }
 
@@ -367,6 +367,34 @@ async fn sessions_are_bounded_expire_and_keep_every_message_sent_at_once() {
     assert_eq!(gone["chatSession"], Value::Null);
     let ended = say(&app, None, &session, "hello").await;
     assert_eq!(ended["userErrors"][0]["code"], "SESSION_NOT_FOUND");
+}
+
+#[tokio::test]
+async fn guesses_sent_at_once_cannot_pass_a_session_s_order_look_ups() {
+    let mut config = checkout_config();
+    config.set("chat", "max_order_lookups", 3);
+    let app = Arc::new(spawn_app_with(config).await);
+    let session = start(&app, None).await;
+    let guesses = futures::future::join_all((0..12).map(|i| {
+        let (app, session) = (Arc::clone(&app), session.clone());
+        async move {
+            let text = format!("SG-{:08X} eve@example.com", 0xABC0_0000_u32 + i);
+            say(&app, None, &session, &text).await["reply"]["text"]
+                .as_str()
+                .expect("text")
+                .to_owned()
+        }
+    }))
+    .await;
+    let looked_up = guesses
+        .iter()
+        .filter(|t| t.starts_with("I couldn't find an order"))
+        .count();
+    let refused = guesses
+        .iter()
+        .filter(|t| t.starts_with("I can't look up more orders"))
+        .count();
+    assert_eq!((looked_up, refused), (3, 9), "{guesses:#?}");
 }
 
 /// A fake Lex V2 runtime: `RecognizeText` for the bot `BOT1`'s alias `ALIAS1` in `en_US`,

@@ -81,9 +81,9 @@ pub struct ChatConfig {
     pub min_confidence: f64,
     /// Days a hand-off is kept for the agents.
     pub handoff_days: u64,
-    /// Failed order look-ups (number and email) a session may make; past them it is told to
-    /// ask a person.
-    pub max_failed_lookups: u32,
+    /// Order look-ups by number and email a guest's session may make (each is counted
+    /// before it is made); past them it is told to sign in or ask a person.
+    pub max_order_lookups: u32,
     /// The returns policy, as the bot tells it.
     pub returns_policy: String,
 }
@@ -99,7 +99,7 @@ impl Default for ChatConfig {
             deadline_millis: 1_500,
             min_confidence: 0.3,
             handoff_days: 30,
-            max_failed_lookups: 5,
+            max_order_lookups: 5,
             returns_policy: "You can return anything unworn within 30 days for a full refund: \
                 start a return from your order, or bring it to any of our stores."
                 .into(),

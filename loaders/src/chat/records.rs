@@ -74,9 +74,9 @@ pub struct SessionRecord {
     /// Replies in a row that understood nothing (past a few, the bot offers a person).
     #[serde(default)]
     pub misunderstood: u32,
-    /// Order look-ups by number and email that found nothing (bounded, against guessing).
+    /// Order look-ups by number and email made (bounded, against guessing).
     #[serde(default)]
-    pub failed_lookups: u32,
+    pub order_lookups: u32,
     /// Bumped by every change.
     pub version: u64,
 }

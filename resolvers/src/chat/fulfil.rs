@@ -42,8 +42,6 @@ pub struct Answer {
     pub cards: Vec<CardRecord>,
     /// The message was not understood.
     pub misunderstood: bool,
-    /// An order look-up found nothing.
-    pub failed_lookup: bool,
 }
 
 impl Answer {
@@ -64,10 +62,11 @@ impl Answer {
 const ABILITIES: &str = "I can tell you where your order is, find products (\"red dresses under $50\"), \
 find a store near you or its opening hours, suggest something, explain returns, or pass you to a person.";
 
-/// Answers `understood` (`None`: the engine is away) in `session` for the caller `customer`.
+/// Answers `understood` (`None`: the engine is away) in the session (its digest and record)
+/// for the caller `customer`.
 pub async fn fulfil(
     ctx: &Context<'_>,
-    session: &SessionRecord,
+    (digest, session): (&str, &SessionRecord),
     text: &str,
     understood: Option<Understood>,
     customer: Option<&str>,
@@ -80,7 +79,7 @@ pub async fn fulfil(
     };
     let slots = &understood.slots;
     Ok(match understood.intent {
-        Intent::OrderStatus => order_status(ctx, chat, session, slots, customer).await?,
+        Intent::OrderStatus => order_status(ctx, chat, digest, slots, customer).await?,
         Intent::ProductSearch => {
             let query = slots.query.clone().unwrap_or_default();
             products(ctx, &query, slots.min_cents, slots.max_cents).await?
@@ -149,7 +148,7 @@ async fn order_answer(ctx: &Context<'_>, digest: String, order: &OrderRecord) ->
 async fn order_status(
     ctx: &Context<'_>,
     chat: &Chat,
-    session: &SessionRecord,
+    digest: &str,
     slots: &storefront_loaders::chat::understand::Slots,
     customer: Option<&str>,
 ) -> ApiResult<Answer> {
@@ -175,21 +174,30 @@ async fn order_status(
             ))),
         },
         (None, number) => {
-            if session.failed_lookups >= chat.config.max_failed_lookups {
-                return Ok(Answer::say(
-                    "I can't look up more orders in this conversation. Sign in to see your orders, or ask for a person.",
-                ));
-            }
             let (Some(number), Some(email)) = (number, slots.email.as_deref()) else {
                 return Ok(Answer::say(
                     "Sign in to see your orders, or send the order's number and the email you used, like: SG-1A2B3C4D eve@example.com",
                 ));
             };
+            // Counted before it is made, so that look-ups sent at once cannot pass the bound.
+            let max = chat.config.max_order_lookups;
+            let counted = chat
+                .store
+                .change(digest, chat.config.max_messages, chat.session_ttl(), |s| {
+                    if s.order_lookups >= max {
+                        return Err(());
+                    }
+                    s.order_lookups += 1;
+                    Ok(())
+                })
+                .await?;
+            if !matches!(counted, Some(Ok(_))) {
+                return Ok(Answer::say(
+                    "I can't look up more orders in this conversation. Sign in to see your orders, or ask for a person.",
+                ));
+            }
             // One answer for a wrong number and a wrong email alike: no hint which was right.
-            let not_found = || Answer {
-                failed_lookup: true,
-                ..Answer::say("I couldn't find an order with that number and email.")
-            };
+            let not_found = || Answer::say("I couldn't find an order with that number and email.");
             match checkout.orders.by_number(number).await? {
                 Some((digest, order))
                     if matches!(order.owner, Owner::Guest(_))

@@ -300,7 +300,7 @@ impl ChatMutation {
             created_at: now,
             updated_at: now,
             misunderstood: 0,
-            failed_lookups: 0,
+            order_lookups: 0,
             version: 0,
         };
         chat.store
@@ -353,7 +353,14 @@ impl ChatMutation {
         let digest = token.digest();
         let understood = chat.understand(&digest, &text).await;
         let intent = understood.as_ref().map(|u| u.intent.name());
-        let answer = fulfil::fulfil(ctx, &session, &text, understood, customer.as_deref()).await?;
+        let answer = fulfil::fulfil(
+            ctx,
+            (&digest, &session),
+            &text,
+            understood,
+            customer.as_deref(),
+        )
+        .await?;
         let asked = message(Author::Shopper, text, None, vec![]);
         let reply = message(
             Author::Bot,
@@ -371,9 +378,6 @@ impl ChatMutation {
                 } else {
                     0
                 };
-                if answer.failed_lookup {
-                    s.failed_lookups += 1;
-                }
                 Ok::<(), ApiError>(())
             })
             .await?;

@@ -336,15 +336,18 @@ impl Session {
                 Some(result) = results.recv() => {
                     match result {
                         Outgoing::Next(id, response) => self.next(id, response).await?,
+                        // A subscription the client completed meanwhile hears nothing more.
                         Outgoing::Error(id, errors) => {
-                            self.running.remove(&id);
-                            idle_by = Instant::now() + idle;
-                            self.error(&id, errors).await?;
+                            if self.running.remove(&id).is_some() {
+                                idle_by = Instant::now() + idle;
+                                self.error(&id, errors).await?;
+                            }
                         }
                         Outgoing::Complete(id) => {
-                            self.running.remove(&id);
-                            idle_by = Instant::now() + idle;
-                            self.send(json!({"id": id, "type": "complete"})).await?;
+                            if self.running.remove(&id).is_some() {
+                                idle_by = Instant::now() + idle;
+                                self.send(json!({"id": id, "type": "complete"})).await?;
+                            }
                         }
                     }
                 }
