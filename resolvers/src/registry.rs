@@ -4,8 +4,9 @@
 //!
 //! A domain `x` registered as `x(path::to::DOMAIN) => [TypeA, TypeB]` provides, in
 //! `resolvers/src/x/`: `Query` and `Mutation` (object types; `async_graphql::EmptyMutation`
-//! for none), the node types named in the brackets, a plain `Node` enum with one variant per
-//! node type, and `resolve_nodes(ctx, &[(type, id)])`. In `loaders/src/x/` it provides the
+//! for none), the node types named in the brackets and, when there are any, a plain `Node`
+//! enum with one variant per node type and `resolve_nodes(ctx, &[(type, id)])`. In
+//! `loaders/src/x/` it provides the
 //! [`Domain`](storefront_loaders::domain::Domain) value (config, engines, cacheable keys).
 //! A domain with live updates also provides `Subscription` and is named once more after the
 //! list, in `subscriptions: [x]`: those roots are merged into the subscription root.
@@ -16,6 +17,24 @@ pub const MAX_NODES: usize = 250;
 /// Registers the gateway's domains; see the module documentation.
 #[macro_export]
 macro_rules! domains {
+    // A domain without node types provides neither `Node` nor `resolve_nodes`.
+    (@nodes $module:ident [] $ctx:ident $targets:ident $found:ident) => {};
+    (@nodes $module:ident [ $( $node:ident ),+ ] $ctx:ident $targets:ident $found:ident) => {
+        let names: &[&str] = &[$( stringify!($node) ),+];
+        let mine: Vec<usize> = (0..$targets.len())
+            .filter(|i| names.contains(&$targets[*i].0.as_str()))
+            .collect();
+        if !mine.is_empty() {
+            let asked: Vec<(String, String)> =
+                mine.iter().map(|i| $targets[*i].clone()).collect();
+            let answers = $crate::$module::resolve_nodes($ctx, &asked).await?;
+            for (i, answer) in mine.into_iter().zip(answers) {
+                $found[i] = answer.map(|node| match node {
+                    $( $crate::$module::Node::$node(value) => Node::$node(value), )+
+                });
+            }
+        }
+    };
     (
         $( $module:ident ( $domain:path ) => [ $( $node:ident ),* ] ),+ ;
         subscriptions: [ $( $live:ident ),+ $(,)? ] $(;)?
@@ -42,16 +61,6 @@ macro_rules! domains {
             )* )+
         }
 
-        $(
-            impl From<$crate::$module::Node> for Node {
-                fn from(node: $crate::$module::Node) -> Self {
-                    match node {
-                        $( $crate::$module::Node::$node(value) => Node::$node(value), )*
-                    }
-                }
-            }
-        )+
-
         /// Every domain, in registration order.
         pub static DOMAINS: &[&dyn storefront_loaders::domain::Domain] = &[$( &$domain ),+];
 
@@ -70,21 +79,9 @@ macro_rules! domains {
                     ));
                 }
             }
+            #[allow(unused_mut)]
             let mut found: Vec<Option<Node>> = targets.iter().map(|_| None).collect();
-            $(
-                let names: &[&str] = &[$( stringify!($node) ),*];
-                let mine: Vec<usize> = (0..targets.len())
-                    .filter(|i| names.contains(&targets[*i].0.as_str()))
-                    .collect();
-                if !mine.is_empty() {
-                    let asked: Vec<(String, String)> =
-                        mine.iter().map(|i| targets[*i].clone()).collect();
-                    let answers = $crate::$module::resolve_nodes(ctx, &asked).await?;
-                    for (i, answer) in mine.into_iter().zip(answers) {
-                        found[i] = answer.map(Node::from);
-                    }
-                }
-            )+
+            $( $crate::domains!(@nodes $module [ $( $node ),* ] ctx targets found); )+
             Ok(found)
         }
 

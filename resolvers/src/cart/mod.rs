@@ -113,14 +113,3 @@ impl CartQuery {
 pub type Query = CartQuery;
 /// The cart's mutations.
 pub type Mutation = CartMutation;
-
-/// A cart object found by its global ID (none: carts are reached with `cart(id:)`).
-pub enum Node {}
-
-/// Carts are not nodes: their ids are secrets, not handles to look up.
-pub async fn resolve_nodes(
-    _ctx: &Context<'_>,
-    targets: &[(String, String)],
-) -> ApiResult<Vec<Option<Node>>> {
-    Ok(targets.iter().map(|_| None).collect())
-}

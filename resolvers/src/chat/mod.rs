@@ -477,14 +477,3 @@ impl ChatQuery {
 pub type Query = ChatQuery;
 /// The chat domain's mutations.
 pub type Mutation = ChatMutation;
-
-/// Chat sessions are not nodes: their ids are keys.
-pub enum Node {}
-
-/// Chat sessions are reached with `chatSession(id:)`.
-pub async fn resolve_nodes(
-    _ctx: &Context<'_>,
-    targets: &[(String, String)],
-) -> ApiResult<Vec<Option<Node>>> {
-    Ok(targets.iter().map(|_| None).collect())
-}

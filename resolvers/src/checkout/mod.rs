@@ -538,14 +538,3 @@ impl CheckoutQuery {
 pub type Query = CheckoutQuery;
 /// The checkout's mutations.
 pub type Mutation = CheckoutMutation;
-
-/// Orders are not nodes: their ids are keys, not handles to look up.
-pub enum Node {}
-
-/// Orders are reached with `order(id:)`.
-pub async fn resolve_nodes(
-    _ctx: &Context<'_>,
-    targets: &[(String, String)],
-) -> ApiResult<Vec<Option<Node>>> {
-    Ok(targets.iter().map(|_| None).collect())
-}

@@ -445,17 +445,6 @@ pub type Mutation = LocationMutation;
 /// The location domain's live updates.
 pub type Subscription = live::LocationSubscription;
 
-/// A location object found by its global ID (none yet).
-pub enum Node {}
-
-/// The location objects behind global IDs (none yet).
-pub async fn resolve_nodes(
-    _ctx: &Context<'_>,
-    targets: &[(String, String)],
-) -> ApiResult<Vec<Option<Node>>> {
-    Ok(targets.iter().map(|_| None).collect())
-}
-
 /// Where a delivery stands.
 #[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryStatus {

@@ -437,14 +437,3 @@ impl RecommendMutation {
 pub type Query = RecommendQuery;
 /// The recommendations domain's mutations.
 pub type Mutation = RecommendMutation;
-
-/// Recommendations have no objects of their own behind global IDs.
-pub enum Node {}
-
-/// Recommendations have no objects of their own behind global IDs.
-pub async fn resolve_nodes(
-    _ctx: &Context<'_>,
-    targets: &[(String, String)],
-) -> ApiResult<Vec<Option<Node>>> {
-    Ok(targets.iter().map(|_| None).collect())
-}

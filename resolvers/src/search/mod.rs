@@ -30,17 +30,6 @@ pub const MAX_QUERY_CHARS: usize = 500;
 /// The most suggestions of each kind predictive search returns.
 pub const MAX_PREDICTIONS: i32 = 25;
 
-/// A search object found by its global ID (none: results are products).
-pub enum Node {}
-
-/// Search has no objects of its own behind global IDs.
-pub async fn resolve_nodes(
-    _ctx: &Context<'_>,
-    targets: &[(String, String)],
-) -> ApiResult<Vec<Option<Node>>> {
-    Ok(targets.iter().map(|_| None).collect())
-}
-
 // What a search cursor holds: the position (the sort value's bits: a decimal float text may
 // not read back to the same value), and a fingerprint of the search it belongs to.
 #[derive(Serialize, Deserialize)]
