@@ -9,6 +9,8 @@
 //! ```
 //! Settings (environment): `CHECKOUTS` (2000), `CONCURRENCY` (32), `STOCK` (1500).
 
+mod support;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,13 +22,7 @@ use storefront_gateway::config::{Config, StoreEngine};
 use storefront_gateway::{App, serve};
 use storefront_loaders::catalog::CatalogWriter;
 use storefront_loaders::store::{DynamoTable, Table};
-
-fn setting(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use support::{graphql, percentile, setting};
 
 struct Client {
     http: reqwest::Client,
@@ -35,27 +31,8 @@ struct Client {
 
 impl Client {
     async fn post(&self, query: &str, variables: Value) -> anyhow::Result<Value> {
-        let body: Value = self
-            .http
-            .post(&self.url)
-            .json(&json!({"query": query, "variables": variables}))
-            .send()
-            .await?
-            .json()
-            .await?;
-        if let Some(errors) = body.get("errors") {
-            anyhow::bail!("GraphQL errors: {errors}");
-        }
-        Ok(body["data"].clone())
+        graphql(&self.http, &self.url, query, variables).await
     }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i].as_secs_f64() * 1000.0
 }
 
 /// Runs `count` calls of `call` with `concurrency` in flight; returns the wall time and the

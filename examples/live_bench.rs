@@ -9,6 +9,8 @@
 //! ```
 //! Settings (environment): `SUBSCRIBERS` (1000), `ROUNDS` (20).
 
+mod support;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,15 +23,9 @@ use storefront_loaders::checkout::Checkout;
 use storefront_loaders::checkout::orders::OrderStatus;
 use storefront_loaders::identity::GuestToken;
 use storefront_loaders::location::delivery::{DeliveryPositions, FedPosition};
+use support::{graphql, percentile, setting};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-
-fn setting(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn rss_kb() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -40,20 +36,6 @@ fn rss_kb() -> u64 {
                 .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
-}
-
-async fn post(client: &reqwest::Client, url: &str, query: &str, variables: Value) -> Value {
-    let body: Value = client
-        .post(url)
-        .json(&json!({"query": query, "variables": variables}))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("JSON");
-    assert!(body.get("errors").is_none(), "{body}");
-    body["data"].clone()
 }
 
 #[tokio::main]
@@ -80,13 +62,13 @@ async fn main() -> anyhow::Result<()> {
 
     // One shipped guest order.
     let client = reqwest::Client::new();
-    let variant = post(&client, &url, "{ products(first: 1, filter: {available: true}) { nodes { variants(first: 1) { nodes { id } } } } }", json!({})).await
+    let variant = graphql(&client, &url, "{ products(first: 1, filter: {available: true}) { nodes { variants(first: 1) { nodes { id } } } } }", json!({})).await?
         ["products"]["nodes"][0]["variants"]["nodes"][0]["id"].clone();
-    let cart = post(&client, &url, "mutation($v: ID!) { cartCreate(input: {lines: [{merchandiseId: $v, quantity: 1}]}) { cart { id } } }", json!({"v": variant})).await
+    let cart = graphql(&client, &url, "mutation($v: ID!) { cartCreate(input: {lines: [{merchandiseId: $v, quantity: 1}]}) { cart { id } } }", json!({"v": variant})).await?
         ["cartCreate"]["cart"]["id"].clone();
-    let order = post(&client, &url, "mutation($cart: ID!) { checkoutComplete(cartId: $cart, idempotencyKey: \"live-bench-1\", email: \"eve@example.com\", shippingMethod: \"standard\",
+    let order = graphql(&client, &url, "mutation($cart: ID!) { checkoutComplete(cartId: $cart, idempotencyKey: \"live-bench-1\", email: \"eve@example.com\", shippingMethod: \"standard\",
         shippingAddress: {firstName: \"Eve\", address1: \"1 Main St\", city: \"Cambridge\", province: \"MA\", zip: \"02139\", countryCode: \"US\"},
-        payment: {token: \"tok_visa\"}) { order { id } } }", json!({"cart": cart})).await
+        payment: {token: \"tok_visa\"}) { order { id } } }", json!({"cart": cart})).await?
         ["checkoutComplete"]["order"]["id"].as_str().expect("order").to_owned();
     let token = storefront_resolvers::ids::decode_as(&order.clone().into(), "Order")
         .ok()
@@ -177,11 +159,10 @@ async fn main() -> anyhow::Result<()> {
         latencies.extend(arrived.into_iter().map(|at| at.duration_since(written)));
     }
     latencies.sort();
-    let pick = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
     println!(
         "{subscribers} subscribers, {rounds} positions: fan-out p50 {:.2} ms, p99 {:.2} ms, worst {:.2} ms; {per_connection:.0} KB RSS per connection (client and server in one process)",
-        pick(0.50).as_secs_f64() * 1000.0,
-        pick(0.99).as_secs_f64() * 1000.0,
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.99),
         latencies.last().expect("latencies").as_secs_f64() * 1000.0,
     );
     Ok(())

@@ -7,23 +7,19 @@
 //! ```
 //! Settings (environment): `STORES` (10000), `REQUESTS` (20000), `CONCURRENCY` (32).
 
+mod support;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
 use rand::{Rng, SeedableRng};
-use serde_json::{Value, json};
+use serde_json::json;
 use storefront_gateway::config::{Config, StoreEngine};
 use storefront_gateway::{App, serve};
 use storefront_loaders::location::{LocationRecord, OpeningHoursRecord, write_locations};
-
-fn setting(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use support::{graphql, percentile, setting};
 
 fn stores(count: usize) -> Vec<LocationRecord> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
@@ -94,16 +90,9 @@ async fn main() -> anyhow::Result<()> {
             let (client, url) = (client.clone(), url.clone());
             async move {
                 let at = Instant::now();
-                let body: Value = client
-                    .post(&url)
-                    .json(&json!({"query": query, "variables": {"lat": lat, "lon": lon}}))
-                    .send()
+                graphql(&client, &url, query, json!({"lat": lat, "lon": lon}))
                     .await
-                    .expect("request")
-                    .json()
-                    .await
-                    .expect("JSON");
-                assert!(body.get("errors").is_none(), "{body}");
+                    .expect("an answer without errors");
                 at.elapsed()
             }
         })
@@ -112,12 +101,11 @@ async fn main() -> anyhow::Result<()> {
         .await;
     let elapsed = started.elapsed();
     latencies.sort();
-    let pick = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
     println!(
         "{count} stores, {requests} requests, {concurrency} at once: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms",
         requests as f64 / elapsed.as_secs_f64(),
-        pick(0.50).as_secs_f64() * 1000.0,
-        pick(0.99).as_secs_f64() * 1000.0,
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.99),
     );
     Ok(())
 }

@@ -251,9 +251,10 @@ async fn products(
             ));
         }
     };
-    let described = match (query.is_empty(), min_cents, max_cents) {
-        (true, _, _) => "products".to_owned(),
-        (false, _, _) => format!("\u{201c}{query}\u{201d}"),
+    let described = if query.is_empty() {
+        "products".to_owned()
+    } else {
+        format!("\u{201c}{query}\u{201d}")
     };
     let price = match (min_cents, max_cents) {
         (Some(min), Some(max)) => format!(" between {} and {}", money(min), money(max)),
