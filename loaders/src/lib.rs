@@ -9,6 +9,7 @@ pub mod chat;
 pub mod checkout;
 pub mod codec;
 pub mod domain;
+pub mod fraud;
 pub mod hash;
 pub mod identity;
 pub mod item_loader;

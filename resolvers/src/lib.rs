@@ -10,6 +10,7 @@ pub mod connection;
 pub mod context;
 pub mod customer;
 pub mod error;
+pub mod fraud;
 pub mod ids;
 pub mod location;
 pub mod recommend;

@@ -3,6 +3,7 @@
 
 storefront_resolvers::domains! {
     catalog(storefront_loaders::catalog::DOMAIN) => [Product, ProductVariant, Category],
+    fraud(storefront_loaders::fraud::DOMAIN) => [],
     customer(storefront_loaders::identity::DOMAIN) => [Customer],
     location(storefront_loaders::location::DOMAIN) => [],
     cart(storefront_loaders::cart::DOMAIN) => [],

@@ -27,7 +27,8 @@ const CHECKOUT: &str = "mutation($cart: ID!, $key: String!, $email: String!, $to
 /// order comes from one address).
 pub fn checkout_config() -> Config {
     let mut config = test_config();
-    config.set("checkout", "fraud.orders_per_hour", 1_000_000);
+    config.set("fraud", "rules.checkouts_per_window", 1_000_000);
+    config.set("fraud", "rules.sign_ins_per_window", 1_000_000);
     // Hundreds of carts and checkouts from one address: the rate limit is not under test.
     config.rate_limit.enabled = false;
     config
@@ -43,7 +44,7 @@ pub async fn checkout(app: &TestApp, cart: &str, key: &str, email: &str, token: 
 }
 
 /// A variant set to `stock` units.
-async fn variant_with_stock(app: &TestApp, stock: i64) -> String {
+pub async fn variant_with_stock(app: &TestApp, stock: i64) -> String {
     let (id, _, _) = stocked_variants(app, 1).await.remove(0);
     set_stock(app, &id, stock).await;
     id
@@ -844,8 +845,8 @@ async fn an_http_processor_takes_payments_with_idempotency_keys_and_answers_that
 #[tokio::test]
 async fn the_fraud_rules_hold_large_orders_and_refuse_larger_ones() {
     let mut config = checkout_config();
-    config.set("checkout", "fraud.review_over", "1");
-    config.set("checkout", "fraud.block_over", "100000");
+    config.set("fraud", "rules.review_over", "1");
+    config.set("fraud", "rules.block_over", "100000");
     let app = spawn_app_with(config).await;
     let variant = variant_with_stock(&app, 10).await;
     let held = checkout(
@@ -863,8 +864,8 @@ async fn the_fraud_rules_hold_large_orders_and_refuse_larger_ones() {
     );
 
     let mut config = checkout_config();
-    config.set("checkout", "fraud.review_over", "0");
-    config.set("checkout", "fraud.block_over", "1");
+    config.set("fraud", "rules.review_over", "0");
+    config.set("fraud", "rules.block_over", "1");
     let app = spawn_app_with(config).await;
     let variant = variant_with_stock(&app, 10).await;
     let blocked = checkout(

@@ -23,6 +23,8 @@ pub struct Received {
     pub body: String,
     /// The content type.
     pub content_type: String,
+    /// The `x-amz-target` header (the operation of a JSON-protocol service), when sent.
+    pub target: String,
 }
 
 impl Received {
@@ -125,6 +127,11 @@ impl FakeAws {
                         body: String::from_utf8_lossy(&body).into_owned(),
                         content_type: headers
                             .get("content-type")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("")
+                            .to_owned(),
+                        target: headers
+                            .get("x-amz-target")
                             .and_then(|v| v.to_str().ok())
                             .unwrap_or("")
                             .to_owned(),

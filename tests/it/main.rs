@@ -13,6 +13,7 @@ mod customer;
 mod deploy;
 mod dynamodb;
 mod fake_aws;
+mod fraud;
 mod health;
 mod http;
 mod http_audit;

@@ -122,6 +122,20 @@ impl TestApp {
         }
     }
 
+    /// POSTs an operation with an `x-api-key`; returns the whole JSON answer.
+    pub async fn post_with_key(&self, key: &str, query: &str, variables: Value) -> Value {
+        self.client
+            .post(self.url("/graphql"))
+            .header("x-api-key", key)
+            .json(&json!({"query": query, "variables": variables}))
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("JSON body")
+    }
+
     /// The URL of a path.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
@@ -492,4 +506,17 @@ impl Table for FaultyStore {
     async fn batch_put(&self, items: Vec<Item>) -> Result<(), StoreError> {
         self.inner.batch_put(items).await
     }
+}
+
+/// Issues the admin API key `secret` (named `name`) in `config`.
+pub fn with_admin_key(config: &mut Config, name: &str, secret: &str) {
+    config
+        .rate_limit
+        .api_keys
+        .push(storefront_gateway::config::ApiKeyConfig {
+            name: name.into(),
+            sha256: storefront_schema::persisted::document_hash(secret),
+            budget: None,
+            admin: true,
+        });
 }

@@ -1,9 +1,8 @@
 //! Checkout and orders: a cart becomes an order in one conditional transaction (stock,
 //! discount usage, the order, its outbox message, the idempotency record), the payment is
-//! taken through a `PaymentProvider`, checkouts are scored by a `FraudScorer`, and a sweeper
-//! finishes what interrupted checkouts left.
+//! taken through a `PaymentProvider`, checkouts are scored by the fraud domain's check, and a
+//! sweeper finishes what interrupted checkouts left.
 
-pub mod fraud;
 pub mod metrics;
 pub mod orders;
 pub mod outbox;
@@ -17,7 +16,6 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use fraud::{FraudRules, FraudScorer, RuleScorer, Verdict};
 pub use metrics::CheckoutMetrics;
 pub use orders::{
     OrderLineRecord, OrderRecord, OrderStatus, OrderStore, PaymentRecord, PaymentState,
@@ -31,7 +29,7 @@ use crate::cart::Carts;
 use crate::domain::{
     Domain, DomainConfig, OpenError, Services, SettingError, Shared, SharedSettings, parse_section,
 };
-use crate::rate_limit::{RateLimitSettings, RateLimiter};
+use crate::fraud::Fraud;
 
 /// The payment processor (`[checkout.payments]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,8 +110,6 @@ impl Default for OutboxConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CheckoutConfig {
-    /// The fraud rules.
-    pub fraud: FraudRules,
     /// Seconds between sweeps for interrupted checkouts (0: no sweeper).
     pub sweep_seconds: u64,
     /// Seconds an order may stay pending before the sweeper settles it.
@@ -127,7 +123,6 @@ pub struct CheckoutConfig {
 impl Default for CheckoutConfig {
     fn default() -> Self {
         Self {
-            fraud: FraudRules::default(),
             sweep_seconds: 30,
             settle_after_seconds: 120,
             outbox: OutboxConfig::default(),
@@ -162,12 +157,6 @@ impl DomainConfig for CheckoutConfig {
             return Err(SettingError::new(
                 format!("{section}.payments"),
                 "the `http` processor needs `url` (http or https), `api_key` and a timeout of at least 1 ms",
-            ));
-        }
-        if self.fraud.orders_per_hour == 0 || self.fraud.review_over > self.fraud.block_over {
-            return Err(SettingError::new(
-                format!("{section}.fraud"),
-                "orders_per_hour must be at least 1, and review_over at most block_over",
             ));
         }
         Ok(())
@@ -232,14 +221,9 @@ impl Domain for CheckoutDomain {
                 .map_err(|e| OpenError::new(format!("cannot set up the payment processor: {e}")))?,
             ),
         };
-        let velocity = RateLimiter::new(
-            RateLimitSettings {
-                budget: config.fraud.orders_per_hour,
-                window: Duration::from_secs(3600),
-            },
-            shared.redis.clone(),
-            &format!("{}fraud:", shared.settings.namespace),
-        );
+        let fraud = services.get::<Arc<Fraud>>().cloned().ok_or_else(|| {
+            OpenError::new("checkout needs the fraud domain, registered before it")
+        })?;
         let metrics = CheckoutMetrics::registered(&shared.metrics);
         let queue = relay::LocalQueue::new(Arc::clone(&shared.table));
         let sinks = sinks(&config.outbox, shared, &queue).await?;
@@ -254,7 +238,7 @@ impl Domain for CheckoutDomain {
             orders: OrderStore::new(Arc::clone(&shared.table)),
             carts,
             payments,
-            fraud: Arc::new(RuleScorer::new(config.fraud.clone(), velocity)),
+            fraud,
             metrics,
         };
         services.insert(Arc::new(checkout));

@@ -8,11 +8,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
-use super::fraud::{FraudInput, FraudScorer, Verdict};
 use super::metrics::CheckoutMetrics;
 use super::orders::{
     IdempotencyRecord, OrderLineRecord, OrderRecord, OrderStatus, OrderStore, PaymentRecord,
@@ -23,6 +22,7 @@ use super::payment::{Authorization, Found, PaymentError, PaymentProvider, Paymen
 use crate::cart::{self, CartRecord, Carts, DiscountRecord, LineInput};
 use crate::catalog::{CatalogWriter, ProductRecord, VariantRecord, keys as catalog_keys};
 use crate::codec::{from_item, to_item};
+use crate::fraud::{ClientSignals, Fraud, FraudAddress, FraudEvent, FraudEventKind, Verdict};
 use crate::hash::sha256_hex;
 use crate::identity::{Address, GuestToken, Owner};
 use crate::location::store_stock::{self, StoreStock};
@@ -107,6 +107,10 @@ pub struct CheckoutRequest {
     pub payment_token: String,
     /// The client's address, for the fraud check.
     pub ip: Option<String>,
+    /// The client's own signals, for the fraud check.
+    pub signals: ClientSignals,
+    /// When the signed-in customer's account was made, for the fraud check.
+    pub account_created_at: Option<DateTime<Utc>>,
 }
 
 /// How an order reaches the buyer.
@@ -146,7 +150,7 @@ pub struct Checkout {
     /// The payment processor.
     pub payments: Arc<dyn PaymentProvider>,
     /// The fraud check.
-    pub fraud: Arc<dyn FraudScorer>,
+    pub fraud: Arc<Fraud>,
     /// Counters.
     pub metrics: CheckoutMetrics,
 }
@@ -327,16 +331,18 @@ impl Checkout {
                 ),
             )));
         }
-        let verdict = self
+        let order_id = uuid::Uuid::new_v4().simple().to_string();
+        let decision = self
             .fraud
-            .score(&FraudInput {
-                email: request.email.clone(),
-                ip: request.ip.clone(),
-                total: cost.total,
-                shipping_country: shipping_address.country_code.clone(),
-                billing_country: request.billing_address.country_code.clone(),
-            })
+            .check(&fraud_event(
+                &request,
+                &order_id,
+                &shipping_address,
+                cost.total,
+                &currency_of(&variants, &products),
+            ))
             .await;
+        let verdict = decision.verdict;
         if verdict == Verdict::Block {
             return Ok(Err(refused(
                 Refusal::FraudBlocked,
@@ -346,11 +352,7 @@ impl Checkout {
         let token = GuestToken::generate();
         let order_digest = token.digest();
         let now = Utc::now();
-        let currency = variants
-            .values()
-            .next()
-            .and_then(|v| products.get(&v.product_id))
-            .map_or_else(|| "USD".to_owned(), |p| p.currency.clone());
+        let currency = currency_of(&variants, &products);
         let lines = cart
             .lines
             .iter()
@@ -383,7 +385,7 @@ impl Checkout {
             None => Owner::Guest(order_digest.clone()),
         };
         let order = OrderRecord {
-            id: uuid::Uuid::new_v4().simple().to_string(),
+            id: order_id,
             number: order_number(),
             owner,
             email: request.email.clone(),
@@ -1094,4 +1096,53 @@ fn status_message(order: &OrderRecord) -> Value {
         "status": order.status.as_str(),
         "version": order.version,
     })
+}
+
+/// The order's currency: its products'.
+fn currency_of(
+    variants: &HashMap<String, VariantRecord>,
+    products: &HashMap<String, ProductRecord>,
+) -> String {
+    variants
+        .values()
+        .next()
+        .and_then(|v| products.get(&v.product_id))
+        .map_or_else(|| "USD".to_owned(), |p| p.currency.clone())
+}
+
+/// What the fraud check sees of a checkout: the payment method only as a fingerprint.
+fn fraud_event(
+    request: &CheckoutRequest,
+    order_id: &str,
+    shipping: &Address,
+    total: Decimal,
+    currency: &str,
+) -> FraudEvent {
+    let line = |a: &Address| FraudAddress {
+        country: a.country_code.clone(),
+        line: [
+            Some(a.address1.as_str()),
+            a.address2.as_deref(),
+            Some(a.city.as_str()),
+            a.zip.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(", "),
+    };
+    let mut event = FraudEvent::new(FraudEventKind::Checkout, &request.email);
+    event.ip = request.ip.clone();
+    event.signals = request.signals.clone();
+    event.order_id = Some(order_id.to_owned());
+    event.amount = Some(total);
+    event.currency = Some(currency.to_owned());
+    event.shipping = Some(line(shipping));
+    event.billing = Some(line(&request.billing_address));
+    event.card_fingerprint = Some(sha256_hex(request.payment_token.as_bytes())[..24].to_owned());
+    event.customer_id = request.customer.clone();
+    event.account_age_days = request
+        .account_created_at
+        .map(|at| (Utc::now() - at).num_days());
+    event
 }

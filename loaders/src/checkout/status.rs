@@ -29,6 +29,9 @@ pub enum StatusError {
     /// The order kept changing under us.
     #[error("the order changed meanwhile; try again")]
     Conflict,
+    /// The held payment could not be taken.
+    #[error("the payment could not be taken: {0}")]
+    PaymentFailed(String),
 }
 
 /// The key of an order's id, pointing at its digest (for the OMS, which knows the id).
@@ -94,6 +97,10 @@ impl Checkout {
                 .await
                 .map_err(|_| StatusError::Conflict)?
                 .ok_or(StatusError::NotFound)?;
+            if order.status == OrderStatus::OnHold && status == OrderStatus::Paid {
+                // Releasing a held order takes its payment first.
+                return self.release_hold(order_id, note).await;
+            }
             if !order.status.may_become(status) {
                 return Err(StatusError::Illegal {
                     from: order.status.as_str(),
@@ -101,6 +108,54 @@ impl Checkout {
                 });
             }
             match self.apply(&digest, order, status, note.clone()).await {
+                Ok(Some(order)) => return Ok(order),
+                Ok(None) => continue,
+                Err(_) => return Err(StatusError::Conflict),
+            }
+        }
+        Err(StatusError::Conflict)
+    }
+
+    /// Releases an order held for a fraud review: its authorized payment is captured, then
+    /// the order is PAID. Two releases at once capture once in effect (the capture is
+    /// idempotent) and move the order once (the move is conditional on its version).
+    pub async fn release_hold(
+        &self,
+        order_id: &str,
+        note: Option<String>,
+    ) -> Result<OrderRecord, StatusError> {
+        for _ in 0..10 {
+            let (digest, mut order) = self
+                .by_id(order_id)
+                .await
+                .map_err(|_| StatusError::Conflict)?
+                .ok_or(StatusError::NotFound)?;
+            if order.status != OrderStatus::OnHold {
+                return Err(StatusError::Illegal {
+                    from: order.status.as_str(),
+                    to: OrderStatus::Paid.as_str(),
+                });
+            }
+            if let (PaymentState::Authorized, Some(id)) =
+                (order.payment.state, order.payment.authorization_id.clone())
+            {
+                let started = std::time::Instant::now();
+                let captured = self
+                    .payments
+                    .capture(&Authorization {
+                        id,
+                        amount: order.total,
+                    })
+                    .await;
+                self.metrics
+                    .payment_call("capture", captured.as_ref().map(drop), started);
+                captured.map_err(|e| StatusError::PaymentFailed(e.to_string()))?;
+                order.payment.state = PaymentState::Captured;
+            }
+            let note = note
+                .clone()
+                .or_else(|| Some("released after a fraud review".into()));
+            match self.apply(&digest, order, OrderStatus::Paid, note).await {
                 Ok(Some(order)) => return Ok(order),
                 Ok(None) => continue,
                 Err(_) => return Err(StatusError::Conflict),

@@ -9,7 +9,8 @@ use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use storefront_loaders::checkout::{
     Checkout, CheckoutRequest, Fulfilment, PICKUP, Refusal, StatusError,
 };
-use storefront_loaders::identity::GuestToken;
+use storefront_loaders::fraud::ClientSignals;
+use storefront_loaders::identity::{GuestToken, Identity};
 use storefront_loaders::rate_limit::{ClientIp, Operator};
 use storefront_loaders::store::StartKey;
 
@@ -102,6 +103,8 @@ pub enum OrderErrorCode {
     IllegalTransition,
     /// The order changed meanwhile; try again.
     Conflict,
+    /// The held payment could not be taken.
+    PaymentFailed,
 }
 
 /// An expected failure of an order change.
@@ -122,11 +125,12 @@ pub struct OrderPayload {
     pub user_errors: Vec<OrderUserError>,
 }
 
-fn order_error(e: StatusError) -> OrderPayload {
+pub(crate) fn order_error(e: StatusError) -> OrderPayload {
     let code = match e {
         StatusError::NotFound => OrderErrorCode::OrderNotFound,
         StatusError::Illegal { .. } => OrderErrorCode::IllegalTransition,
         StatusError::Conflict => OrderErrorCode::Conflict,
+        StatusError::PaymentFailed(_) => OrderErrorCode::PaymentFailed,
     };
     OrderPayload {
         order: None,
@@ -151,7 +155,7 @@ pub struct OrderStatusUpdatePayload {
 
 /// The guard of operator mutations: an issued API key with the admin role, never a
 /// customer's token.
-fn operator(ctx: &Context<'_>) -> async_graphql::Result<()> {
+pub(crate) fn operator(ctx: &Context<'_>) -> async_graphql::Result<()> {
     if ctx.data_opt::<Operator>().is_some() {
         Ok(())
     } else {
@@ -359,9 +363,21 @@ impl CheckoutMutation {
             ));
         };
         let checkout = service::<Arc<Checkout>>(ctx)?;
+        let customer = viewer_opt(ctx).map(|v| v.sub().to_owned());
+        let account_created_at = match &customer {
+            Some(sub) => service::<Identity>(ctx)?
+                .profiles
+                .get(sub)
+                .await
+                .map_err(ApiError::from)?
+                .map(|p| p.created_at),
+            None => None,
+        };
         let request = CheckoutRequest {
             cart,
-            customer: viewer_opt(ctx).map(|v| v.sub().to_owned()),
+            customer,
+            account_created_at,
+            signals: ctx.data_opt::<ClientSignals>().cloned().unwrap_or_default(),
             idempotency_key: key.to_owned(),
             email: email.to_string(),
             billing_address: billing,

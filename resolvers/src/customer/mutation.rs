@@ -1,6 +1,7 @@
 //! Sign-up, confirmation, sign-in, refresh, sign-out, password reset and profile updates.
 
 use async_graphql::{Context, ErrorExtensions as _, Object, SimpleObject};
+use storefront_loaders::fraud::{ClientSignals, Fraud, FraudEvent, FraudEventKind, Verdict};
 use storefront_loaders::identity::{
     ClientIp, CodePurpose, CustomerProfile, Email, Identity, IdentityError, NewAccount,
     ProfileChanges, SessionTokens,
@@ -240,6 +241,29 @@ async fn session(
     })
 }
 
+/// The fraud check's view of an identity event of this request.
+fn fraud_event(ctx: &Context<'_>, kind: FraudEventKind, email: &Email) -> FraudEvent {
+    let mut event = FraudEvent::new(kind, email.as_str());
+    event.ip = ctx.data_opt::<ClientIp>().map(|ip| ip.0.clone());
+    event.signals = ctx.data_opt::<ClientSignals>().cloned().unwrap_or_default();
+    event
+}
+
+/// Ends a session that was opened for a sign-in the fraud check blocked.
+async fn revoke(identity: &Identity, tokens: &SessionTokens) {
+    let ended = match identity.verifier.verify(&tokens.access_token).await {
+        Ok(claims) => identity
+            .provider
+            .sign_out(&tokens.access_token, &claims)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = ended {
+        tracing::warn!(error = %e, "the session of a blocked sign-in could not be ended");
+    }
+}
+
 const SIGN_UP: Fields<'static> = Fields {
     email: &["input", "email"],
     password: &["input", "password"],
@@ -422,7 +446,16 @@ impl CustomerMutation {
             first_name: profile.first_name.clone().filter(|n| !n.is_empty()),
             last_name: profile.last_name.clone().filter(|n| !n.is_empty()),
         };
-        match identity.provider.sign_up(&account).await {
+        let decision = service::<std::sync::Arc<Fraud>>(ctx)?
+            .check(&fraud_event(ctx, FraudEventKind::SignUp, &email))
+            .await;
+        // A blocked sign-up is answered as a taken email is: nothing is made, nothing told.
+        let made = if decision.verdict == Verdict::Block {
+            Err(IdentityError::EmailTaken)
+        } else {
+            identity.provider.sign_up(&account).await
+        };
+        match made {
             Ok(outcome) => {
                 let customer = identity
                     .profiles
@@ -497,14 +530,26 @@ impl CustomerMutation {
             });
         };
         let identity = service::<Identity>(ctx)?;
+        let fraud = service::<std::sync::Arc<Fraud>>(ctx)?;
         let ip = ctx.data_opt::<ClientIp>();
-        let result = throttled_attempt(
-            identity,
-            ip,
-            &email,
-            identity.provider.sign_in(&email, &password),
-        )
-        .await?;
+        let event = fraud_event(ctx, FraudEventKind::SignIn, &email);
+        // The check runs beside the password check, whatever its outcome, so that a blocked
+        // sign-in takes the time a wrong password does; a block is answered as one, and
+        // counts against the throttle as one.
+        let attempt = async {
+            let (signed, decision) = futures::join!(
+                identity.provider.sign_in(&email, &password),
+                fraud.check(&event)
+            );
+            match signed {
+                Ok(tokens) if decision.verdict == Verdict::Block => {
+                    revoke(identity, &tokens).await;
+                    Err(IdentityError::InvalidCredentials)
+                }
+                other => other,
+            }
+        };
+        let result = throttled_attempt(identity, ip, &email, attempt).await?;
         Ok(match result {
             Ok(tokens) => session(identity, tokens, Some(&email)).await?,
             Err(e) => CustomerSessionPayload {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use axum::http::{HeaderMap, StatusCode, header};
 use ipnet::IpNet;
 use storefront_loaders::domain::{Authenticator, Principal, Refusal};
+use storefront_loaders::fraud::ClientSignals;
 use storefront_loaders::rate_limit::{Budget, ClientId, ClientIp, Operator};
 use storefront_resolvers::ErrorCode;
 use storefront_schema::persisted::document_hash;
@@ -24,6 +25,7 @@ pub(super) struct Caller {
     pub(super) budget: Option<Budget>,
     pub(super) ip: ClientIp,
     pub(super) operator: Option<Operator>,
+    pub(super) signals: ClientSignals,
 }
 
 /// How callers are told apart: the proxies whose `X-Forwarded-For` is believed, and the
@@ -92,11 +94,14 @@ impl Clients {
     /// (or counted as the address, by config), never given a budget of its own.
     pub(super) fn caller(&self, headers: &HeaderMap, peer: IpAddr) -> Result<Caller, RequestError> {
         let ip = self.address(headers, peer).to_string();
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let signals = ClientSignals::new(header("user-agent"), header("x-device-id"));
         let anonymous = |ip: String| Caller {
             client: ClientId(format!("ip:{ip}")),
             budget: None,
             ip: ClientIp(ip),
             operator: None,
+            signals: signals.clone(),
         };
         let mut sent = headers.get_all("x-api-key").iter();
         let Some(key) = sent.next() else {
@@ -115,6 +120,7 @@ impl Clients {
                 budget: key.budget.map(Budget),
                 ip: ClientIp(ip),
                 operator: key.admin.then(|| Operator(key.name.clone())),
+                signals: signals.clone(),
             }),
             (None, UnknownApiKeys::Anonymous) => Ok(anonymous(ip)),
             (None, UnknownApiKeys::Refuse) => Err(RequestError::new(

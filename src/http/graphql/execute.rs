@@ -238,7 +238,8 @@ impl Exchange<'_> {
                     .data(Arc::clone(&batch_cost))
                     .data(deadline)
                     .data(caller.client.clone())
-                    .data(caller.ip.clone());
+                    .data(caller.ip.clone())
+                    .data(caller.signals.clone());
                 if let Some(budget) = caller.budget {
                     request = request.data(budget);
                 }

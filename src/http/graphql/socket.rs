@@ -429,8 +429,10 @@ impl Session {
                     }
                     Ok((request, prepared)) => {
                         let caller = &self.caller;
-                        let mut request =
-                            request.data(caller.client.clone()).data(caller.ip.clone());
+                        let mut request = request
+                            .data(caller.client.clone())
+                            .data(caller.ip.clone())
+                            .data(caller.signals.clone());
                         if let Some(budget) = caller.budget {
                             request = request.data(budget);
                         }
