@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod rate_limit;
 pub mod recommend;
 pub mod search;
+pub mod shop;
 pub mod store;
 pub mod stored;
 pub mod sync;

@@ -17,5 +17,6 @@ pub mod recommend;
 pub mod registry;
 pub mod scalars;
 pub mod search;
+pub mod shop;
 
 pub use error::{ApiError, ErrorCode};

@@ -10,7 +10,8 @@ storefront_resolvers::domains! {
     checkout(storefront_loaders::checkout::DOMAIN) => [],
     search(storefront_loaders::search::DOMAIN) => [],
     recommend(storefront_loaders::recommend::DOMAIN) => [],
-    chat(storefront_loaders::chat::DOMAIN) => [];
+    chat(storefront_loaders::chat::DOMAIN) => [],
+    shop(storefront_loaders::shop::DOMAIN) => [];
     subscriptions: [location];
 }
 

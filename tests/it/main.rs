@@ -26,5 +26,6 @@ mod pickup;
 mod recommend;
 mod search;
 mod security;
+mod shop;
 mod subscriptions;
 mod support;

@@ -108,11 +108,11 @@ pub enum ReviewAction {
 
 /// Fraud review queries.
 #[derive(Default)]
-pub struct Query;
+pub struct FraudQuery;
 
 /// Fraud review queries.
 #[Object]
-impl Query {
+impl FraudQuery {
     /// The newest fraud decisions (at most 100) about an order or an email: give one of
     /// the two. Needs an admin API key.
     #[graphql(guard = "operator")]
@@ -145,11 +145,11 @@ impl Query {
 
 /// Fraud review mutations.
 #[derive(Default)]
-pub struct Mutation;
+pub struct FraudMutation;
 
 /// Fraud review mutations.
 #[Object]
-impl Mutation {
+impl FraudMutation {
     /// Decides about an order held for a fraud review (ON_HOLD): release it (its payment is
     /// taken) or cancel it (its payment is voided, its stock put back). Needs an admin API
     /// key; an order that is not held is refused with `ILLEGAL_TRANSITION`.
@@ -197,3 +197,8 @@ impl Mutation {
         })
     }
 }
+
+/// The domain's queries, as the registry names them.
+pub type Query = FraudQuery;
+/// The domain's mutations, as the registry names them.
+pub type Mutation = FraudMutation;
