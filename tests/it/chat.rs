@@ -225,12 +225,7 @@ async fn a_product_question_is_answered_with_the_catalog_search_s_own_products()
 #[tokio::test]
 async fn stores_hours_and_a_hand_off_come_from_the_locator_and_reach_operators() {
     let mut config = checkout_config();
-    config.rate_limit.api_keys = vec![storefront_gateway::config::ApiKeyConfig {
-        name: "support-desk".into(),
-        sha256: storefront_schema::persisted::document_hash("support-secret"),
-        budget: None,
-        admin: true,
-    }];
+    crate::support::with_admin_key(&mut config, "support-desk", "support-secret");
     let app = spawn_app_with(config).await;
     let session = start(&app, None).await;
     let near = say(&app, None, &session, "stores near Boston").await;

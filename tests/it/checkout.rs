@@ -378,12 +378,7 @@ const STATUS_UPDATE: &str = "mutation($id: String!, $status: OrderStatus!) {
 #[tokio::test]
 async fn the_oms_moves_orders_along_their_status_machine_with_an_operator_key_only() {
     let mut config = checkout_config();
-    config.rate_limit.api_keys = vec![storefront_gateway::config::ApiKeyConfig {
-        name: "oms".into(),
-        sha256: storefront_schema::persisted::document_hash("oms-secret"),
-        budget: None,
-        admin: true,
-    }];
+    crate::support::with_admin_key(&mut config, "oms", "oms-secret");
     let app = spawn_app_with(config).await;
     let variant = variant_with_stock(&app, 10).await;
     let cart = cart_with(&app, &variant, 1).await;

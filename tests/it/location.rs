@@ -441,12 +441,7 @@ async fn amazon_location_geocodes_addresses_and_the_gazetteer_answers_when_it_fa
 #[tokio::test]
 async fn only_an_operator_records_courier_positions_and_older_ones_are_not_kept() {
     let mut config = crate::checkout::checkout_config();
-    config.rate_limit.api_keys = vec![storefront_gateway::config::ApiKeyConfig {
-        name: "carrier".into(),
-        sha256: storefront_schema::persisted::document_hash("carrier-secret"),
-        budget: None,
-        admin: true,
-    }];
+    crate::support::with_admin_key(&mut config, "carrier", "carrier-secret");
     let app = crate::support::spawn_app_with(config).await;
     let variant = crate::cart::stocked_variants(&app, 1).await.remove(0).0;
     let cart = crate::checkout::cart_with(&app, &variant, 1).await;
