@@ -15,6 +15,7 @@ pub mod identity;
 pub mod item_loader;
 pub mod location;
 pub mod metrics;
+pub mod periodic;
 pub mod rate_limit;
 pub mod recommend;
 pub mod search;

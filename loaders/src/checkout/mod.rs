@@ -30,6 +30,7 @@ use crate::domain::{
     Domain, DomainConfig, OpenError, Services, SettingError, Shared, SharedSettings, parse_section,
 };
 use crate::fraud::Fraud;
+use crate::periodic::{self, First};
 
 /// The payment processor (`[checkout.payments]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -316,10 +317,9 @@ impl Domain for CheckoutDomain {
             .filter(|_| config.outbox.relay_millis > 0)
         {
             let every = Duration::from_millis(config.outbox.relay_millis);
-            tokio::spawn(async move {
-                let mut ticks = tokio::time::interval(every);
-                loop {
-                    ticks.tick().await;
+            periodic::every(every, First::Now, move || {
+                let relay = Arc::clone(&relay);
+                async move {
                     if let Err(e) = relay.pass(100).await {
                         tracing::warn!(error = %e, "the outbox relay pass failed");
                     }
@@ -335,12 +335,9 @@ impl Domain for CheckoutDomain {
         }
         let every = Duration::from_secs(config.sweep_seconds);
         let older_than = Duration::from_secs(config.settle_after_seconds);
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(every);
-            // The first tick is immediate; the first sweep waits a whole period.
-            ticks.tick().await;
-            loop {
-                ticks.tick().await;
+        periodic::every(every, First::AfterAPeriod, move || {
+            let checkout = Arc::clone(&checkout);
+            async move {
                 match checkout.sweep(older_than).await {
                     Ok(0) => {}
                     Ok(settled) => {

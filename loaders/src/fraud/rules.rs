@@ -11,10 +11,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::event::{Assessment, FraudEvent, FraudEventKind, FraudScorer, ScoreError, Verdict};
 use crate::cache::RedisTier;
+use crate::hash::sha256_hex;
 use crate::rate_limit::{ClientId, RateLimitSettings, RateLimiter};
 
 /// The shipped list of disposable email domains.
@@ -169,13 +169,8 @@ impl RuleScorer {
                 continue;
             };
             // Hashed: the counters' keys hold no email or address in the clear.
-            let digest = Sha256::digest(format!("{name}\u{1f}{value}").as_bytes());
-            let key = ClientId(
-                digest[..12]
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect::<String>(),
-            );
+            let key =
+                ClientId(sha256_hex(format!("{name}\u{1f}{value}").as_bytes())[..24].to_owned());
             if limiter.spend(&key, 1).await.is_err() {
                 over.push(name);
             }

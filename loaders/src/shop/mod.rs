@@ -126,11 +126,10 @@ impl Domain for ShopDomain {
             return Ok(None);
         };
         let every = Duration::from_secs(config.flags_reload_seconds);
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(every);
-            ticks.tick().await;
-            loop {
-                ticks.tick().await;
+        // Open read them already; the change feed keeps them current in between.
+        crate::periodic::every(every, crate::periodic::First::AfterAPeriod, move || {
+            let flags = flags.clone();
+            async move {
                 if let Err(e) = flags.reload().await {
                     tracing::warn!(error = %e, "the feature flags could not be re-read");
                 }
