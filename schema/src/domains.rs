@@ -8,10 +8,12 @@ storefront_resolvers::domains! {
     location(storefront_loaders::location::DOMAIN) => [],
     cart(storefront_loaders::cart::DOMAIN) => [],
     checkout(storefront_loaders::checkout::DOMAIN) => [],
+    events(storefront_loaders::events::DOMAIN) => [],
     search(storefront_loaders::search::DOMAIN) => [],
     recommend(storefront_loaders::recommend::DOMAIN) => [],
     chat(storefront_loaders::chat::DOMAIN) => [],
-    shop(storefront_loaders::shop::DOMAIN) => [];
+    shop(storefront_loaders::shop::DOMAIN) => [],
+    marketing(storefront_loaders::marketing::DOMAIN) => [];
     subscriptions: [location];
 }
 

@@ -63,7 +63,7 @@ pub async fn create_cart(app: &TestApp, token: Option<&str>, lines: Value) -> Va
     body["data"]["cartCreate"].clone()
 }
 
-async fn change(
+pub async fn change(
     app: &TestApp,
     token: Option<&str>,
     name: &str,

@@ -236,103 +236,30 @@ async fn two_relays_never_send_a_message_twice() {
 
 #[tokio::test]
 async fn order_events_reach_eventbridge_beside_the_queue() {
-    let moto = local_aws().moto_url;
-    let name = format!("storefront-{}", uuid::Uuid::new_v4().simple());
-    let events = aws_sdk_eventbridge::Client::from_conf(
-        aws_sdk_eventbridge::config::Builder::new()
-            .behavior_version(aws_sdk_eventbridge::config::BehaviorVersion::latest())
-            .region(aws_sdk_eventbridge::config::Region::new("us-east-1"))
-            .endpoint_url(&moto)
-            .credentials_provider(aws_sdk_eventbridge::config::Credentials::new(
-                "local", "local", None, None, "tests",
-            ))
-            .build(),
-    );
-    let port: u16 = moto
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("moto port");
-    let sqs = sqs(port);
-    events
-        .create_event_bus()
-        .name(&name)
-        .send()
-        .await
-        .expect("bus");
-    let queue = sqs
-        .create_queue()
-        .queue_name(&name)
-        .send()
-        .await
-        .expect("queue");
-    let url = queue.queue_url().expect("url").to_owned();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("attributes")
-        .attributes()
-        .and_then(|a| {
-            a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-                .cloned()
-        })
-        .expect("arn");
-    events
-        .put_rule()
-        .name("orders")
-        .event_bus_name(&name)
-        .event_pattern(r#"{"source": ["storefront.orders"]}"#)
-        .send()
-        .await
-        .expect("rule");
-    events
-        .put_targets()
-        .rule("orders")
-        .event_bus_name(&name)
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("queue")
-                .arn(arn)
-                .build()
-                .expect("target"),
-        )
-        .send()
-        .await
-        .expect("target");
-
-    let config = checkout_config();
+    let pipe = crate::events::BusToQueue::new(r#"{"source": ["storefront.orders"]}"#).await;
+    let (config, plugged) = pipe.gateway(checkout_config());
     let store = storefront_gateway::app::open_store(&config)
         .await
         .expect("store");
-    let mut plugged = Services::default();
-    plugged.insert(OutboxSinks(vec![
-        Arc::new(LocalQueue::new(Arc::clone(&store))) as Arc<dyn OutboxSink>,
-        Arc::new(storefront_loaders::checkout::relay::EventBus::new(
-            events, name,
-        )),
-    ]));
     let app = crate::support::spawn_with_plugged(config, store, plugged).await;
     place_orders(&app, 1, "events").await;
+    // The order-management system gets its messages from the checkout's outbox ...
     assert_eq!(relay(&app).pass(100).await.expect("pass"), 2);
-    let received = sqs
-        .receive_message()
-        .queue_url(&url)
-        .max_number_of_messages(10)
-        .send()
+    let queue = app
+        .app
+        .services
+        .get::<LocalQueue>()
+        .expect("the local queue")
+        .receive(10)
         .await
         .expect("receive");
-    let kinds: std::collections::BTreeSet<String> = received
-        .messages()
+    assert_eq!(queue.len(), 2);
+    // ... and EventBridge the same changes as events, from the event stream.
+    assert_eq!(crate::events::relay_events(&app).await, 2);
+    let events = pipe.drain().await;
+    let kinds: std::collections::BTreeSet<String> = events
         .iter()
-        .map(|m| {
-            serde_json::from_str::<Value>(m.body().unwrap_or("{}")).expect("event")["detail-type"]
-                .as_str()
-                .unwrap_or("")
-                .to_owned()
-        })
+        .map(|e| e["detail-type"].as_str().unwrap_or("").to_owned())
         .collect();
     assert_eq!(
         kinds,
@@ -340,4 +267,8 @@ async fn order_events_reach_eventbridge_beside_the_queue() {
             .into_iter()
             .collect()
     );
+    for event in &events {
+        assert_eq!(event["detail"]["version"], 1);
+        assert_eq!(event["detail"]["subject"], queue[0].order_id);
+    }
 }

@@ -39,6 +39,10 @@ pub fn test_config() -> Config {
     // Tests that need the checkout sweeper run it themselves.
     .with_section("checkout", "sweep_seconds", 0)
     .with_section("checkout", "outbox.relay_millis", 0)
+    // Likewise the events relay, the log's consumers and the abandoned-cart sweeper.
+    .with_section("events", "relay_millis", 0)
+    .with_section("events", "consumer_millis", 0)
+    .with_section("cart", "abandoned_sweep_seconds", 0)
 }
 
 /// Starts a gateway with the default test configuration.

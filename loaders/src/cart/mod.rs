@@ -2,6 +2,7 @@
 //! shipping from config, discounts from the table). A cart's id is an unguessable token; the
 //! store keeps only its digest.
 
+pub mod abandoned;
 pub mod merge;
 pub mod pricing;
 pub mod records;
@@ -14,6 +15,7 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+pub use abandoned::AbandonedCarts;
 pub use merge::{MergeChange, MergeKind, Merged};
 pub use pricing::{
     CartCost, LineInput, PricedLine, ShippingMethod, TaxRate, cents, price, tax_rate,
@@ -59,6 +61,11 @@ pub struct CartConfig {
     pub tax_rates: Vec<TaxRate>,
     /// Shipping methods.
     pub shipping_methods: Vec<ShippingMethod>,
+    /// Minutes an open cart with lines stays untouched before it counts as abandoned (one
+    /// `CartAbandoned` event).
+    pub abandoned_after_minutes: u64,
+    /// Seconds between sweeps for abandoned carts (0: no sweeper on this replica).
+    pub abandoned_sweep_seconds: u64,
     /// Write the demo discount codes when there are none.
     pub seed_demo: bool,
 }
@@ -104,6 +111,8 @@ impl Default for CartConfig {
                     free_over: None,
                 },
             ],
+            abandoned_after_minutes: 60,
+            abandoned_sweep_seconds: 60,
             seed_demo: true,
         }
     }
@@ -120,6 +129,9 @@ impl DomainConfig for CartConfig {
                 "max_lines",
                 "must be 1 to 80 (a checkout is one transaction)",
             );
+        }
+        if self.abandoned_after_minutes == 0 {
+            return bad("abandoned_after_minutes", "must be at least 1");
         }
         if self.max_quantity == 0 {
             return bad("max_quantity", "must be at least 1");
@@ -246,6 +258,7 @@ impl Domain for CartDomain {
             store: CartStore::new(Arc::clone(&shared.table)),
             config: Arc::new(config),
         });
+        services.insert(AbandonedCarts::new(Arc::clone(&shared.table)));
         Ok(())
     }
 
@@ -254,8 +267,33 @@ impl Domain for CartDomain {
         _section: &toml::Table,
         services: &Services,
     ) -> Result<Option<String>, OpenError> {
+        let sweeper = services
+            .get::<Carts>()
+            .zip(services.get::<AbandonedCarts>());
+        let sweeping = match sweeper.filter(|(c, _)| c.config.abandoned_sweep_seconds > 0) {
+            Some((carts, sweeper)) => {
+                let sweeper = sweeper.clone();
+                let idle = Duration::from_secs(carts.config.abandoned_after_minutes * 60);
+                let every = Duration::from_secs(carts.config.abandoned_sweep_seconds);
+                crate::periodic::every(every, crate::periodic::First::AfterAPeriod, move || {
+                    let sweeper = sweeper.clone();
+                    async move {
+                        match sweeper.sweep(idle).await {
+                            Ok(0) => {}
+                            Ok(n) => tracing::info!(announced = n, "abandoned carts announced"),
+                            Err(e) => tracing::warn!(error = %e, "the abandoned-cart sweep failed"),
+                        }
+                    }
+                });
+                Some(format!(
+                    "abandoned-cart sweeper every {} s",
+                    carts.config.abandoned_sweep_seconds
+                ))
+            }
+            None => None,
+        };
         let Some(carts) = services.get::<Carts>().filter(|c| c.config.seed_demo) else {
-            return Ok(None);
+            return Ok(sweeping);
         };
         let codes: Vec<String> = demo_discounts().into_iter().map(|d| d.code).collect();
         let found = carts
@@ -264,9 +302,13 @@ impl Domain for CartDomain {
             .await
             .map_err(|e| OpenError::new(format!("cannot read the store: {e}")))?;
         if !found.is_empty() {
-            return Ok(None);
+            return Ok(sweeping);
         }
-        self.seed(services, 0).await
+        let seeded = self.seed(services, 0).await?;
+        Ok(match (seeded, sweeping) {
+            (Some(a), Some(b)) => Some(format!("{a}, {b}")),
+            (a, b) => a.or(b),
+        })
     }
 
     async fn seed(&self, services: &Services, _size: usize) -> Result<Option<String>, OpenError> {

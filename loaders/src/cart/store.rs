@@ -56,11 +56,9 @@ impl CartStore {
             Owner::Customer(sub) => Value::from(sub.clone()),
             Owner::Guest(_) => Value::Null,
         };
-        to_item(
-            &keys::cart(digest),
-            cart,
-            &[(TTL_ATTRIBUTE, expiry_after(ttl)), ("customer", owner)],
-        )
+        let mut extra = vec![(TTL_ATTRIBUTE, expiry_after(ttl)), ("customer", owner)];
+        extra.extend(super::abandoned::listing(digest, cart));
+        to_item(&keys::cart(digest), cart, &extra)
     }
 
     /// Stores a new cart under `digest`, living `ttl` from its last change.

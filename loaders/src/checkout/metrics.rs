@@ -6,10 +6,10 @@ use std::time::Instant;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 
 use crate::Metrics;
+use crate::outbox::OutboxMetrics;
 
 /// How a checkout ended.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -37,12 +37,8 @@ pub struct CheckoutMetrics {
     pub payment_calls: Family<PaymentCall, Counter>,
     /// Payment call latency, by operation.
     pub payment_seconds: Family<PaymentCall, Histogram>,
-    /// Outbox messages waiting.
-    pub outbox_depth: Gauge,
-    /// Age of the oldest waiting outbox message, in seconds.
-    pub outbox_oldest_seconds: Gauge,
-    /// Outbox messages delivered.
-    pub outbox_delivered: Counter,
+    /// The order hand-off's outbox.
+    pub outbox: OutboxMetrics,
 }
 
 fn latency() -> Histogram {
@@ -55,9 +51,7 @@ impl Default for CheckoutMetrics {
             checkouts: Family::default(),
             payment_calls: Family::default(),
             payment_seconds: Family::new_with_constructor(latency),
-            outbox_depth: Gauge::default(),
-            outbox_oldest_seconds: Gauge::default(),
-            outbox_delivered: Counter::default(),
+            outbox: OutboxMetrics::default(),
         }
     }
 }
@@ -65,7 +59,10 @@ impl Default for CheckoutMetrics {
 impl CheckoutMetrics {
     /// The metrics, registered in `metrics`.
     pub fn registered(metrics: &Metrics) -> Self {
-        let own = Self::default();
+        let own = Self {
+            outbox: OutboxMetrics::registered(metrics, "outbox"),
+            ..Self::default()
+        };
         metrics.register("checkouts", "Checkouts, by outcome", own.checkouts.clone());
         metrics.register(
             "payment_calls",
@@ -76,21 +73,6 @@ impl CheckoutMetrics {
             "payment_seconds",
             "Payment provider call latency",
             own.payment_seconds.clone(),
-        );
-        metrics.register(
-            "outbox_depth",
-            "Outbox messages waiting for delivery",
-            own.outbox_depth.clone(),
-        );
-        metrics.register(
-            "outbox_oldest_seconds",
-            "Age of the oldest waiting outbox message",
-            own.outbox_oldest_seconds.clone(),
-        );
-        metrics.register(
-            "outbox_delivered",
-            "Outbox messages delivered",
-            own.outbox_delivered.clone(),
         );
         own
     }

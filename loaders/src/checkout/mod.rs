@@ -5,7 +5,6 @@
 
 pub mod metrics;
 pub mod orders;
-pub mod outbox;
 pub mod payment;
 pub mod place;
 pub mod relay;
@@ -76,9 +75,7 @@ pub struct OutboxConfig {
     pub engine: OutboxEngine,
     /// The FIFO queue's URL (engine `sqs`).
     pub sqs_queue_url: Option<String>,
-    /// An EventBridge bus that also gets every message.
-    pub eventbridge_bus: Option<String>,
-    /// Endpoint override for SQS and EventBridge (moto, LocalStack).
+    /// Endpoint override for SQS (moto, LocalStack).
     pub endpoint_url: Option<String>,
     /// Milliseconds between relay passes (0: no relay on this replica).
     pub relay_millis: u64,
@@ -100,7 +97,6 @@ impl Default for OutboxConfig {
         Self {
             engine: OutboxEngine::Embedded,
             sqs_queue_url: None,
-            eventbridge_bus: None,
             endpoint_url: None,
             relay_millis: 500,
         }
@@ -230,8 +226,9 @@ impl Domain for CheckoutDomain {
         let sinks = sinks(&config.outbox, shared, &queue).await?;
         services.insert(Arc::new(relay::Relay::new(
             Arc::clone(&shared.table),
+            relay::PENDING,
             sinks,
-            metrics.clone(),
+            metrics.outbox.clone(),
         )));
         services.insert(queue);
         let checkout = Checkout {
@@ -371,9 +368,7 @@ async fn sinks(
         )
         .await
         .ok_or_else(|| {
-            OpenError::new(
-                "the SQS and EventBridge outbox needs an AWS region (`aws.region` or AWS_REGION)",
-            )
+            OpenError::new("the SQS outbox needs an AWS region (`aws.region` or AWS_REGION)")
         })
     };
     match config.engine {
@@ -386,13 +381,6 @@ async fn sinks(
                 url,
             )));
         }
-    }
-    if let Some(bus) = &config.eventbridge_bus {
-        let sdk = aws().await?;
-        sinks.push(Arc::new(relay::EventBus::new(
-            aws_sdk_eventbridge::Client::new(&sdk),
-            bus.clone(),
-        )));
     }
     Ok(sinks)
 }

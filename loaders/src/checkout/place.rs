@@ -17,16 +17,17 @@ use super::orders::{
     IdempotencyRecord, OrderLineRecord, OrderRecord, OrderStatus, OrderStore, PaymentRecord,
     PaymentState, StatusChange, keys,
 };
-use super::outbox::OutboxMessage;
 use super::payment::{Authorization, Found, PaymentError, PaymentProvider, PaymentRequest};
 use crate::cart::{self, CartRecord, Carts, DiscountRecord, LineInput};
 use crate::catalog::{CatalogWriter, ProductRecord, VariantRecord, keys as catalog_keys};
 use crate::codec::{from_item, to_item};
+use crate::events::{Event, Source, kinds};
 use crate::fraud::{ClientSignals, Fraud, FraudAddress, FraudEvent, FraudEventKind, Verdict};
 use crate::hash::sha256_hex;
 use crate::identity::{Address, GuestToken, Owner};
 use crate::location::store_stock::{self, StoreStock};
 use crate::location::{LocationRecord, keys as location_keys};
+use crate::outbox::OutboxMessage;
 use crate::store::{
     CancellationReason, Condition, StoreError, TRANSACTION_MAX, Table, Update, WriteOp,
 };
@@ -271,13 +272,13 @@ impl Checkout {
                 (method, store_address(&store), Some(store.id))
             }
         };
-        // Stock per variant, discount usage and per-buyer usage per code, then 8 more.
+        // Stock per variant, discount usage and per-buyer usage per code, then 9 more.
         let variants_in_cart = quantities(
             cart.lines
                 .iter()
                 .map(|l| (l.variant_id.as_str(), l.quantity)),
         );
-        if variants_in_cart.len() + 2 * cart.discount_codes.len() + 8 > TRANSACTION_MAX {
+        if variants_in_cart.len() + 2 * cart.discount_codes.len() + 9 > TRANSACTION_MAX {
             return Ok(Err(refused(
                 Refusal::TooManyLines,
                 "the cart has more lines than one checkout takes; split it",
@@ -632,9 +633,16 @@ impl Checkout {
             plan.purposes.push(Purpose::Entry);
         }
         plan.ops.push(WriteOp::Put {
-            item: OutboxMessage::new(&order.id, "OrderPlaced", order_message(order)).item()?,
+            item: OutboxMessage::new(&order.id, kinds::ORDER_PLACED, order_message(order))
+                .item(super::relay::PENDING)?,
             condition: None,
         });
+        plan.purposes.push(Purpose::Message);
+        plan.ops.push(order_event(
+            order,
+            kinds::ORDER_PLACED,
+            order_message(order),
+        )?);
         plan.purposes.push(Purpose::Message);
         plan.ops.push(WriteOp::Put {
             item: to_item(
@@ -1060,11 +1068,26 @@ pub(super) fn record_status(
             condition: Some(Condition::equals("version", read)),
         },
         WriteOp::Put {
-            item: OutboxMessage::new(&order.id, "OrderStatusChanged", status_message(order))
-                .item()?,
+            item: OutboxMessage::new(
+                &order.id,
+                kinds::ORDER_STATUS_CHANGED,
+                status_message(order),
+            )
+            .item(super::relay::PENDING)?,
             condition: None,
         },
+        order_event(order, kinds::ORDER_STATUS_CHANGED, status_message(order))?,
     ])
+}
+
+/// The event announcing a change of `order`: the hand-off message's content, and the
+/// customer it belongs to (none for a guest's).
+fn order_event(order: &OrderRecord, kind: &str, mut data: Value) -> Result<WriteOp, StoreError> {
+    if let (Owner::Customer(sub), Some(fields)) = (&order.owner, data.as_object_mut()) {
+        fields.insert("customerId".into(), Value::from(sub.clone()));
+        fields.insert("number".into(), Value::from(order.number.clone()));
+    }
+    Event::new(Source::Orders, kind, &order.id, data).write()
 }
 
 fn money(amount: Decimal) -> String {

@@ -1,37 +1,20 @@
-//! The outbox relay: delivers outbox messages, oldest first and in order per order, to SQS
-//! FIFO (`MessageGroupId` = the order, `MessageDeduplicationId` = the message) or to the
-//! embedded durable queue, and to EventBridge when configured. A message is claimed with a
-//! conditional lease before it is sent and deleted only after every sink took it, so several
-//! replicas relay without sending a message twice, and a sink that is down delays messages
-//! without losing any.
+//! Where the checkout's outbox goes: the order-management system's SQS FIFO queue
+//! (`MessageGroupId` = the order, `MessageDeduplicationId` = the message), or the embedded
+//! durable queue that a local consumer reads. The relay itself is [`crate::outbox::Relay`].
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::metrics::CheckoutMetrics;
-use super::outbox::{self, OutboxMessage};
 use crate::codec::{from_item, to_item};
-use crate::store::{Condition, Index, Item, Key, Query, StoreError, Table, Update};
+use crate::store::{Condition, Index, Key, Query, StoreError, Table};
 
-/// Why a sink did not take a message.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct SinkError(pub String);
+pub use crate::outbox::{OutboxMessage, OutboxSink, Relay, SinkError};
 
-/// Somewhere outbox messages go.
-#[async_trait]
-pub trait OutboxSink: Send + Sync {
-    /// Its name, for logs.
-    fn name(&self) -> &'static str;
-    /// Delivers one message; delivering the same message again must be harmless.
-    async fn deliver(&self, message: &OutboxMessage) -> Result<(), SinkError>;
-}
+/// GSI1 partition listing the checkout's undelivered messages, oldest first.
+pub const PENDING: &str = "OUTBOX";
 
 /// SQS FIFO: in order per order, deduplicated by message id.
 pub struct SqsFifo {
@@ -56,7 +39,7 @@ impl OutboxSink for SqsFifo {
         self.client
             .send_message()
             .queue_url(&self.queue_url)
-            .message_group_id(&message.order_id)
+            .message_group_id(&message.group)
             .message_deduplication_id(&message.id)
             .message_body(message.body.to_string())
             .send()
@@ -65,48 +48,6 @@ impl OutboxSink for SqsFifo {
             .map_err(|e| {
                 SinkError(aws_smithy_types::error::display::DisplayErrorContext(e).to_string())
             })
-    }
-}
-
-/// EventBridge: each message as an event of source `storefront.orders`.
-pub struct EventBus {
-    client: aws_sdk_eventbridge::Client,
-    bus: String,
-}
-
-impl EventBus {
-    /// A sink to the event bus named `bus`.
-    pub fn new(client: aws_sdk_eventbridge::Client, bus: String) -> Self {
-        Self { client, bus }
-    }
-}
-
-#[async_trait]
-impl OutboxSink for EventBus {
-    fn name(&self) -> &'static str {
-        "eventbridge"
-    }
-
-    async fn deliver(&self, message: &OutboxMessage) -> Result<(), SinkError> {
-        let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-            .event_bus_name(&self.bus)
-            .source("storefront.orders")
-            .detail_type(&message.kind)
-            .detail(message.body.to_string())
-            .build();
-        let answer = self
-            .client
-            .put_events()
-            .entries(entry)
-            .send()
-            .await
-            .map_err(|e| {
-                SinkError(aws_smithy_types::error::display::DisplayErrorContext(e).to_string())
-            })?;
-        if answer.failed_entry_count() > 0 {
-            return Err(SinkError("EventBridge refused the event".into()));
-        }
-        Ok(())
     }
 }
 
@@ -169,7 +110,7 @@ impl OutboxSink for LocalQueue {
         let queued = QueuedMessage {
             position: position.clone(),
             id: message.id.clone(),
-            order_id: message.order_id.clone(),
+            order_id: message.group.clone(),
             kind: message.kind.clone(),
             body: message.body.clone(),
         };
@@ -186,139 +127,3 @@ impl OutboxSink for LocalQueue {
 /// Sinks plugged in place of the configured ones (tests with their own clients).
 #[derive(Clone)]
 pub struct OutboxSinks(pub Vec<Arc<dyn OutboxSink>>);
-
-/// How long a relay owns a message it claimed.
-const LEASE: Duration = Duration::from_secs(30);
-
-/// Moves outbox messages to the sinks.
-pub struct Relay {
-    table: Arc<dyn Table>,
-    sinks: Vec<Arc<dyn OutboxSink>>,
-    id: String,
-    metrics: CheckoutMetrics,
-}
-
-impl Relay {
-    /// A relay from the outbox in `table` to `sinks`.
-    pub fn new(
-        table: Arc<dyn Table>,
-        sinks: Vec<Arc<dyn OutboxSink>>,
-        metrics: CheckoutMetrics,
-    ) -> Self {
-        Self {
-            table,
-            sinks,
-            id: uuid::Uuid::new_v4().simple().to_string(),
-            metrics,
-        }
-    }
-
-    /// One pass over up to `limit` waiting messages; returns how many it delivered.
-    pub async fn pass(&self, limit: usize) -> Result<usize, StoreError> {
-        let items = self
-            .table
-            .query(&Query::partition(Index::Gsi1, outbox::PENDING, limit))
-            .await?
-            .items;
-        self.observe(&items);
-        let mut delivered = 0;
-        // An order whose earlier message is not through yet waits: in order per order.
-        let mut held: BTreeSet<String> = BTreeSet::new();
-        for item in items {
-            let message: OutboxMessage = from_item(&item)?;
-            if held.contains(&message.order_id) {
-                continue;
-            }
-            if !self.claim(&message).await? {
-                held.insert(message.order_id.clone());
-                continue;
-            }
-            match self.deliver(&message).await {
-                Ok(()) => {
-                    self.table
-                        .delete(
-                            &outbox::key(&message.id),
-                            Some(Condition::equals("lease_owner", self.id.clone())),
-                        )
-                        .await
-                        .or_else(|e| match e {
-                            // Our lease ran out and another relay took over; it deletes it.
-                            StoreError::ConditionFailed => Ok(()),
-                            e => Err(e),
-                        })?;
-                    self.metrics.outbox_delivered.inc();
-                    delivered += 1;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, message = %message.id, "outbox message not delivered; retried later");
-                    held.insert(message.order_id.clone());
-                    self.release(&message).await?;
-                }
-            }
-        }
-        Ok(delivered)
-    }
-
-    /// Takes the message for `LEASE`, unless another relay holds it.
-    async fn claim(&self, message: &OutboxMessage) -> Result<bool, StoreError> {
-        let now = Utc::now().timestamp_millis();
-        let until = now + i64::try_from(LEASE.as_millis()).unwrap_or(30_000);
-        let free = Condition::And(vec![
-            Condition::ItemExists,
-            Condition::Not(Box::new(Condition::AtLeast("lease_until".into(), now))),
-        ]);
-        match self
-            .table
-            .update(
-                &outbox::key(&message.id),
-                &Update::set("lease_until", until).and_set("lease_owner", self.id.clone()),
-                Some(free),
-            )
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(StoreError::ConditionFailed) => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Gives up a claim, so that the next pass (of any relay) tries the message again.
-    async fn release(&self, message: &OutboxMessage) -> Result<(), StoreError> {
-        match self
-            .table
-            .update(
-                &outbox::key(&message.id),
-                &Update::set("lease_until", 0),
-                Some(Condition::equals("lease_owner", self.id.clone())),
-            )
-            .await
-        {
-            Ok(_) | Err(StoreError::ConditionFailed) => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-
-    async fn deliver(&self, message: &OutboxMessage) -> Result<(), SinkError> {
-        for sink in &self.sinks {
-            sink.deliver(message)
-                .await
-                .map_err(|e| SinkError(format!("{}: {e}", sink.name())))?;
-        }
-        Ok(())
-    }
-
-    fn observe(&self, waiting: &[Item]) {
-        self.metrics
-            .outbox_depth
-            .set(i64::try_from(waiting.len()).unwrap_or(i64::MAX));
-        let oldest = waiting
-            .first()
-            .and_then(|i| i.get("created_at"))
-            .and_then(Value::as_str)
-            .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
-            .map_or(0, |at| {
-                (Utc::now() - at.with_timezone(&Utc)).num_seconds().max(0)
-            });
-        self.metrics.outbox_oldest_seconds.set(oldest);
-    }
-}

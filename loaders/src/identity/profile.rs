@@ -5,9 +5,11 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use crate::codec::{from_item, to_item};
-use crate::store::{Condition, Key, StoreError, Table};
+use crate::events::{Event, Source, kinds};
+use crate::store::{Condition, Key, StoreError, Table, WriteOp};
 
 /// A postal address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -172,17 +174,30 @@ impl ProfileStore {
             let mut profile = CustomerProfile::new(sub, email.map(str::to_owned));
             changes.apply(&mut profile);
             profile.created_at = profile.updated_at;
-            match self
-                .table
-                .put(
-                    to_item(&key(sub), &profile, &[])?,
-                    Some(Condition::ItemNotExists),
-                )
-                .await
-            {
+            // The first sight of a customer announces them, once: in the same transaction.
+            let signed_up = Event::new(
+                Source::Customers,
+                kinds::CUSTOMER_SIGNED_UP,
+                sub,
+                json!({
+                    "customerId": sub,
+                    "email": profile.email,
+                    "firstName": profile.first_name,
+                    "acceptsMarketing": profile.accepts_marketing,
+                    "createdAt": profile.created_at.to_rfc3339(),
+                }),
+            );
+            let ops = vec![
+                WriteOp::Put {
+                    item: to_item(&key(sub), &profile, &[])?,
+                    condition: Some(Condition::ItemNotExists),
+                },
+                signed_up.write()?,
+            ];
+            match self.table.transact_write(ops).await {
                 Ok(()) => return Ok(profile),
                 // Created meanwhile (a second device signing in): read that one.
-                Err(StoreError::ConditionFailed) => {}
+                Err(StoreError::TransactionCanceled { .. }) => {}
                 Err(e) => return Err(e),
             }
         }
