@@ -470,4 +470,26 @@ async fn order_updates_are_pushed_once_and_only_to_customers_who_opted_in() {
             .await,
         ["FORBIDDEN"]
     );
+    let metrics = &app.app.metrics;
+    assert_eq!(
+        metrics.sample(
+            "storefront_push_notifications_total",
+            &[("engine", "embedded"), ("result", "sent")]
+        ),
+        1.0
+    );
+    assert!(
+        metrics.sample(
+            "storefront_event_consumer_events_total",
+            &[("consumer", CONSUMER), ("result", "handled")]
+        ) >= 6.0,
+        "two sign-ups, two consent changes, two orders placed and paid"
+    );
+    assert_eq!(
+        metrics.sample(
+            "storefront_event_consumer_lag_seconds",
+            &[("consumer", CONSUMER)]
+        ),
+        0.0
+    );
 }

@@ -9,9 +9,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Utc;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use serde_json::Value;
 
 use super::envelope::Event;
+use crate::Metrics;
 use crate::codec::{from_item, to_item};
 use crate::outbox::{OutboxMessage, OutboxSink, SinkError};
 use crate::store::{
@@ -51,12 +56,57 @@ pub struct Logged {
     pub event: Event,
 }
 
+/// A consumer's series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConsumerLabels {
+    /// The consumer's name.
+    pub consumer: String,
+    /// `handled` or `failed` (for the events counter).
+    pub result: &'static str,
+}
+
+/// A consumer, for its lag.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConsumerName {
+    /// The consumer's name.
+    pub consumer: String,
+}
+
+/// The consumers' metrics.
+#[derive(Debug, Clone, Default)]
+pub struct ConsumerMetrics {
+    /// Events offered to a consumer, by result.
+    pub events: Family<ConsumerLabels, Counter>,
+    /// How old (seconds) the oldest settled event a consumer has not handled was at its last
+    /// pass: 0 when it is up to date.
+    pub lag_seconds: Family<ConsumerName, Gauge>,
+}
+
+impl ConsumerMetrics {
+    /// The metrics, registered in `metrics`.
+    pub fn registered(metrics: &Metrics) -> Self {
+        let own = Self::default();
+        metrics.register(
+            "event_consumer_events",
+            "Events offered to the event log's consumers, by result",
+            own.events.clone(),
+        );
+        metrics.register(
+            "event_consumer_lag_seconds",
+            "Age of the oldest event a consumer of the event log has not handled",
+            own.lag_seconds.clone(),
+        );
+        own
+    }
+}
+
 /// The event log in the table.
 #[derive(Clone)]
 pub struct EventLog {
     table: Arc<dyn Table>,
     retention: Duration,
     settle: Duration,
+    metrics: ConsumerMetrics,
 }
 
 impl EventLog {
@@ -68,7 +118,13 @@ impl EventLog {
             table,
             retention,
             settle,
+            metrics: ConsumerMetrics::default(),
         }
+    }
+
+    /// The same log, counting its consumers' work in `metrics`.
+    pub fn with_metrics(self, metrics: ConsumerMetrics) -> Self {
+        Self { metrics, ..self }
     }
 
     /// Appends an event at the current time.
@@ -188,6 +244,11 @@ impl Consumer {
         let settled_before = Utc::now().timestamp_micros()
             - i64::try_from(self.log.settle.as_micros()).unwrap_or(i64::MAX);
         let mut handled = 0;
+        let mut behind_since = None;
+        let label = |result| ConsumerLabels {
+            consumer: self.name.clone(),
+            result,
+        };
         for logged in self.log.read(offset.as_deref(), limit).await? {
             let at = logged
                 .position
@@ -201,11 +262,38 @@ impl Consumer {
             let id = logged.event.id.clone();
             if let Err(why) = handle(logged.event).await {
                 tracing::warn!(consumer = %self.name, event = %id, error = %why, "an event consumer failed; offered again on its next pass");
+                self.log
+                    .metrics
+                    .events
+                    .get_or_create(&label("failed"))
+                    .inc();
+                behind_since = Some(at);
                 break;
             }
+            self.log
+                .metrics
+                .events
+                .get_or_create(&label("handled"))
+                .inc();
             offset = Some(logged.position);
             handled += 1;
         }
+        if handled == limit && behind_since.is_none() {
+            // A full page: there may be more, as old as the last one handled.
+            behind_since = offset
+                .as_deref()
+                .and_then(|p| p.split('#').next()?.parse::<i64>().ok());
+        }
+        let lag = behind_since.map_or(0, |at| {
+            (Utc::now().timestamp_micros() - at).max(0) / 1_000_000
+        });
+        self.log
+            .metrics
+            .lag_seconds
+            .get_or_create(&ConsumerName {
+                consumer: self.name.clone(),
+            })
+            .set(lag);
         if handled > 0 {
             self.commit(offset.as_deref().unwrap_or_default()).await?;
         }

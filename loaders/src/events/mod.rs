@@ -121,7 +121,8 @@ impl Domain for EventsDomain {
             Arc::clone(&shared.table),
             Duration::from_secs(config.retention_days * 86_400),
             Duration::from_millis(config.settle_millis),
-        );
+        )
+        .with_metrics(log::ConsumerMetrics::registered(&shared.metrics));
         let mut sinks: Vec<Arc<dyn OutboxSink>> = vec![Arc::new(log.clone())];
         if let Some(bus) = &config.eventbridge_bus {
             let client = match shared.plugged.get::<EventBridgeClient>() {

@@ -11,6 +11,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -160,6 +163,16 @@ pub struct Marketing {
     /// The settings.
     pub config: Arc<MarketingConfig>,
     table: Arc<dyn Table>,
+    metrics: Family<PushLabels, Counter>,
+}
+
+/// A push notification's series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PushLabels {
+    /// The push engine.
+    pub engine: &'static str,
+    /// `sent` or `failed`.
+    pub result: &'static str,
 }
 
 /// How long a sent notification is remembered, so that an event offered again is not
@@ -274,7 +287,14 @@ impl Marketing {
             Err(StoreError::ConditionFailed) => return Ok(()),
             Err(e) => return Err(e.to_string()),
         }
-        if let Err(e) = self.engine.send(sub, devices, message).await {
+        let sent = self.engine.send(sub, devices, message).await;
+        self.metrics
+            .get_or_create(&PushLabels {
+                engine: self.engine.name(),
+                result: if sent.is_ok() { "sent" } else { "failed" },
+            })
+            .inc();
+        if let Err(e) = sent {
             // Not sent: the event is offered again, and may be sent then.
             let _ = self.table.delete(&marker, None).await;
             return Err(e.to_string());
@@ -355,6 +375,12 @@ impl Domain for MarketingDomain {
                 (Arc::new(engine) as Arc<dyn PushEngine>, None)
             }
         };
+        let metrics = Family::<PushLabels, Counter>::default();
+        shared.metrics.register(
+            "push_notifications",
+            "Push notifications of order changes, by engine and result",
+            metrics.clone(),
+        );
         services.insert(Marketing {
             consents: Consents::new(Arc::clone(&shared.table)),
             devices: Devices::new(
@@ -366,6 +392,7 @@ impl Domain for MarketingDomain {
             embedded,
             config: Arc::new(config),
             table: Arc::clone(&shared.table),
+            metrics,
         });
         Ok(())
     }
