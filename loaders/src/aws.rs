@@ -17,3 +17,17 @@ pub async fn sdk_config(
     let shared = loader.load().await;
     shared.region().is_some().then_some(shared)
 }
+
+/// The shared SDK configuration for `what` (an engine, named as its setting is), or the error
+/// that says it needs a region.
+pub async fn engine_config(
+    what: &str,
+    region: Option<&str>,
+    endpoint_url: Option<&str>,
+) -> Result<aws_config::SdkConfig, crate::domain::OpenError> {
+    sdk_config(region, endpoint_url).await.ok_or_else(|| {
+        crate::domain::OpenError::new(format!(
+            "{what} needs an AWS region (`aws.region` or AWS_REGION)"
+        ))
+    })
+}

@@ -43,6 +43,23 @@ pub async fn checkout(app: &TestApp, cart: &str, key: &str, email: &str, token: 
         .clone()
 }
 
+/// A signed-in customer's paid order of one stocked variant; returns the order.
+pub async fn paid_order_of(app: &TestApp, access_token: &str, email: &str) -> Value {
+    let variant = stocked_variants(app, 1).await.remove(0).0;
+    let cart = create_cart(app, Some(access_token), json!([{"merchandiseId": variant}])).await;
+    let key = format!("paid-order-{}", uuid::Uuid::new_v4().simple());
+    let (_, _, body) = app
+        .post_as(
+            access_token,
+            CHECKOUT,
+            json!({"cart": cart["cart"]["id"], "key": key, "email": email, "token": "tok_visa"}),
+        )
+        .await;
+    let placed = &body["data"]["checkoutComplete"];
+    assert_eq!(placed["order"]["status"], "PAID", "{body:#}");
+    placed["order"].clone()
+}
+
 /// A variant set to `stock` units.
 pub async fn variant_with_stock(app: &TestApp, stock: i64) -> String {
     let (id, _, _) = stocked_variants(app, 1).await.remove(0);

@@ -270,22 +270,7 @@ async fn orders_are_announced_with_their_customer_and_the_log_keeps_them_in_orde
     let app = crate::support::spawn_app_with(events_config()).await;
     let session = signed_in(&app, "olga@example.com", "Olga").await;
     let token = session["accessToken"].as_str().expect("token");
-    let variant = stocked_variants(&app, 1).await.remove(0).0;
-    let cart = create_cart(&app, Some(token), json!([{"merchandiseId": variant}])).await;
-    let cart = cart["cart"]["id"].as_str().expect("cart");
-    let (_, _, placed) = app
-        .post_as(
-            token,
-            "mutation($cart: ID!) { checkoutComplete(cartId: $cart, idempotencyKey: \"order-key-0001\", email: \"olga@example.com\",
-               shippingMethod: \"standard\", shippingAddress: {address1: \"1 Main St\", city: \"Springfield\", countryCode: \"US\"},
-               payment: {token: \"tok_visa\"}) { order { id status } userErrors { code message field } } }",
-            json!({"cart": cart}),
-        )
-        .await;
-    assert_eq!(
-        placed["data"]["checkoutComplete"]["order"]["status"], "PAID",
-        "{placed:#}"
-    );
+    crate::checkout::paid_order_of(&app, token, "olga@example.com").await;
     relay_events(&app).await;
     let events = logged(&app).await;
     let kinds: Vec<&str> = events

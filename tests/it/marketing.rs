@@ -336,22 +336,7 @@ async fn pinpoint_endpoints_follow_consent_and_order_updates_are_sent_with_the_d
     assert_eq!(puts[1]["User"]["UserId"], sub);
 
     // An order's change is pushed to the device, once.
-    let variant = crate::cart::stocked_variants(&app, 1).await.remove(0).0;
-    let cart =
-        crate::cart::create_cart(&app, Some(&token), json!([{"merchandiseId": variant}])).await;
-    let (_, _, placed) = app
-        .post_as(
-            &token,
-            "mutation($cart: ID!) { checkoutComplete(cartId: $cart, idempotencyKey: \"push-key-0001\", email: \"pia@example.com\",
-               shippingMethod: \"standard\", shippingAddress: {address1: \"1 Main St\", city: \"Springfield\", countryCode: \"US\"},
-               payment: {token: \"tok_visa\"}) { order { id status } } }",
-            json!({"cart": cart["cart"]["id"]}),
-        )
-        .await;
-    assert_eq!(
-        placed["data"]["checkoutComplete"]["order"]["status"], "PAID",
-        "{placed:#}"
-    );
+    crate::checkout::paid_order_of(&app, &token, "pia@example.com").await;
     consume(&app, &marketing).await;
     consume(&app, &marketing).await;
     let sends: Vec<crate::fake_aws::Received> = fake
@@ -426,22 +411,7 @@ async fn order_updates_are_pushed_once_and_only_to_customers_who_opted_in() {
         );
         app.post_as(&token, CONSENT, json!({"m": {"push": opted_in}}))
             .await;
-        let variant = crate::cart::stocked_variants(&app, 1).await.remove(0).0;
-        let cart =
-            crate::cart::create_cart(&app, Some(&token), json!([{"merchandiseId": variant}])).await;
-        let (_, _, placed) = app
-            .post_as(
-                &token,
-                "mutation($cart: ID!, $key: String!, $email: String!) { checkoutComplete(cartId: $cart, idempotencyKey: $key, email: $email,
-                   shippingMethod: \"standard\", shippingAddress: {address1: \"1 Main St\", city: \"Springfield\", countryCode: \"US\"},
-                   payment: {token: \"tok_visa\"}) { order { id status } } }",
-                json!({"cart": cart["cart"]["id"], "key": format!("key-{email}"), "email": email}),
-            )
-            .await;
-        assert_eq!(
-            placed["data"]["checkoutComplete"]["order"]["status"], "PAID",
-            "{placed:#}"
-        );
+        crate::checkout::paid_order_of(&app, &token, email).await;
     }
     consume(&app, &marketing).await;
     // The events are offered again (a consumer that restarts from an older offset): no

@@ -361,20 +361,15 @@ async fn sinks(
         return Ok(plugged.0.clone());
     }
     let mut sinks: Vec<Arc<dyn relay::OutboxSink>> = Vec::new();
-    let aws = || async {
-        crate::aws::sdk_config(
-            shared.settings.aws_region.as_deref(),
-            config.endpoint_url.as_deref(),
-        )
-        .await
-        .ok_or_else(|| {
-            OpenError::new("the SQS outbox needs an AWS region (`aws.region` or AWS_REGION)")
-        })
-    };
     match config.engine {
         OutboxEngine::Embedded => sinks.push(Arc::new(queue.clone())),
         OutboxEngine::Sqs => {
-            let sdk = aws().await?;
+            let sdk = crate::aws::engine_config(
+                "the SQS outbox",
+                shared.settings.aws_region.as_deref(),
+                config.endpoint_url.as_deref(),
+            )
+            .await?;
             let url = config.sqs_queue_url.clone().unwrap_or_default();
             sinks.push(Arc::new(relay::SqsFifo::new(
                 aws_sdk_sqs::Client::new(&sdk),

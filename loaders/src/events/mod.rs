@@ -127,19 +127,14 @@ impl Domain for EventsDomain {
         if let Some(bus) = &config.eventbridge_bus {
             let client = match shared.plugged.get::<EventBridgeClient>() {
                 Some(plugged) => plugged.0.clone(),
-                None => {
-                    let sdk = crate::aws::sdk_config(
+                None => aws_sdk_eventbridge::Client::new(
+                    &crate::aws::engine_config(
+                        "`events.eventbridge_bus`",
                         shared.settings.aws_region.as_deref(),
                         config.endpoint_url.as_deref(),
                     )
-                    .await
-                    .ok_or_else(|| {
-                        OpenError::new(
-                            "`events.eventbridge_bus` needs an AWS region (`aws.region` or AWS_REGION)",
-                        )
-                    })?;
-                    aws_sdk_eventbridge::Client::new(&sdk)
-                }
+                    .await?,
+                ),
             };
             sinks.push(Arc::new(bridge::EventBus::new(client, bus.clone())));
         }

@@ -248,16 +248,12 @@ impl Domain for FraudDomain {
                 &shared.settings.namespace,
             )),
             FraudEngine::Frauddetector => {
-                let sdk = crate::aws::sdk_config(
+                let sdk = crate::aws::engine_config(
+                    "the frauddetector engine",
                     shared.settings.aws_region.as_deref(),
                     config.detector.endpoint_url.as_deref(),
                 )
-                .await
-                .ok_or_else(|| {
-                    OpenError::new(
-                        "the frauddetector engine needs an AWS region (`aws.region` or AWS_REGION)",
-                    )
-                })?;
+                .await?;
                 Arc::new(DetectorScorer::new(
                     aws_sdk_frauddetector::Client::new(&sdk),
                     config.detector.clone(),

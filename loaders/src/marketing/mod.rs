@@ -357,16 +357,12 @@ impl Domain for MarketingDomain {
                 (Arc::clone(&embedded) as Arc<dyn PushEngine>, Some(embedded))
             }
             PushEngineKind::Pinpoint => {
-                let sdk = crate::aws::sdk_config(
+                let sdk = crate::aws::engine_config(
+                    "the `pinpoint` push engine",
                     shared.settings.aws_region.as_deref(),
                     config.push.endpoint_url.as_deref(),
                 )
-                .await
-                .ok_or_else(|| {
-                    OpenError::new(
-                        "the `pinpoint` push engine needs an AWS region (`aws.region` or AWS_REGION)",
-                    )
-                })?;
+                .await?;
                 let engine = PinpointPush::new(
                     aws_sdk_pinpoint::Client::new(&sdk),
                     config.push.application_id.clone().unwrap_or_default(),
