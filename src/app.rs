@@ -45,6 +45,8 @@ pub struct App {
     pub redis: Option<Arc<RedisTier>>,
     /// The WebSocket connections open, per client.
     pub sockets: Arc<crate::http::Sockets>,
+    /// The GraphQL request metrics.
+    pub operations: Arc<crate::http::OperationMetrics>,
 }
 
 /// Opens the store engine the configuration names.
@@ -201,7 +203,13 @@ impl App {
         );
         let clients = Arc::new(crate::http::Clients::from_config(&config));
         let sockets = crate::http::Sockets::new(&metrics);
+        let operations = Arc::new(crate::http::OperationMetrics::registered(
+            &metrics,
+            persisted.trusted().names(),
+            config.http.operation_names,
+        ));
         Ok(Self {
+            operations,
             redis: redis_for_readiness,
             clients,
             sockets,

@@ -155,10 +155,12 @@ fn root_fields(set: &SelectionSet, document: &ExecutableDocument, depth: usize) 
 }
 
 /// What the checks learned of a document that parsed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DocumentFacts {
     /// The type of the operation that will run, when one is selected.
     pub operation_type: Option<OperationType>,
+    /// The name of the operation that will run, when it has one.
+    pub operation_name: Option<String>,
     /// Whether any operation asks for `__schema` or `__type`.
     pub introspection: bool,
 }
@@ -247,6 +249,7 @@ pub fn check(
     }
     Ok(DocumentFacts {
         operation_type: selected.map(|(_, operation)| operation.node.ty),
+        operation_name: selected.and_then(|(name, _)| name.map(|n| n.to_string())),
         introspection: uses_introspection(&parsed),
     })
 }

@@ -70,6 +70,11 @@ impl TrustedDocuments {
         self.by_id.get(id)
     }
 
+    /// The names of the documents' operations.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.by_id.values().map(|op| op.name.as_str())
+    }
+
     /// How many documents there are.
     pub fn len(&self) -> usize {
         self.by_id.len()

@@ -123,7 +123,7 @@ pub enum UnknownApiKeys {
 }
 
 /// The HTTP surface: the playground and where metrics are served.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     /// Serve GraphiQL at `/graphiql` (default: in development mode only).
@@ -131,6 +131,19 @@ pub struct HttpConfig {
     /// Serve `/metrics` on this address of its own (e.g. `127.0.0.1:9464`). Without it,
     /// development mode serves them on the public port and production mode not at all.
     pub metrics_listen: Option<SocketAddr>,
+    /// Operation names, beyond the manifests' own, that get a metrics label of their own; the
+    /// rest count as `other`, so that clients cannot multiply the series.
+    pub operation_names: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            graphiql: None,
+            metrics_listen: None,
+            operation_names: 100,
+        }
+    }
 }
 
 /// The two-tier cache.

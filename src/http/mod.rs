@@ -5,7 +5,7 @@ mod graphiql;
 mod graphql;
 mod health;
 
-pub use graphql::{Clients, Sockets};
+pub use graphql::{Clients, OperationMetrics, Sockets};
 
 use std::time::Duration;
 

@@ -20,6 +20,7 @@ mod http;
 mod http_audit;
 mod location;
 mod marketing;
+mod metrics;
 mod opensearch;
 mod outbox;
 mod pagination;

@@ -20,6 +20,7 @@ use super::body::{self, Capped, has_code};
 use super::caching;
 use super::caller::{Caller, authenticate};
 use super::media::MediaType;
+use super::observe::Observed;
 use super::refusal::{RequestError, is_request_error, retry_after, with_code};
 use crate::app::App;
 use crate::config::Mode;
@@ -152,7 +153,15 @@ pub(super) async fn prepare(
     let writes = facts
         .operation_type
         .is_some_and(|t| t == OperationType::Mutation);
-    Ok((request, Prepared { resolved, writes }))
+    Ok((
+        request,
+        Prepared {
+            resolved,
+            writes,
+            kind: facts.operation_type,
+            name: facts.operation_name,
+        },
+    ))
 }
 
 /// What the exchange keeps of a prepared operation.
@@ -160,6 +169,10 @@ pub(super) struct Prepared {
     pub(super) resolved: Resolved,
     /// The operation is a mutation.
     writes: bool,
+    /// The type of the operation that runs.
+    pub(super) kind: Option<OperationType>,
+    /// Its name, as the document gives it.
+    pub(super) name: Option<String>,
 }
 
 /// How long past the deadline a request may still run before it is dropped: the fields stop
@@ -185,6 +198,19 @@ enum Slot {
     Failed(RequestError),
 }
 
+/// How a response's errors make an operation's outcome.
+fn outcome_of(response: &async_graphql::Response) -> &'static str {
+    if has_code(response, ErrorCode::Timeout) {
+        "timeout"
+    } else if is_request_error(response) {
+        "refused"
+    } else if response.errors.is_empty() {
+        "ok"
+    } else {
+        "error"
+    }
+}
+
 /// How one HTTP request is answered.
 pub(super) struct Exchange<'a> {
     pub(super) app: &'a App,
@@ -195,8 +221,32 @@ pub(super) struct Exchange<'a> {
 }
 
 impl Exchange<'_> {
-    /// Runs the operations (`batched`: the body was an array) and writes the answer.
+    /// Runs the operations (`batched`: the body was an array) and writes the answer; counts
+    /// them in the metrics.
     pub(super) async fn run(self, raws: Vec<RawRequest>, batched: bool) -> HttpResponse {
+        let started = Instant::now();
+        let app = self.app;
+        let mut seen: Vec<Observed> = raws
+            .iter()
+            .map(|raw| Observed {
+                name: raw.operation_name.clone().filter(|n| !n.is_empty()),
+                kind: None,
+                outcome: "refused",
+            })
+            .collect();
+        let response = self.answer(raws, batched, &mut seen).await;
+        app.operations.record(&seen, started.elapsed());
+        response
+    }
+
+    /// Runs the operations and writes the answer; `seen` holds one entry per operation, to
+    /// be told its type and outcome.
+    async fn answer(
+        self,
+        raws: Vec<RawRequest>,
+        batched: bool,
+        seen: &mut [Observed],
+    ) -> HttpResponse {
         let Exchange {
             app,
             headers,
@@ -204,21 +254,30 @@ impl Exchange<'_> {
             media,
             method,
         } = self;
+        let metrics = &app.operations;
         let principal = match authenticate(app, headers).await {
             Ok(principal) => principal,
-            Err(e) => return e.into_response(media),
+            Err(e) => {
+                metrics.error_code(e.code().as_str());
+                return e.into_response(media);
+            }
         };
         let mut slots = Vec::with_capacity(raws.len());
         let mut requests = Vec::new();
         let mut writes = false;
-        for raw in raws {
+        for (raw, seen) in raws.into_iter().zip(seen.iter_mut()) {
             match prepare(app, raw, Transport::of(&method)).await {
                 Ok((request, prepared)) => {
                     writes |= prepared.writes;
+                    seen.kind = prepared.kind;
+                    seen.name = prepared.name.or(seen.name.take());
                     slots.push(Slot::Run(prepared.resolved));
                     requests.push(request);
                 }
-                Err(e) => slots.push(Slot::Failed(e)),
+                Err(e) => {
+                    metrics.error_code(e.code().as_str());
+                    slots.push(Slot::Failed(e));
+                }
             }
         }
         if !batched && let Some(Slot::Failed(e)) = slots.last() {
@@ -279,6 +338,12 @@ impl Exchange<'_> {
         // Fields stop resolving at the deadline (`Deadline`); this is the backstop for work
         // that never reaches a field boundary.
         let Ok(response) = tokio::time::timeout(timeout + DEADLINE_GRACE, run).await else {
+            for (seen, slot) in seen.iter_mut().zip(&slots) {
+                if let Slot::Run(_) = slot {
+                    seen.outcome = "timeout";
+                    metrics.error_code(ErrorCode::Timeout.as_str());
+                }
+            }
             return timeout_response(media, app.config.limits.request_timeout_ms);
         };
         let personal = caching::is_personal(headers);
@@ -290,7 +355,9 @@ impl Exchange<'_> {
         let mut wait = None;
         let (status, cache) = match response {
             BatchResponse::Single(mut response) => {
+                seen[0].outcome = outcome_of(&response);
                 if has_code(&response, ErrorCode::Timeout) {
+                    metrics.error_code(ErrorCode::Timeout.as_str());
                     return timeout_response(media, timeout_ms);
                 }
                 let failed = is_request_error(&response);
@@ -298,6 +365,7 @@ impl Exchange<'_> {
                     app.persisted.register(resolved, Some(&caller.client)).await;
                 }
                 response.errors = with_code(std::mem::take(&mut response.errors), detailed);
+                metrics.errors(&response.errors);
                 wait = retry_after(&response);
                 let status = if wait.is_some() {
                     StatusCode::TOO_MANY_REQUESTS
@@ -325,7 +393,9 @@ impl Exchange<'_> {
                         Slot::Failed(e) => out.always(&e.body()),
                         Slot::Run(resolved) => {
                             let mut r = responses.next().expect("one response per request");
+                            seen[i].outcome = outcome_of(&r);
                             if has_code(&r, ErrorCode::Timeout) {
+                                metrics.error_code(ErrorCode::Timeout.as_str());
                                 out.always(&body::timed_out(timeout_ms));
                                 continue;
                             }
@@ -335,6 +405,7 @@ impl Exchange<'_> {
                                     .await;
                             }
                             r.errors = with_code(std::mem::take(&mut r.errors), detailed);
+                            metrics.errors(&r.errors);
                             // Once one answer did not fit, none of the later ones is tried.
                             full = full || out.response(&r, media).is_err();
                             if full {

@@ -11,6 +11,7 @@ mod caching;
 mod caller;
 mod execute;
 mod media;
+mod observe;
 mod refusal;
 mod socket;
 
@@ -32,6 +33,7 @@ use crate::app::App;
 pub use caller::Clients;
 use execute::{Exchange, RawRequest};
 use media::{MediaType, is_json_content_type};
+pub use observe::OperationMetrics;
 use refusal::RequestError;
 pub use socket::Sockets;
 
@@ -65,19 +67,22 @@ pub async fn post(
             } else {
                 (ErrorCode::BadRequest, rejection.body_text())
             };
-            return RequestError::new(status, code, message)
-                .into_response(MediaType::GraphQlResponse);
+            return refuse(
+                &app,
+                RequestError::new(status, code, message),
+                MediaType::GraphQlResponse,
+            );
         }
     };
     if !is_json_content_type(&headers) {
-        return RequestError::new(
+        let refusal = RequestError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::UnsupportedMediaType,
             "send the request as application/json",
-        )
-        .into_response(media);
+        );
+        return refuse(&app, refusal, media);
     }
-    let malformed = |message: String| RequestError::malformed(message).into_response(media);
+    let malformed = |message: String| refuse(&app, RequestError::malformed(message), media);
     let batch: RawBatch = match serde_json::from_slice(&body) {
         Ok(batch) => batch,
         Err(e) => return malformed(format!("the body is not a valid GraphQL request: {e}")),
@@ -87,18 +92,18 @@ pub async fn post(
         RawBatch::Batch(raws) => {
             let max = app.config.limits.max_batch;
             if raws.is_empty() || raws.len() > max {
-                return RequestError::bad_request(
+                let refusal = RequestError::bad_request(
                     ErrorCode::BatchLimitExceeded,
                     format!("a batch holds 1 to {max} operations, not {}", raws.len()),
-                )
-                .into_response(MediaType::GraphQlResponse);
+                );
+                return refuse(&app, refusal, MediaType::GraphQlResponse);
             }
             (raws, true)
         }
     };
     let caller = match app.clients.caller(&headers, peer.ip()) {
         Ok(caller) => caller,
-        Err(e) => return e.into_response(media),
+        Err(e) => return refuse(&app, e, media),
     };
     Exchange {
         app: &app,
@@ -109,6 +114,12 @@ pub async fn post(
     }
     .run(raws, batched)
     .await
+}
+
+/// Answers a request refused before its operations were known, and counts it.
+fn refuse(app: &App, refusal: RequestError, media: MediaType) -> HttpResponse {
+    app.operations.refused(refusal.code().as_str());
+    refusal.into_response(media)
 }
 
 /// `GET /graphql?query=…&variables=…&operationName=…&extensions=…` (or `documentId=…`):
@@ -128,10 +139,10 @@ pub async fn get(
         };
         return match app.clients.caller(&headers, peer.ip()) {
             Ok(caller) => socket::upgrade(app.clone(), caller, &headers, ws),
-            Err(e) => e.into_response(media),
+            Err(e) => refuse(&app, e, media),
         };
     }
-    let bad = |message: &str| RequestError::malformed(message).into_response(media);
+    let bad = |message: &str| refuse(&app, RequestError::malformed(message), media);
     let json_param = |name: &str| -> Result<Option<Value>, String> {
         match params.get(name).filter(|s| !s.is_empty()) {
             None => Ok(None),
@@ -161,7 +172,7 @@ pub async fn get(
     }
     let caller = match app.clients.caller(&headers, peer.ip()) {
         Ok(caller) => caller,
-        Err(e) => return e.into_response(media),
+        Err(e) => return refuse(&app, e, media),
     };
     Exchange {
         app: &app,

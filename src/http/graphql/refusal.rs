@@ -53,6 +53,11 @@ impl RequestError {
         )
     }
 
+    /// What is wrong, for programs.
+    pub(super) fn code(&self) -> ErrorCode {
+        self.code
+    }
+
     /// What is wrong, for people.
     pub(super) fn message(&self) -> &str {
         &self.message
