@@ -47,6 +47,8 @@ pub struct App {
     pub sockets: Arc<crate::http::Sockets>,
     /// The GraphQL request metrics.
     pub operations: Arc<crate::http::OperationMetrics>,
+    /// Becomes true when the gateway starts stopping (long-lived connections close then).
+    pub stopping: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 /// Opens the store engine the configuration names.
@@ -210,6 +212,7 @@ impl App {
         ));
         Ok(Self {
             operations,
+            stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
             redis: redis_for_readiness,
             clients,
             sockets,
@@ -260,5 +263,32 @@ impl App {
             }
         }
         Ok(done)
+    }
+
+    /// Tells long-lived connections (WebSockets) that the gateway is stopping.
+    pub fn begin_stopping(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// The domains' work before the process exits (the outboxes' last relay passes), within
+    /// `deadline` in all; returns what was done, for the log.
+    pub async fn stop(&self, deadline: Duration) -> Vec<String> {
+        let work = async {
+            let mut done = Vec::new();
+            for domain in storefront_schema::DOMAINS {
+                let section = self.config.section(domain.name());
+                if let Some(summary) = domain.stop(&section, &self.services).await {
+                    done.push(summary);
+                }
+            }
+            done
+        };
+        tokio::time::timeout(deadline, work)
+            .await
+            .unwrap_or_else(|_| {
+                vec![format!(
+                    "stopped waiting for the domains after {deadline:?}"
+                )]
+            })
     }
 }

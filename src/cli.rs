@@ -230,6 +230,9 @@ fn report_import(file: &std::path::Path, report: &FeedReport) -> i32 {
     i32::from(!report.failures.is_empty())
 }
 
+/// How long the domains' work before exit (the outboxes' last passes) may take in all.
+const STOP_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
 async fn serve(config: Config) -> anyhow::Result<i32> {
     let listen = config.listen;
     let app = App::open(config).await?;
@@ -256,7 +259,11 @@ async fn serve(config: Config) -> anyhow::Result<i32> {
         ""
     };
     tracing::info!("Storefront Gateway on http://{listen}: GraphQL at /graphql{playground}");
-    crate::serve(listener, app).await?;
+    crate::serve(listener, app.clone()).await?;
+    for done in app.stop(STOP_DEADLINE).await {
+        tracing::info!("stopping: {done}");
+    }
+    tracing::info!("stopped");
     Ok(0)
 }
 

@@ -261,6 +261,13 @@ pub trait Domain: Send + Sync + 'static {
         Ok(None)
     }
 
+    /// Work before the process exits, once requests have drained (a last relay pass, say);
+    /// returns a line for the log when it did something. The gateway bounds the time it
+    /// waits for every domain together.
+    async fn stop(&self, _section: &toml::Table, _services: &Services) -> Option<Summary> {
+        None
+    }
+
     /// Writes its part of a demo data set of `size` (products, for the catalog).
     async fn seed(&self, _services: &Services, _size: usize) -> Result<Option<Summary>, OpenError> {
         Ok(None)

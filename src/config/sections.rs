@@ -134,6 +134,8 @@ pub struct HttpConfig {
     /// Operation names, beyond the manifests' own, that get a metrics label of their own; the
     /// rest count as `other`, so that clients cannot multiply the series.
     pub operation_names: usize,
+    /// Seconds a stopping gateway lets requests in flight finish before it exits anyway.
+    pub drain_seconds: u64,
 }
 
 impl Default for HttpConfig {
@@ -142,6 +144,7 @@ impl Default for HttpConfig {
             graphiql: None,
             metrics_listen: None,
             operation_names: 100,
+            drain_seconds: 30,
         }
     }
 }

@@ -694,12 +694,13 @@ async fn a_customer_pages_through_their_orders_newest_first() {
 /// declined, `slow` ones authorized after the gateway stopped waiting. It checks the API key
 /// and records every call.
 #[derive(Default)]
-struct FakeProcessor {
-    calls: std::sync::Mutex<Vec<(String, Option<String>)>>,
+pub struct FakeProcessor {
+    /// Every call: what it was (`authorize`, `lookup`, `capture`, …) and its idempotency key.
+    pub calls: std::sync::Mutex<Vec<(String, Option<String>)>>,
     authorized: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
-async fn fake_processor() -> (String, Arc<FakeProcessor>) {
+pub async fn fake_processor() -> (String, Arc<FakeProcessor>) {
     use axum::extract::{Path, Query, State};
     use axum::http::{HeaderMap, StatusCode};
     use axum::routing::post;

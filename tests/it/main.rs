@@ -30,5 +30,6 @@ mod recommend;
 mod search;
 mod security;
 mod shop;
+mod shutdown;
 mod subscriptions;
 mod support;

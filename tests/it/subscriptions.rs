@@ -25,12 +25,19 @@ const UPDATES: &str = "subscription($id: ID!) { deliveryUpdates(orderId: $id) { 
 const PATIENCE: Duration = Duration::from_secs(15);
 
 /// A client connection.
-struct Socket(WebSocketStream<MaybeTlsStream<TcpStream>>);
+pub struct Socket(WebSocketStream<MaybeTlsStream<TcpStream>>);
 
 /// Opens a WebSocket on `/graphql` speaking `graphql-transport-ws`; the handshake's HTTP
 /// answer when it is refused.
 async fn open(app: &TestApp) -> Result<Socket, tungstenite::http::Response<Option<Vec<u8>>>> {
-    let mut request = format!("ws://{}/graphql", app.addr)
+    open_at(app.addr).await
+}
+
+/// Opens a WebSocket on `/graphql` of the gateway at `addr` (see [`open`]).
+pub async fn open_at(
+    addr: std::net::SocketAddr,
+) -> Result<Socket, tungstenite::http::Response<Option<Vec<u8>>>> {
+    let mut request = format!("ws://{addr}/graphql")
         .into_client_request()
         .expect("request");
     request.headers_mut().insert(
@@ -61,7 +68,7 @@ async fn connected(app: &TestApp, payload: Value) -> Socket {
 }
 
 impl Socket {
-    async fn send(&mut self, message: Value) {
+    pub async fn send(&mut self, message: Value) {
         self.0
             .send(Message::text(message.to_string()))
             .await
@@ -69,7 +76,7 @@ impl Socket {
     }
 
     /// The next message as JSON; a close frame as `{"close": code, "reason": …}`.
-    async fn next(&mut self) -> Value {
+    pub async fn next(&mut self) -> Value {
         loop {
             let message = tokio::time::timeout(PATIENCE, self.0.next())
                 .await

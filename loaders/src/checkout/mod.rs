@@ -248,6 +248,19 @@ impl Domain for CheckoutDomain {
         &["order-status"]
     }
 
+    // A replica that relays hands over what is waiting before it exits.
+    async fn stop(&self, _section: &toml::Table, services: &Services) -> Option<String> {
+        let config = services.get::<Arc<CheckoutConfig>>()?;
+        let relay = services.get::<Arc<relay::Relay>>()?;
+        if config.outbox.relay_millis == 0 {
+            return None;
+        }
+        Some(match relay.drain().await {
+            Ok(n) => format!("the order outbox relayed its last {n} messages"),
+            Err(e) => format!("the order outbox's last pass failed: {e}"),
+        })
+    }
+
     async fn import(
         &self,
         services: &Services,

@@ -181,6 +181,19 @@ impl Domain for EventsDomain {
             config.relay_millis
         )))
     }
+
+    // A replica that relays hands over what is waiting before it exits.
+    async fn stop(&self, _section: &toml::Table, services: &Services) -> Option<String> {
+        let config = services.get::<Arc<EventsConfig>>()?;
+        let relay = services.get::<EventRelay>()?;
+        if config.relay_millis == 0 {
+            return None;
+        }
+        Some(match relay.0.drain().await {
+            Ok(n) => format!("the events relay delivered its last {n} events"),
+            Err(e) => format!("the events relay's last pass failed: {e}"),
+        })
+    }
 }
 
 /// Runs the consumer `name` of the log on every `[events] consumer_millis` (when not 0),

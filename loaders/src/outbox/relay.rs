@@ -105,6 +105,18 @@ impl Relay {
         Ok(delivered)
     }
 
+    /// Passes until nothing is left to deliver (or a pass delivers nothing more: a sink is
+    /// down, or other relays hold the rest); returns how many it delivered.
+    pub async fn drain(&self) -> Result<usize, StoreError> {
+        let mut delivered = 0;
+        loop {
+            match self.pass(100).await? {
+                0 => return Ok(delivered),
+                n => delivered += n,
+            }
+        }
+    }
+
     /// Takes the message for `LEASE`, unless another relay holds it.
     async fn claim(&self, message: &OutboxMessage) -> Result<bool, StoreError> {
         let now = Utc::now().timestamp_millis();

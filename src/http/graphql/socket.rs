@@ -49,11 +49,15 @@ const INIT_TIMEOUT: u16 = 4408;
 const SUBSCRIBER_EXISTS: u16 = 4409;
 const TOO_MANY_INITS: u16 = 4429;
 const NORMAL: u16 = 1000;
+/// RFC 6455's "going away": the server is stopping.
+const GOING_AWAY: u16 = 1001;
 
 /// The WebSocket connections open on this replica, per client.
 pub struct Sockets {
     open: Mutex<HashMap<String, usize>>,
     gauge: Gauge,
+    /// Told whenever a connection closes.
+    closed: tokio::sync::Notify,
 }
 
 impl Sockets {
@@ -69,7 +73,24 @@ impl Sockets {
         Arc::new(Self {
             open: Mutex::new(HashMap::new()),
             gauge,
+            closed: tokio::sync::Notify::new(),
         })
+    }
+
+    /// Waits until no connection is open (at shutdown, once they were asked to close).
+    pub async fn all_closed(&self) {
+        loop {
+            let closed = self.closed.notified();
+            if self
+                .open
+                .lock()
+                .expect("the socket count is never poisoned")
+                .is_empty()
+            {
+                return;
+            }
+            closed.await;
+        }
     }
 
     /// A place for one more connection of `client`, unless it holds `max` already; counted
@@ -112,6 +133,7 @@ impl Drop for Slot {
             }
         }
         self.sockets.gauge.dec();
+        self.sockets.closed.notify_waiters();
     }
 }
 
@@ -257,7 +279,13 @@ async fn receive(stream: &mut SplitStream<WebSocket>) -> Option<Result<ClientMes
 
 impl Session {
     async fn run(mut self, mut stream: SplitStream<WebSocket>) {
-        let close = self.serve(&mut stream).await.err();
+        let mut stopping = self.app.stopping.subscribe();
+        let close = tokio::select! {
+            served = self.serve(&mut stream) => served.err(),
+            _ = stopping.wait_for(|stopping| *stopping) => {
+                Some(Close::new(GOING_AWAY, "the gateway is stopping; reconnect"))
+            }
+        };
         for (_, task) in self.running.drain() {
             task.abort();
         }
