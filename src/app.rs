@@ -12,7 +12,8 @@ use storefront_loaders::cache::{
 use storefront_loaders::domain::{Services, Shared};
 use storefront_loaders::rate_limit::{RateLimitSettings, RateLimiter};
 use storefront_loaders::store::{
-    Changes, DynamoTable, InstrumentedTable, ObservedTable, RedbTable, Table,
+    BreakerSettings, BreakerTable, Changes, DynamoTable, InstrumentedTable, ObservedTable,
+    RedbTable, Table,
 };
 use storefront_schema::StorefrontSchema;
 use storefront_schema::documents::{PersistedDocuments, PersistedPolicy};
@@ -112,6 +113,20 @@ impl App {
             );
         }
         let metrics = Arc::new(Metrics::new());
+        // A store that can go away fails fast while it is away, rather than each call waiting
+        // out its timeout.
+        let engine: Arc<dyn Table> = if config.store == StoreEngine::Aws {
+            Arc::new(BreakerTable::new(
+                engine,
+                BreakerSettings {
+                    failures: config.aws.circuit_failures,
+                    open_for: Duration::from_millis(config.aws.circuit_open_ms),
+                },
+                &metrics,
+            ))
+        } else {
+            engine
+        };
         let changes = Changes::new();
         // Background copies (the search index) read beside the request path: their reads
         // are not the requests' store calls that the metrics count.

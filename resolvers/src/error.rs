@@ -162,6 +162,8 @@ pub struct ApiError {
     /// What went wrong inside, for developers: sent as `extensions.detail` in development
     /// mode only (the HTTP layer removes it in production).
     pub detail: Option<String>,
+    /// Seconds after which retrying may work (`extensions.retryAfter`).
+    pub retry_after: Option<u64>,
 }
 
 /// The extension holding an internal error's detail, which production responses never carry.
@@ -174,6 +176,7 @@ impl ApiError {
             code,
             message: message.into(),
             detail: None,
+            retry_after: None,
         }
     }
 
@@ -202,6 +205,16 @@ impl From<&StoreError> for ApiError {
                     ErrorCode::ServiceUnavailable,
                     "the store is busy; retry shortly",
                 )
+            }
+            StoreError::Unavailable(_) => {
+                tracing::warn!(error = %e, "the store is unavailable");
+                Self {
+                    retry_after: Some(1),
+                    ..Self::new(
+                        ErrorCode::ServiceUnavailable,
+                        "the store is unavailable; retry shortly",
+                    )
+                }
             }
             other => Self::internal(other),
         }
@@ -245,6 +258,9 @@ impl From<ApiError> for async_graphql::Error {
             ext.set("code", code);
             if let Some(detail) = e.detail {
                 ext.set(DETAIL_EXTENSION, detail);
+            }
+            if let Some(seconds) = e.retry_after {
+                ext.set("retryAfter", seconds);
             }
         })
     }

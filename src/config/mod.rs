@@ -206,6 +206,15 @@ impl Config {
                 return Err(invalid(setting, "must be at least 1"));
             }
         }
+        for (setting, value) in [
+            ("aws.call_timeout_ms", self.aws.call_timeout_ms),
+            ("aws.circuit_failures", u64::from(self.aws.circuit_failures)),
+            ("aws.circuit_open_ms", self.aws.circuit_open_ms),
+        ] {
+            if value == 0 {
+                return Err(invalid(setting, "must be at least 1"));
+            }
+        }
         let table = &self.aws.table;
         let table_ok = (3..=255).contains(&table.len())
             && table
@@ -339,6 +348,7 @@ impl Config {
             region: self.aws.region.clone(),
             table: self.aws.table.clone(),
             endpoint_url: self.aws.endpoint_url.clone(),
+            call_timeout: std::time::Duration::from_millis(self.aws.call_timeout_ms),
         }
     }
 

@@ -191,6 +191,13 @@ pub struct AwsConfig {
     /// Endpoint override for DynamoDB (DynamoDB Local, LocalStack); the SDK's
     /// `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_DYNAMODB` work too.
     pub endpoint_url: Option<String>,
+    /// Milliseconds one DynamoDB call may take, retries included.
+    pub call_timeout_ms: u64,
+    /// Consecutive failures to reach DynamoDB that open its circuit: calls then fail at once
+    /// with `SERVICE_UNAVAILABLE` until one probe, `circuit_open_ms` later, gets through.
+    pub circuit_failures: u32,
+    /// Milliseconds an open circuit waits before it lets a probe through.
+    pub circuit_open_ms: u64,
 }
 
 impl Default for AwsConfig {
@@ -199,6 +206,9 @@ impl Default for AwsConfig {
             region: None,
             table: "storefront".into(),
             endpoint_url: None,
+            call_timeout_ms: 10_000,
+            circuit_failures: 5,
+            circuit_open_ms: 2_000,
         }
     }
 }

@@ -14,6 +14,7 @@ mod deploy;
 mod dynamodb;
 mod events;
 mod fake_aws;
+mod faults;
 mod fraud;
 mod health;
 mod http;

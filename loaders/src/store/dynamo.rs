@@ -72,6 +72,8 @@ pub struct DynamoSettings {
     pub table: String,
     /// Endpoint override (DynamoDB Local); `AWS_ENDPOINT_URL(_DYNAMODB)` also work.
     pub endpoint_url: Option<String>,
+    /// The most one call may take, its retries included; one attempt gets a third of it.
+    pub call_timeout: std::time::Duration,
 }
 
 impl DynamoTable {
@@ -89,6 +91,13 @@ impl DynamoTable {
                 })?;
         let config = aws_sdk_dynamodb::config::Builder::from(&shared)
             .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(5))
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(settings.call_timeout / 3)
+                    .operation_attempt_timeout(settings.call_timeout / 3)
+                    .operation_timeout(settings.call_timeout)
+                    .build(),
+            )
             .build();
         Ok(Self::with_client(
             Client::from_conf(config),
@@ -261,8 +270,14 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
+    if matches!(e, SdkError::DispatchFailure(_) | SdkError::TimeoutError(_)) {
+        return StoreError::Unavailable(DisplayErrorContext(&e).to_string());
+    }
     match e.code() {
         Some("ConditionalCheckFailedException") => StoreError::ConditionFailed,
+        Some("InternalServerError" | "ServiceUnavailable") => {
+            StoreError::Unavailable(e.message().unwrap_or("the service failed").to_owned())
+        }
         Some(
             "ThrottlingException"
             | "ProvisionedThroughputExceededException"

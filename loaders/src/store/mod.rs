@@ -1,5 +1,6 @@
 //! The `Table` interface: the part of DynamoDB's single-table API the domain needs, and its engines.
 
+mod breaker;
 mod changes;
 pub mod conformance;
 mod dynamo;
@@ -16,6 +17,7 @@ use crate::stored::{SharedItem, StoredItem};
 use async_trait::async_trait;
 use serde_json::Value;
 
+pub use breaker::{BreakerSettings, BreakerTable};
 pub use changes::{Change, Changes, ObservedTable};
 pub use dynamo::{DynamoSettings, DynamoTable, TTL_ATTRIBUTE};
 pub use expiry::{expiry_after, has_expired};
@@ -322,6 +324,10 @@ pub enum StoreError {
     /// The backend kept throttling the request after retries.
     #[error("the store is throttling requests: {0}")]
     Throttled(String),
+    /// The backend cannot be reached (down, not answering in time, or its circuit is open);
+    /// retrying after a while may work.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
     /// The backend failed.
     #[error("store backend error: {0}")]
     Backend(String),

@@ -367,7 +367,14 @@ impl Exchange<'_> {
                 response.errors = with_code(std::mem::take(&mut response.errors), detailed);
                 metrics.errors(&response.errors);
                 wait = retry_after(&response);
-                let status = if wait.is_some() {
+                // A backend that is away, with nothing to answer at all: 503, as a load
+                // balancer or a client's retry policy expects.
+                let unavailable = wait.is_some()
+                    && has_code(&response, ErrorCode::ServiceUnavailable)
+                    && response.data == async_graphql::Value::Null;
+                let status = if unavailable {
+                    StatusCode::SERVICE_UNAVAILABLE
+                } else if wait.is_some() && !has_code(&response, ErrorCode::ServiceUnavailable) {
                     StatusCode::TOO_MANY_REQUESTS
                 } else if failed && media == MediaType::GraphQlResponse {
                     StatusCode::BAD_REQUEST

