@@ -15,6 +15,7 @@ WORKDIR /var/lib/storefront
 ENV STOREFRONT_LISTEN=0.0.0.0:4000 \
     STOREFRONT_DATA_DIR=/var/lib/storefront/data
 EXPOSE 4000
-HEALTHCHECK --interval=10s --timeout=2s CMD ["/bin/bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/4000"]
+# Ready: /readyz answers 200 (the store and Redis answer); no curl in the image, bash's /dev/tcp.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s CMD ["/bin/bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/4000 && printf 'GET /readyz HTTP/1.0\\r\\n\\r\\n' >&3 && head -n 1 <&3 | grep -q ' 200 '"]
 ENTRYPOINT ["storefront-gateway"]
 CMD ["serve"]

@@ -8,6 +8,8 @@ use storefront_gateway::cli::Cli;
 use storefront_gateway::config::{Config, StoreEngine};
 use yaml_rust2::{Yaml, YamlLoader};
 
+use crate::support::local_aws;
+
 fn read(path: &str) -> String {
     std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR")))
         .unwrap_or_else(|e| panic!("{path}: {e}"))
@@ -128,6 +130,15 @@ fn the_compose_stack_matches_the_gateways_configuration() {
             services[name]["depends_on"]["bootstrap"]["condition"].as_str(),
             Some("service_completed_successfully")
         );
+        let check = services[name]["healthcheck"]["test"][3]
+            .as_str()
+            .expect("health check");
+        assert!(check.contains("GET /readyz"), "{name}: {check}");
+        assert_eq!(
+            services["proxy"]["depends_on"][name]["condition"].as_str(),
+            Some("service_healthy"),
+            "the proxy waits for {name} to be ready"
+        );
     }
     let bootstrap = services["bootstrap"]["command"][0]
         .as_str()
@@ -158,4 +169,179 @@ fn the_image_is_multi_stage_and_runs_as_non_root() {
     assert_ne!(user.trim(), "root");
     assert!(dockerfile.contains("--bin storefront-gateway"));
     assert!(dockerfile.contains("STOREFRONT_LISTEN=0.0.0.0:4000"));
+    let health = dockerfile
+        .lines()
+        .find(|l| l.starts_with("HEALTHCHECK"))
+        .expect("a HEALTHCHECK");
+    assert!(health.contains("GET /readyz"), "{health}");
+}
+
+/// The CloudFormation template, as YAML (it is written with long-form intrinsics).
+fn template() -> Yaml {
+    YamlLoader::load_from_str(&read("deploy/aws/storefront.yaml"))
+        .expect("the template parses")
+        .remove(0)
+}
+
+/// A value the stack would give an intrinsic function, for checking the task's settings.
+fn resolved(value: &Yaml) -> Option<String> {
+    let placeholder = |name: &str| match name {
+        "Table" => "storefront-prod",
+        "AWS::Region" => "eu-west-1",
+        "CorsOrigins" => "https://shop.example.com",
+        "UserPool" => "eu-west-1_AbCdEf123",
+        "UserPoolClient" => "4tq1example0client0id0abcd",
+        "EventBus" => "storefront-events",
+        "OrdersQueue" => "https://sqs.eu-west-1.amazonaws.com/123456789012/storefront-orders.fifo",
+        "PinpointApplicationId" => "0123456789abcdef0123456789abcdef",
+        other => panic!("no placeholder for {other}"),
+    };
+    match value {
+        Yaml::String(s) => Some(s.clone()),
+        Yaml::Hash(_) if !value["Ref"].is_badvalue() => {
+            Some(placeholder(value["Ref"].as_str().expect("Ref")).to_owned())
+        }
+        Yaml::Hash(_) if !value["Fn::Sub"].is_badvalue() => Some(
+            value["Fn::Sub"]
+                .as_str()
+                .expect("Fn::Sub")
+                .replace(
+                    "${Redis.PrimaryEndPoint.Address}",
+                    "storefront.abc123.ng.0001.euw1.cache.amazonaws.com",
+                )
+                .replace("${Redis.PrimaryEndPoint.Port}", "6379"),
+        ),
+        _ => None,
+    }
+}
+
+#[test]
+fn the_cloudformation_template_matches_the_gateway_and_passes_cfn_lint() {
+    use storefront_loaders::store::{Index, TTL_ATTRIBUTE};
+    let template = template();
+    let resources = &template["Resources"];
+
+    // The table is the store's: its keys, every secondary index and the TTL attribute.
+    let table = &resources["Table"]["Properties"];
+    let gsis = table["GlobalSecondaryIndexes"].as_vec().expect("GSIs");
+    assert_eq!(gsis.len(), Index::SECONDARY.len());
+    for index in Index::SECONDARY {
+        let gsi = gsis
+            .iter()
+            .find(|g| g["IndexName"].as_str() == Some(index.name()))
+            .unwrap_or_else(|| panic!("no GSI {}", index.name()));
+        let (partition, sort) = index.key_attributes();
+        assert_eq!(
+            gsi["KeySchema"][0]["AttributeName"].as_str(),
+            Some(partition)
+        );
+        assert_eq!(gsi["KeySchema"][1]["AttributeName"].as_str(), Some(sort));
+        assert_eq!(gsi["Projection"]["ProjectionType"].as_str(), Some("ALL"));
+    }
+    assert_eq!(
+        table["TimeToLiveSpecification"]["AttributeName"].as_str(),
+        Some(TTL_ATTRIBUTE)
+    );
+    assert_eq!(table["BillingMode"].as_str(), Some("PAY_PER_REQUEST"));
+    assert_eq!(
+        resources["OrdersQueue"]["Properties"]["FifoQueue"].as_bool(),
+        Some(true)
+    );
+
+    // The load balancer and the container ask /readyz; a stop outlasts the drain.
+    assert_eq!(
+        resources["TargetGroup"]["Properties"]["HealthCheckPath"].as_str(),
+        Some("/readyz")
+    );
+    let container = &resources["TaskDefinition"]["Properties"]["ContainerDefinitions"][0];
+    let check = container["HealthCheck"]["Command"][3]
+        .as_str()
+        .expect("check");
+    assert!(check.contains("GET /readyz"), "{check}");
+    let drain = Config::default().http.drain_seconds;
+    assert!(
+        container["StopTimeout"].as_i64().expect("StopTimeout")
+            > i64::try_from(drain + 10).expect("small")
+    );
+
+    // The task's settings are ones the gateway takes, and they make a production gateway on
+    // the stack's resources.
+    let env: BTreeMap<String, String> = container["Environment"]
+        .as_vec()
+        .expect("environment")
+        .iter()
+        .map(|entry| {
+            // A conditional entry (`Fn::If`): as when the condition holds.
+            let entry = if entry["Fn::If"].is_badvalue() {
+                entry
+            } else {
+                &entry["Fn::If"][1]
+            };
+            let name = entry["Name"].as_str().expect("Name").to_owned();
+            let value = resolved(&entry["Value"]).unwrap_or_else(|| panic!("value of {name}"));
+            (name, value)
+        })
+        .collect();
+    let config = gateway_config(&env);
+    assert_eq!(config.store, StoreEngine::Aws);
+    assert_eq!(config.aws.table, "storefront-prod");
+    assert_eq!(config.listen.port(), 4000);
+    assert!(
+        config
+            .cache
+            .redis_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("redis://"))
+    );
+    assert_eq!(
+        config.section("checkout")["outbox"]["engine"].as_str(),
+        Some("sqs")
+    );
+    assert_eq!(
+        config.section("events")["eventbridge_bus"].as_str(),
+        Some("storefront-events")
+    );
+
+    // The task role allows each engine's calls on its own resource only.
+    let policies = resources["TaskRole"]["Properties"]["Policies"]
+        .as_vec()
+        .expect("policies");
+    for policy in policies {
+        for statement in policy["PolicyDocument"]["Statement"]
+            .as_vec()
+            .expect("statements")
+        {
+            let resource = &statement["Resource"];
+            assert!(
+                resource.as_str() != Some("*"),
+                "{:?} allows every resource",
+                policy["PolicyName"]
+            );
+        }
+    }
+
+    // cfn-lint (from PyPI, installed with the local AWS stack) finds nothing.
+    local_aws();
+    let stack = std::env::var_os("LOCAL_AWS_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".local-aws"));
+    let lint = stack.join("venv/bin/cfn-lint");
+    assert!(
+        lint.exists(),
+        "{} is missing: `scripts/local-aws start` installs it",
+        lint.display()
+    );
+    let output = std::process::Command::new(lint)
+        .arg(format!(
+            "{}/deploy/aws/storefront.yaml",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .output()
+        .expect("cfn-lint runs");
+    assert!(
+        output.status.success(),
+        "cfn-lint:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

@@ -184,6 +184,16 @@ impl Domain for CheckoutDomain {
                 key: "payments.api_key",
                 kind: crate::domain::ValueKind::Text,
             },
+            crate::domain::Variable {
+                name: "STOREFRONT_OUTBOX_ENGINE",
+                key: "outbox.engine",
+                kind: crate::domain::ValueKind::Text,
+            },
+            crate::domain::Variable {
+                name: "STOREFRONT_OUTBOX_SQS_QUEUE_URL",
+                key: "outbox.sqs_queue_url",
+                kind: crate::domain::ValueKind::Text,
+            },
         ]
     }
 

@@ -337,6 +337,21 @@ impl Domain for MarketingDomain {
         "marketing"
     }
 
+    fn variables(&self) -> &'static [crate::domain::Variable] {
+        &[
+            crate::domain::Variable {
+                name: "STOREFRONT_PUSH_ENGINE",
+                key: "push.engine",
+                kind: crate::domain::ValueKind::Text,
+            },
+            crate::domain::Variable {
+                name: "STOREFRONT_PINPOINT_APPLICATION_ID",
+                key: "push.application_id",
+                kind: crate::domain::ValueKind::Text,
+            },
+        ]
+    }
+
     fn check(&self, section: &toml::Table, shared: &SharedSettings) -> Result<(), SettingError> {
         parse_section::<MarketingConfig>(self.name(), section, shared).map(drop)
     }
