@@ -159,7 +159,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
 }
 
 /// Variables read outside the command line's flags.
-const OTHER_VARIABLES: [&str; 1] = ["STOREFRONT_LOG"];
+const OTHER_VARIABLES: [&str; 2] = ["STOREFRONT_LOG", "STOREFRONT_LOG_FORMAT"];
 
 /// Refuses `STOREFRONT_*` variables the gateway does not read: a misspelt setting must not be
 /// silently ignored, just as an unknown key in the config file is not.

@@ -6,6 +6,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod telemetry;
 
 pub use app::App;
 pub use config::Config;

@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
+use tracing::Instrument as _;
 
 use futures::channel::oneshot;
 
@@ -172,12 +173,16 @@ impl StoreLoader {
                 generation,
                 done: false,
             };
-            tokio::spawn(async move {
-                let mut guard = guard;
-                let result = guard.loader.table.batch_get_shared(&guard.keys).await;
-                guard.loader.complete(&guard.keys, result, generation);
-                guard.done = true;
-            });
+            // In the request's span, so that the batch's store call belongs to its trace.
+            tokio::spawn(
+                async move {
+                    let mut guard = guard;
+                    let result = guard.loader.table.batch_get_shared(&guard.keys).await;
+                    guard.loader.complete(&guard.keys, result, generation);
+                    guard.done = true;
+                }
+                .in_current_span(),
+            );
         }
     }
 

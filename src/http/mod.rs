@@ -70,7 +70,9 @@ pub fn layered(routes: Router, config: &crate::config::Config) -> Router {
                     .get(REQUEST_ID)
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("-");
-                tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+                let span = tracing::info_span!("request", otel.name = %format!("{} {}", request.method(), request.uri().path()), method = %request.method(), path = %request.uri().path(), request_id = %id);
+                crate::telemetry::continue_trace(&span, request.headers());
+                span
             }),
         )
         // No page of ours may be framed (clickjacking), nor any answer sniffed into another

@@ -34,3 +34,4 @@ mod shop;
 mod shutdown;
 mod subscriptions;
 mod support;
+mod traces;

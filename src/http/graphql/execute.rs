@@ -3,7 +3,9 @@
 //! written with the status, caching and validator headers it earns.
 
 use std::sync::Arc;
+
 use std::time::{Duration, Instant};
+use tracing::Instrument as _;
 
 use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, BatchResponse, Request, Variables};
@@ -335,9 +337,28 @@ impl Exchange<'_> {
                 Batched::new(schema.execute_batch(batch), loader).await
             }
         };
+        // One span for the operations that run (a batch is one, named for its first), under
+        // the HTTP request's; the store calls' spans are its children.
+        let span = {
+            let first = seen.first();
+            let name = first
+                .and_then(|op| op.name.as_deref())
+                .filter(|n| super::observe::is_name(n))
+                .unwrap_or("anonymous");
+            let kind = super::observe::kind_name(first.and_then(|op| op.kind));
+            tracing::info_span!(
+                "graphql",
+                otel.name = %format!("{kind} {name}"),
+                graphql.operation.name = name,
+                graphql.operation.type = kind,
+                graphql.operations = seen.len(),
+            )
+        };
         // Fields stop resolving at the deadline (`Deadline`); this is the backstop for work
         // that never reaches a field boundary.
-        let Ok(response) = tokio::time::timeout(timeout + DEADLINE_GRACE, run).await else {
+        let Ok(response) =
+            tokio::time::timeout(timeout + DEADLINE_GRACE, run.instrument(span)).await
+        else {
             for (seen, slot) in seen.iter_mut().zip(&slots) {
                 if let Slot::Run(_) = slot {
                     seen.outcome = "timeout";

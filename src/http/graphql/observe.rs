@@ -73,7 +73,7 @@ fn latency() -> Histogram {
 }
 
 /// Whether `name` is a GraphQL name of at most 64 characters.
-fn is_name(name: &str) -> bool {
+pub(super) fn is_name(name: &str) -> bool {
     let mut bytes = name.bytes();
     name.len() <= 64
         && bytes
@@ -152,12 +152,7 @@ impl OperationMetrics {
                     })
                     .observe(took.as_secs_f64());
             }
-            let kind = match op.kind {
-                Some(OperationType::Query) => "query",
-                Some(OperationType::Mutation) => "mutation",
-                Some(OperationType::Subscription) => "subscription",
-                None => "unknown",
-            };
+            let kind = kind_name(op.kind);
             self.operations
                 .get_or_create(&OperationLabels {
                     operation,
@@ -203,6 +198,16 @@ impl OperationMetrics {
                 code: code.to_owned(),
             })
             .inc();
+    }
+}
+
+/// An operation type's name: `query`, `mutation`, `subscription`, or `unknown`.
+pub(super) fn kind_name(kind: Option<OperationType>) -> &'static str {
+    match kind {
+        Some(OperationType::Query) => "query",
+        Some(OperationType::Mutation) => "mutation",
+        Some(OperationType::Subscription) => "subscription",
+        None => "unknown",
     }
 }
 
