@@ -31,3 +31,126 @@ pub async fn engine_config(
         ))
     })
 }
+
+/// The interceptor every AWS client of the gateway carries: it counts each call by service,
+/// operation and result with its latency (`storefront_backend_calls_total`,
+/// `storefront_backend_seconds`), and sends the request's trace context (`traceparent`), so
+/// that a trace goes on into the service.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    metrics: std::sync::Arc<crate::Metrics>,
+}
+
+impl Observed {
+    /// Counting into `metrics`.
+    pub fn new(metrics: &std::sync::Arc<crate::Metrics>) -> Self {
+        Self {
+            metrics: std::sync::Arc::clone(metrics),
+        }
+    }
+}
+
+/// A call under way, kept in its config bag: counted when it ends, or, when the caller's own
+/// deadline drops it first, counted as failed when the bag goes.
+#[derive(Debug)]
+struct Started {
+    at: std::time::Instant,
+    /// The service and operation, once the SDK has said them (before the first attempt).
+    names: std::sync::Mutex<Option<(String, String)>>,
+    metrics: std::sync::Arc<crate::Metrics>,
+    counted: std::sync::atomic::AtomicBool,
+}
+
+impl Started {
+    fn name(&self, cfg: &aws_smithy_types::config_bag::ConfigBag) {
+        if let Some(m) = cfg.load::<aws_smithy_runtime_api::client::orchestrator::Metadata>() {
+            *crate::sync::lock(&self.names) = Some((m.service().to_owned(), m.name().to_owned()));
+        }
+    }
+
+    fn count(&self, ok: bool) {
+        if !self.counted.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            let names = crate::sync::lock(&self.names).clone();
+            let (service, operation) = names.unwrap_or_else(|| ("aws".into(), "unknown".into()));
+            self.metrics
+                .backend_call(&service, &operation, ok, self.at.elapsed());
+        }
+    }
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        self.count(false);
+    }
+}
+
+impl aws_smithy_types::config_bag::Storable for Started {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for Observed {
+    fn name(&self) -> &'static str {
+        "Observed"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let started = Started {
+            at: std::time::Instant::now(),
+            names: std::sync::Mutex::new(None),
+            metrics: std::sync::Arc::clone(&self.metrics),
+            counted: std::sync::atomic::AtomicBool::new(false),
+        };
+        cfg.interceptor_state().store_put(started);
+        Ok(())
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut<'_>,
+        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+        if let Some(started) = cfg.load::<Started>() {
+            started.name(cfg);
+        }
+        let trace = tracing::Span::current().context();
+        let mut carried = std::collections::HashMap::new();
+        opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&trace, &mut carried));
+        let headers = context.request_mut().headers_mut();
+        for (name, value) in carried {
+            headers.insert(name, value);
+        }
+        Ok(())
+    }
+
+    fn read_after_execution(
+        &self,
+        context: &aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef<'_>,
+        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        if let Some(started) = cfg.load::<Started>() {
+            started.name(cfg);
+            started.count(matches!(context.output_or_error(), Some(Ok(_))));
+        }
+        Ok(())
+    }
+}
+
+/// A client of the AWS service `$sdk` (a crate) from the shared config `$shared`, carrying
+/// [`Observed`] with the metrics `$metrics`.
+#[macro_export]
+macro_rules! observed_client {
+    ($sdk:ident, $shared:expr, $metrics:expr) => {
+        $sdk::Client::from_conf(
+            $sdk::config::Builder::from($shared)
+                .interceptor($crate::aws::Observed::new($metrics))
+                .build(),
+        )
+    };
+}

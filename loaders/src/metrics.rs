@@ -3,6 +3,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 /// Labels of a store request: which `Table` operation.
@@ -21,6 +22,30 @@ pub struct CacheOutcome {
     pub result: &'static str,
 }
 
+/// Labels of a call to a backend service.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BackendCall {
+    /// The backend (`store`, or an AWS service: `Pinpoint`, `SQS`, …).
+    pub backend: String,
+    /// The operation (`batch_get`, `SendMessages`, …).
+    pub operation: String,
+    /// `ok` or `error`.
+    pub result: &'static str,
+}
+
+/// Labels of a backend's latency.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BackendName {
+    /// As in [`BackendCall`].
+    pub backend: String,
+}
+
+fn backend_latency() -> Histogram {
+    Histogram::new([
+        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    ])
+}
+
 /// Every metric of the gateway's backends.
 #[derive(Debug)]
 pub struct Metrics {
@@ -32,6 +57,10 @@ pub struct Metrics {
     /// Rate-limit decisions taken in-process because Redis failed: while these grow, each
     /// replica counts alone and a client may spend its budget once per replica.
     pub rate_limit_fallbacks: Counter,
+    /// Calls to backends (the store, each AWS service), by operation and result.
+    pub backend_calls: Family<BackendCall, Counter>,
+    /// Their latency, by backend.
+    pub backend_seconds: Family<BackendName, Histogram>,
 }
 
 impl Default for Metrics {
@@ -62,11 +91,26 @@ impl Metrics {
             "Rate-limit decisions counted in-process because Redis failed",
             rate_limit_fallbacks.clone(),
         );
+        let backend_calls = Family::<BackendCall, Counter>::default();
+        registry.register(
+            "backend_calls",
+            "Calls to the store and to each AWS service, by operation and result",
+            backend_calls.clone(),
+        );
+        let backend_seconds =
+            Family::<BackendName, Histogram>::new_with_constructor(backend_latency as fn() -> _);
+        registry.register(
+            "backend_seconds",
+            "Latency of calls to the store and to each AWS service",
+            backend_seconds.clone(),
+        );
         Self {
             registry: std::sync::Mutex::new(registry),
             store_requests,
             cache_requests,
             rate_limit_fallbacks,
+            backend_calls,
+            backend_seconds,
         }
     }
 
@@ -83,6 +127,28 @@ impl Metrics {
         self.cache_requests
             .get_or_create(&CacheOutcome { tier, result })
             .get()
+    }
+
+    /// Counts one call to `backend` that took `took`.
+    pub fn backend_call(
+        &self,
+        backend: &str,
+        operation: &str,
+        ok: bool,
+        took: std::time::Duration,
+    ) {
+        self.backend_calls
+            .get_or_create(&BackendCall {
+                backend: backend.to_owned(),
+                operation: operation.to_owned(),
+                result: if ok { "ok" } else { "error" },
+            })
+            .inc();
+        self.backend_seconds
+            .get_or_create(&BackendName {
+                backend: backend.to_owned(),
+            })
+            .observe(took.as_secs_f64());
     }
 
     /// Registers a domain's metric (a name without the `storefront_` prefix).

@@ -373,6 +373,27 @@ async fn pinpoint_endpoints_follow_consent_and_order_updates_are_sent_with_the_d
         .await;
     assert_eq!(deleted.path, format!("/v1/apps/app-123/endpoints/{id}"));
     assert_eq!(fake.problems(), Vec::<String>::new());
+    // Every call is counted, by service, operation and result.
+    let calls = |operation: &str| {
+        app.app.metrics.sample(
+            "storefront_backend_calls_total",
+            &[
+                ("backend", "Pinpoint"),
+                ("operation", operation),
+                ("result", "ok"),
+            ],
+        )
+    };
+    assert_eq!(
+        (
+            calls("UpdateEndpoint"),
+            calls("SendMessages"),
+            calls("DeleteEndpoint")
+        ),
+        (2.0, 1.0, 1.0),
+        "{}",
+        app.app.metrics.render()
+    );
 }
 
 #[tokio::test]
@@ -392,6 +413,17 @@ async fn a_hanging_pinpoint_refuses_the_device_and_keeps_nothing() {
         .post_as(&token, "{ pushDevices { id } }", json!({}))
         .await;
     assert_eq!(listed["data"]["pushDevices"], json!([]));
+    assert_eq!(
+        app.app.metrics.sample(
+            "storefront_backend_calls_total",
+            &[
+                ("backend", "Pinpoint"),
+                ("operation", "UpdateEndpoint"),
+                ("result", "error")
+            ],
+        ),
+        1.0
+    );
 }
 
 #[tokio::test]

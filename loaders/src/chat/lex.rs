@@ -24,12 +24,13 @@ impl LexBot {
         locale_id: String,
         region: Option<&str>,
         endpoint_url: Option<&str>,
+        metrics: &std::sync::Arc<crate::Metrics>,
     ) -> Result<Self, String> {
         let shared = crate::aws::sdk_config(region, endpoint_url)
             .await
             .ok_or("Amazon Lex needs a region (`chat.lex.region` or `aws.region`)")?;
         Ok(Self {
-            client: aws_sdk_lexruntimev2::Client::new(&shared),
+            client: crate::observed_client!(aws_sdk_lexruntimev2, &shared, metrics),
             bot_id,
             alias_id,
             locale_id,

@@ -262,6 +262,7 @@ impl Domain for ChatDomain {
                         .as_deref()
                         .or(shared.settings.aws_region.as_deref()),
                     config.lex.endpoint_url.as_deref(),
+                    &shared.metrics,
                 )
                 .await
                 .map_err(OpenError::new)?,

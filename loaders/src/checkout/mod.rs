@@ -395,7 +395,7 @@ async fn sinks(
             .await?;
             let url = config.sqs_queue_url.clone().unwrap_or_default();
             sinks.push(Arc::new(relay::SqsFifo::new(
-                aws_sdk_sqs::Client::new(&sdk),
+                crate::observed_client!(aws_sdk_sqs, &sdk, &shared.metrics),
                 url,
             )));
         }

@@ -127,14 +127,15 @@ impl Domain for EventsDomain {
         if let Some(bus) = &config.eventbridge_bus {
             let client = match shared.plugged.get::<EventBridgeClient>() {
                 Some(plugged) => plugged.0.clone(),
-                None => aws_sdk_eventbridge::Client::new(
-                    &crate::aws::engine_config(
+                None => {
+                    let sdk = crate::aws::engine_config(
                         "`events.eventbridge_bus`",
                         shared.settings.aws_region.as_deref(),
                         config.endpoint_url.as_deref(),
                     )
-                    .await?,
-                ),
+                    .await?;
+                    crate::observed_client!(aws_sdk_eventbridge, &sdk, &shared.metrics)
+                }
             };
             sinks.push(Arc::new(bridge::EventBus::new(client, bus.clone())));
         }

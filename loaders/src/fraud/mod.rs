@@ -255,7 +255,7 @@ impl Domain for FraudDomain {
                 )
                 .await?;
                 Arc::new(DetectorScorer::new(
-                    aws_sdk_frauddetector::Client::new(&sdk),
+                    crate::observed_client!(aws_sdk_frauddetector, &sdk, &shared.metrics),
                     config.detector.clone(),
                 ))
             }

@@ -89,7 +89,10 @@ where
 
 impl CognitoIdentity {
     /// A client of the configured user pool.
-    pub async fn connect(settings: CognitoSettings) -> Result<Self, IdentityError> {
+    pub async fn connect(
+        settings: CognitoSettings,
+        metrics: &std::sync::Arc<crate::Metrics>,
+    ) -> Result<Self, IdentityError> {
         let shared =
             crate::aws::sdk_config(settings.region.as_deref(), settings.endpoint_url.as_deref())
                 .await
@@ -101,6 +104,7 @@ impl CognitoIdentity {
                 })?;
         let config = aws_sdk_cognitoidentityprovider::config::Builder::from(&shared)
             .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
+            .interceptor(crate::aws::Observed::new(metrics))
             .build();
         Ok(Self {
             client: Client::from_conf(config),
@@ -340,13 +344,16 @@ mod tests {
 
     #[tokio::test]
     async fn the_secret_hash_matches_cognitos_documented_construction() {
-        let identity = CognitoIdentity::connect(CognitoSettings {
-            region: Some("us-east-1".into()),
-            user_pool_id: "us-east-1_x".into(),
-            client_id: "client".into(),
-            client_secret: Some("secret".into()),
-            endpoint_url: Some("http://127.0.0.1:9".into()),
-        })
+        let identity = CognitoIdentity::connect(
+            CognitoSettings {
+                region: Some("us-east-1".into()),
+                user_pool_id: "us-east-1_x".into(),
+                client_id: "client".into(),
+                client_secret: Some("secret".into()),
+                endpoint_url: Some("http://127.0.0.1:9".into()),
+            },
+            &std::sync::Arc::new(crate::Metrics::new()),
+        )
         .await
         .expect("client");
         // HMAC-SHA256("secret", "ada@example.com" + "client"), Base64: computed independently

@@ -360,13 +360,16 @@ impl Domain for IdentityDomain {
             }
             IdentityEngine::Cognito => {
                 let cognito = &config.cognito;
-                let provider = CognitoIdentity::connect(CognitoSettings {
-                    region: config.cognito_region(settings),
-                    user_pool_id: cognito.user_pool_id.clone(),
-                    client_id: cognito.client_id.clone(),
-                    client_secret: cognito.client_secret.clone(),
-                    endpoint_url: cognito.endpoint_url.clone(),
-                })
+                let provider = CognitoIdentity::connect(
+                    CognitoSettings {
+                        region: config.cognito_region(settings),
+                        user_pool_id: cognito.user_pool_id.clone(),
+                        client_id: cognito.client_id.clone(),
+                        client_secret: cognito.client_secret.clone(),
+                        endpoint_url: cognito.endpoint_url.clone(),
+                    },
+                    &shared.metrics,
+                )
                 .await
                 .map_err(|e| {
                     OpenError::new(format!(

@@ -223,11 +223,13 @@ impl aws_sdk_location::config::Intercept for EndpointAsGiven {
 pub async fn location_client(
     region: Option<&str>,
     endpoint_url: Option<&str>,
+    metrics: &std::sync::Arc<crate::Metrics>,
 ) -> Result<aws_sdk_location::Client, String> {
     let shared = crate::aws::sdk_config(region, endpoint_url)
         .await
         .ok_or("Amazon Location needs a region (`location.region` or `aws.region`)")?;
-    let mut config = aws_sdk_location::config::Builder::from(&shared);
+    let mut config = aws_sdk_location::config::Builder::from(&shared)
+        .interceptor(crate::aws::Observed::new(metrics));
     if endpoint_url.is_some() {
         config = config.interceptor(EndpointAsGiven);
     }
@@ -240,9 +242,10 @@ impl AmazonGeocoder {
         index: String,
         region: Option<&str>,
         endpoint_url: Option<&str>,
+        metrics: &std::sync::Arc<crate::Metrics>,
     ) -> Result<Self, String> {
         Ok(Self {
-            client: location_client(region, endpoint_url).await?,
+            client: location_client(region, endpoint_url, metrics).await?,
             index,
         })
     }

@@ -477,6 +477,7 @@ impl Domain for LocationDomain {
                         .as_deref()
                         .or(shared.settings.aws_region.as_deref()),
                     config.endpoint_url.as_deref(),
+                    &shared.metrics,
                 )
                 .await
                 .map_err(OpenError::new)?,
@@ -504,6 +505,7 @@ impl Domain for LocationDomain {
                         .or(shared.settings.aws_region.as_deref()),
                     config.endpoint_url.as_deref(),
                     deadline,
+                    &shared.metrics,
                 )
                 .await
                 .map_err(OpenError::new)?,

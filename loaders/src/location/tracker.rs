@@ -68,9 +68,10 @@ impl AmazonTracking {
         region: Option<&str>,
         endpoint_url: Option<&str>,
         deadline: Duration,
+        metrics: &std::sync::Arc<crate::Metrics>,
     ) -> Result<Self, String> {
         Ok(Self {
-            client: super::geocode::location_client(region, endpoint_url).await?,
+            client: super::geocode::location_client(region, endpoint_url, metrics).await?,
             tracker,
             calculator,
             deadline,

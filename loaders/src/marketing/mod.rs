@@ -379,7 +379,7 @@ impl Domain for MarketingDomain {
                 )
                 .await?;
                 let engine = PinpointPush::new(
-                    aws_sdk_pinpoint::Client::new(&sdk),
+                    crate::observed_client!(aws_sdk_pinpoint, &sdk, &shared.metrics),
                     config.push.application_id.clone().unwrap_or_default(),
                     Duration::from_millis(config.push.deadline_millis),
                 );

@@ -672,6 +672,7 @@ impl Domain for RecommendDomain {
                 Personalize::connect(
                     config.personalize.clone(),
                     shared.settings.aws_region.clone(),
+                    &shared.metrics,
                 )
                 .await
                 .map_err(OpenError::new)?,

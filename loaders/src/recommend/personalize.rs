@@ -59,14 +59,15 @@ impl Personalize {
     pub async fn connect(
         config: PersonalizeConfig,
         region: Option<String>,
+        metrics: &std::sync::Arc<crate::Metrics>,
     ) -> Result<Self, String> {
         let region = config.region.clone().or(region);
         let shared = crate::aws::sdk_config(region.as_deref(), config.endpoint_url.as_deref())
             .await
             .ok_or("Personalize needs a region (`recommend.personalize.region` or `aws.region`)")?;
         Ok(Self {
-            runtime: aws_sdk_personalizeruntime::Client::new(&shared),
-            events: aws_sdk_personalizeevents::Client::new(&shared),
+            runtime: crate::observed_client!(aws_sdk_personalizeruntime, &shared, metrics),
+            events: crate::observed_client!(aws_sdk_personalizeevents, &shared, metrics),
             config,
         })
     }

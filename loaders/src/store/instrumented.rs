@@ -21,39 +21,51 @@ impl InstrumentedTable {
         Self { inner, metrics }
     }
 
-    /// Counts a call of `op`, and gives the span it runs in.
-    fn count(&self, op: &'static str) -> tracing::Span {
+    /// Runs a call of `op` in a span of its own, counting it, its latency and its result
+    /// (`storefront_backend_calls_total{backend="store"}`).
+    async fn call<T>(
+        &self,
+        op: &'static str,
+        call: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
         self.metrics
             .store_requests
             .get_or_create(&StoreOp { op })
             .inc();
-        tracing::info_span!("store", otel.name = op, db.operation.name = op)
+        let span = tracing::info_span!("store", otel.name = op, db.operation.name = op);
+        let started = std::time::Instant::now();
+        let result = call.instrument(span).await;
+        // A condition that did not hold is an answer of the store, not a failure of it.
+        let ok = matches!(
+            result,
+            Ok(_) | Err(StoreError::ConditionFailed | StoreError::TransactionCanceled { .. })
+        );
+        self.metrics
+            .backend_call("store", op, ok, started.elapsed());
+        result
     }
 }
 
 #[async_trait]
 impl Table for InstrumentedTable {
     async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
-        let span = self.count("batch_get");
-        self.inner.batch_get(keys).instrument(span).await
+        self.call("batch_get", self.inner.batch_get(keys)).await
     }
 
     async fn batch_get_shared(
         &self,
         keys: &[Key],
     ) -> Result<Vec<crate::stored::SharedItem>, StoreError> {
-        let span = self.count("batch_get");
-        self.inner.batch_get_shared(keys).instrument(span).await
+        self.call("batch_get", self.inner.batch_get_shared(keys))
+            .await
     }
 
     async fn query(&self, query: &Query) -> Result<Page, StoreError> {
-        let span = self.count("query");
-        self.inner.query(query).instrument(span).await
+        self.call("query", self.inner.query(query)).await
     }
 
     async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), StoreError> {
-        let span = self.count("put");
-        self.inner.put(item, condition).instrument(span).await
+        self.call("put", self.inner.put(item, condition)).await
     }
 
     async fn update(
@@ -62,26 +74,21 @@ impl Table for InstrumentedTable {
         update: &Update,
         condition: Option<Condition>,
     ) -> Result<Item, StoreError> {
-        let span = self.count("update");
-        self.inner
-            .update(key, update, condition)
-            .instrument(span)
+        self.call("update", self.inner.update(key, update, condition))
             .await
     }
 
     async fn delete(&self, key: &Key, condition: Option<Condition>) -> Result<(), StoreError> {
-        let span = self.count("delete");
-        self.inner.delete(key, condition).instrument(span).await
+        self.call("delete", self.inner.delete(key, condition)).await
     }
 
     async fn transact_write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
-        let span = self.count("transact_write");
-        self.inner.transact_write(ops).instrument(span).await
+        self.call("transact_write", self.inner.transact_write(ops))
+            .await
     }
 
     async fn batch_put(&self, items: Vec<Item>) -> Result<(), StoreError> {
-        let span = self.count("batch_put");
-        self.inner.batch_put(items).instrument(span).await
+        self.call("batch_put", self.inner.batch_put(items)).await
     }
 
     async fn sweep_expired(&self) -> Result<usize, StoreError> {
@@ -89,7 +96,6 @@ impl Table for InstrumentedTable {
     }
 
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
-        let span = self.count("get");
-        self.inner.get(key).instrument(span).await
+        self.call("get", self.inner.get(key)).await
     }
 }
