@@ -34,18 +34,34 @@ pub async fn engine_config(
 
 /// The interceptor every AWS client of the gateway carries: it counts each call by service,
 /// operation and result with its latency (`storefront_backend_calls_total`,
-/// `storefront_backend_seconds`), and sends the request's trace context (`traceparent`), so
-/// that a trace goes on into the service.
+/// `storefront_backend_seconds`), sends the request's trace context (`traceparent`), so that a
+/// trace goes on into the service, and keeps the client's circuit breaker: after consecutive
+/// calls that could not reach the service (timeouts, connection failures, 5xx, calls the
+/// gateway's own deadline cut), calls fail at once until a probe gets through.
 #[derive(Debug, Clone)]
 pub struct Observed {
     metrics: std::sync::Arc<crate::Metrics>,
+    breaker: std::sync::Arc<crate::breaker::Breaker>,
 }
 
 impl Observed {
-    /// Counting into `metrics`.
-    pub fn new(metrics: &std::sync::Arc<crate::Metrics>) -> Self {
+    /// Counting into `metrics`, with the breaker of the service `name` (`pinpoint`).
+    pub fn new(metrics: &std::sync::Arc<crate::Metrics>, name: &str) -> Self {
+        let label = crate::metrics::BackendName {
+            backend: name.to_owned(),
+        };
+        let breaker = crate::breaker::Breaker::new(
+            name,
+            crate::breaker::BreakerSettings::default(),
+            metrics.backend_circuit_open.get_or_create(&label).clone(),
+            metrics
+                .backend_circuit_refused
+                .get_or_create(&label)
+                .clone(),
+        );
         Self {
             metrics: std::sync::Arc::clone(metrics),
+            breaker: std::sync::Arc::new(breaker),
         }
     }
 }
@@ -59,6 +75,8 @@ struct Started {
     names: std::sync::Mutex<Option<(String, String)>>,
     metrics: std::sync::Arc<crate::Metrics>,
     counted: std::sync::atomic::AtomicBool,
+    breaker: std::sync::Arc<crate::breaker::Breaker>,
+    ticket: crate::breaker::Ticket,
 }
 
 impl Started {
@@ -68,19 +86,21 @@ impl Started {
         }
     }
 
-    fn count(&self, ok: bool) {
+    /// Counts the call once: whether it succeeded, and whether the service was out of reach.
+    fn count(&self, ok: bool, unreachable: bool) {
         if !self.counted.swap(true, std::sync::atomic::Ordering::SeqCst) {
             let names = crate::sync::lock(&self.names).clone();
             let (service, operation) = names.unwrap_or_else(|| ("aws".into(), "unknown".into()));
             self.metrics
                 .backend_call(&service, &operation, ok, self.at.elapsed());
+            self.breaker.settle(self.ticket, unreachable);
         }
     }
 }
 
 impl Drop for Started {
     fn drop(&mut self) {
-        self.count(false);
+        self.count(false, true);
     }
 }
 
@@ -98,11 +118,18 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for Observed {
         _context: &aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef<'_>,
         cfg: &mut aws_smithy_types::config_bag::ConfigBag,
     ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let Some(ticket) = self.breaker.admit() else {
+            return Err(
+                "the service did not answer lately (its circuit is open); retry shortly".into(),
+            );
+        };
         let started = Started {
             at: std::time::Instant::now(),
             names: std::sync::Mutex::new(None),
             metrics: std::sync::Arc::clone(&self.metrics),
             counted: std::sync::atomic::AtomicBool::new(false),
+            breaker: std::sync::Arc::clone(&self.breaker),
+            ticket,
         };
         cfg.interceptor_state().store_put(started);
         Ok(())
@@ -136,7 +163,13 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for Observed {
     ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
         if let Some(started) = cfg.load::<Started>() {
             started.name(cfg);
-            started.count(matches!(context.output_or_error(), Some(Ok(_))));
+            // A modelled error (not found, throttled, invalid) is the service answering.
+            let (ok, unreachable) = match context.output_or_error() {
+                Some(Ok(_)) => (true, false),
+                Some(Err(e)) => (false, !e.is_operation_error()),
+                None => (false, true),
+            };
+            started.count(ok, unreachable);
         }
         Ok(())
     }
@@ -149,7 +182,10 @@ macro_rules! observed_client {
     ($sdk:ident, $shared:expr, $metrics:expr) => {
         $sdk::Client::from_conf(
             $sdk::config::Builder::from($shared)
-                .interceptor($crate::aws::Observed::new($metrics))
+                .interceptor($crate::aws::Observed::new(
+                    $metrics,
+                    stringify!($sdk).trim_start_matches("aws_sdk_"),
+                ))
                 .build(),
         )
     };

@@ -2,6 +2,7 @@
 //! storage, per-request DataLoaders and metrics.
 
 pub mod aws;
+pub mod breaker;
 pub mod cache;
 pub mod cart;
 pub mod catalog;

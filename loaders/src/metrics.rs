@@ -3,6 +3,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -61,6 +62,10 @@ pub struct Metrics {
     pub backend_calls: Family<BackendCall, Counter>,
     /// Their latency, by backend.
     pub backend_seconds: Family<BackendName, Histogram>,
+    /// Whether each AWS service's circuit is open (1) or not.
+    pub backend_circuit_open: Family<BackendName, Gauge>,
+    /// Calls failed at once by an open circuit, by AWS service.
+    pub backend_circuit_refused: Family<BackendName, Counter>,
 }
 
 impl Default for Metrics {
@@ -104,8 +109,22 @@ impl Metrics {
             "Latency of calls to the store and to each AWS service",
             backend_seconds.clone(),
         );
+        let backend_circuit_open = Family::<BackendName, Gauge>::default();
+        registry.register(
+            "backend_circuit_open",
+            "Whether an AWS service's circuit is open (its calls fail at once)",
+            backend_circuit_open.clone(),
+        );
+        let backend_circuit_refused = Family::<BackendName, Counter>::default();
+        registry.register(
+            "backend_circuit_refused",
+            "AWS calls failed at once by the service's open circuit",
+            backend_circuit_refused.clone(),
+        );
         Self {
             registry: std::sync::Mutex::new(registry),
+            backend_circuit_open,
+            backend_circuit_refused,
             store_requests,
             cache_requests,
             rate_limit_fallbacks,

@@ -397,30 +397,68 @@ async fn pinpoint_endpoints_follow_consent_and_order_updates_are_sent_with_the_d
 }
 
 #[tokio::test]
-async fn a_hanging_pinpoint_refuses_the_device_and_keeps_nothing() {
+async fn a_hanging_pinpoint_refuses_devices_at_its_deadline_then_its_circuit_fails_them_at_once() {
     let fake = FakeAws::start("mobiletargeting", "us-east-1", |_| None).await;
-    let app = spawn_app_with(pinpoint_config(&fake.url())).await;
+    let mut config = pinpoint_config(&fake.url());
+    config.set("marketing", "push.deadline_millis", 200);
+    let app = spawn_app_with(config).await;
     let token = signed_in_token(&app, "hal@example.com").await;
-    let answer = app
-        .post_as(&token, REGISTER, json!({"t": apns(1), "p": "APNS"}))
-        .await
-        .2;
+    let register = |n: usize| {
+        let (app, token) = (&app, token.clone());
+        async move {
+            let started = std::time::Instant::now();
+            let answer = app
+                .post_as(&token, REGISTER, json!({"t": apns(n), "p": "APNS"}))
+                .await
+                .2;
+            (answer, started.elapsed())
+        }
+    };
+    // Five calls that hang: each refused at the deadline, nothing kept.
+    for n in 0..5 {
+        let (answer, took) = register(n).await;
+        assert_eq!(
+            answer["data"]["registerPushDevice"]["userErrors"][0]["code"], "PUSH_UNAVAILABLE",
+            "{answer:#}"
+        );
+        assert!(took >= Duration::from_millis(200), "{took:?}");
+    }
+    assert_eq!(fake.received().len(), 5);
+    // The circuit is open: the next is refused at once, without a call.
+    let (answer, took) = register(5).await;
     assert_eq!(
-        answer["data"]["registerPushDevice"]["userErrors"][0]["code"], "PUSH_UNAVAILABLE",
-        "{answer:#}"
+        answer["data"]["registerPushDevice"]["userErrors"][0]["code"],
+        "PUSH_UNAVAILABLE"
     );
+    assert!(took < Duration::from_millis(200), "{took:?}");
+    assert_eq!(fake.received().len(), 5);
     let (_, _, listed) = app
         .post_as(&token, "{ pushDevices { id } }", json!({}))
         .await;
     assert_eq!(listed["data"]["pushDevices"], json!([]));
+    let metrics = &app.app.metrics;
     assert_eq!(
-        app.app.metrics.sample(
+        metrics.sample(
             "storefront_backend_calls_total",
             &[
                 ("backend", "Pinpoint"),
                 ("operation", "UpdateEndpoint"),
                 ("result", "error")
             ],
+        ),
+        5.0
+    );
+    assert_eq!(
+        metrics.sample(
+            "storefront_backend_circuit_open",
+            &[("backend", "pinpoint")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        metrics.sample(
+            "storefront_backend_circuit_refused_total",
+            &[("backend", "pinpoint")]
         ),
         1.0
     );

@@ -104,7 +104,10 @@ impl CognitoIdentity {
                 })?;
         let config = aws_sdk_cognitoidentityprovider::config::Builder::from(&shared)
             .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
-            .interceptor(crate::aws::Observed::new(metrics))
+            .interceptor(crate::aws::Observed::new(
+                metrics,
+                "cognitoidentityprovider",
+            ))
             .build();
         Ok(Self {
             client: Client::from_conf(config),

@@ -229,7 +229,7 @@ pub async fn location_client(
         .await
         .ok_or("Amazon Location needs a region (`location.region` or `aws.region`)")?;
     let mut config = aws_sdk_location::config::Builder::from(&shared)
-        .interceptor(crate::aws::Observed::new(metrics));
+        .interceptor(crate::aws::Observed::new(metrics, "location"));
     if endpoint_url.is_some() {
         config = config.interceptor(EndpointAsGiven);
     }

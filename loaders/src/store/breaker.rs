@@ -1,10 +1,7 @@
-//! A circuit breaker in front of a store that can go away (DynamoDB): after `failures`
-//! consecutive calls that could not reach it, calls fail at once with
-//! [`StoreError::Unavailable`] instead of each waiting out its timeout; after `open_for` one
-//! call goes through as a probe, and its success closes the circuit again.
+//! The store behind a circuit breaker ([`crate::breaker`]) when it can go away (DynamoDB):
+//! while the circuit is open, calls fail at once with [`StoreError::Unavailable`].
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use prometheus_client::metrics::counter::Counter;
@@ -12,110 +9,46 @@ use prometheus_client::metrics::gauge::Gauge;
 
 use super::{Condition, Item, Key, Page, Query, StoreError, Table, Update, WriteOp};
 use crate::Metrics;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    /// Calls go through; this many failed in a row.
-    Closed(u32),
-    /// Calls fail at once until then.
-    Open(Instant),
-    /// One probe is out; other calls fail at once.
-    Probing,
-}
-
-/// The breaker's settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BreakerSettings {
-    /// Consecutive unreachable calls that open the circuit.
-    pub failures: u32,
-    /// How long it stays open before a probe.
-    pub open_for: Duration,
-}
+use crate::breaker::Breaker;
+pub use crate::breaker::BreakerSettings;
 
 /// A store behind a circuit breaker.
 pub struct BreakerTable {
     inner: Arc<dyn Table>,
-    settings: BreakerSettings,
-    state: Mutex<State>,
-    open: Gauge,
-    refused: Counter,
-}
-
-/// Whether a call is let through, and as what.
-enum Ticket {
-    Call,
-    Probe,
+    breaker: Breaker,
 }
 
 impl BreakerTable {
     /// `inner` behind a breaker; its state is `storefront_store_circuit_open` (1 when open)
     /// and `storefront_store_circuit_refused_total` counts the calls it failed at once.
     pub fn new(inner: Arc<dyn Table>, settings: BreakerSettings, metrics: &Metrics) -> Self {
-        let own = Self {
-            inner,
-            settings,
-            state: Mutex::new(State::Closed(0)),
-            open: Gauge::default(),
-            refused: Counter::default(),
-        };
+        let (open, refused) = (Gauge::default(), Counter::default());
         metrics.register(
             "store_circuit_open",
             "Whether the store's circuit is open (calls fail at once)",
-            own.open.clone(),
+            open.clone(),
         );
         metrics.register(
             "store_circuit_refused",
             "Store calls failed at once by the open circuit",
-            own.refused.clone(),
+            refused.clone(),
         );
-        own
-    }
-
-    fn admit(&self) -> Result<Ticket, StoreError> {
-        let mut state = crate::sync::lock(&self.state);
-        match *state {
-            State::Closed(_) => Ok(Ticket::Call),
-            State::Open(until) if Instant::now() >= until => {
-                *state = State::Probing;
-                Ok(Ticket::Probe)
-            }
-            State::Open(_) | State::Probing => {
-                self.refused.inc();
-                Err(StoreError::Unavailable(
-                    "the store did not answer lately; retry shortly".into(),
-                ))
-            }
+        Self {
+            inner,
+            breaker: Breaker::new("store", settings, open, refused),
         }
-    }
-
-    fn settle<T>(&self, ticket: &Ticket, result: &Result<T, StoreError>) {
-        let mut state = crate::sync::lock(&self.state);
-        let unreachable = matches!(result, Err(StoreError::Unavailable(_)));
-        *state = match (ticket, *state, unreachable) {
-            (_, _, false) => State::Closed(0),
-            (Ticket::Probe, _, true) => State::Open(Instant::now() + self.settings.open_for),
-            (Ticket::Call, State::Closed(n), true) if n + 1 >= self.settings.failures => {
-                tracing::warn!(
-                    failures = n + 1,
-                    "the store is unreachable; its circuit opens"
-                );
-                State::Open(Instant::now() + self.settings.open_for)
-            }
-            (Ticket::Call, State::Closed(n), true) => State::Closed(n + 1),
-            // Opened (or probing) meanwhile by other calls: leave it so.
-            (Ticket::Call, other, true) => other,
-        };
-        self.open
-            .set(i64::from(!matches!(*state, State::Closed(_))));
     }
 
     async fn guard<T, F>(&self, call: F) -> Result<T, StoreError>
     where
         F: std::future::Future<Output = Result<T, StoreError>>,
     {
-        let ticket = self.admit()?;
+        let ticket = self.breaker.admit().ok_or_else(|| {
+            StoreError::Unavailable("the store did not answer lately; retry shortly".into())
+        })?;
         let result = call.await;
-        self.settle(&ticket, &result);
+        self.breaker
+            .settle(ticket, matches!(result, Err(StoreError::Unavailable(_))));
         result
     }
 }
@@ -168,6 +101,7 @@ impl Table for BreakerTable {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::time::Duration;
 
     /// A store that is down while `down` is set, counting the calls that reach it.
     struct Flaky {
