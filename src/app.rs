@@ -141,7 +141,10 @@ impl App {
                 url: url.clone(),
                 cluster: config.cache.redis_cluster,
             }) {
-                Ok(redis) => Some(redis),
+                Ok(redis) => {
+                    redis.count_in(&metrics);
+                    Some(redis)
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "the Redis tier is off (setting `cache.redis_url`)");
                     None

@@ -220,7 +220,9 @@ async fn redis_killed_mid_load_fails_no_request() {
     let mut config = test_config();
     config.cache.redis_url = Some(format!("redis://127.0.0.1:{port}"));
     config.cache.namespace = format!("faults:{}:", uuid::Uuid::new_v4().simple());
-    config.rate_limit.enabled = false;
+    // Every request spends its client's budget in Redis: the outage is met by each one.
+    config.rate_limit.enabled = true;
+    config.rate_limit.budget = 1_000_000;
     let app = Arc::new(crate::support::spawn_app_with(config).await);
     let stop: Arc<Mutex<bool>> = Arc::default();
     let (seen, workers) = load(&app, &stop);
@@ -239,6 +241,24 @@ async fn redis_killed_mid_load_fails_no_request() {
     for worker in workers {
         worker.await.expect("worker");
     }
+    // Redis was used while it ran, and its failures are counted, not hidden.
+    let redis = |result: &str| -> f64 {
+        app.app
+            .metrics
+            .render()
+            .lines()
+            .filter(|l| {
+                l.starts_with("storefront_backend_calls_total{backend=\"redis\"")
+                    && l.contains(&format!("result=\"{result}\""))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    assert!(
+        redis("ok") > 0.0 && redis("error") > 0.0,
+        "{}",
+        app.app.metrics.render()
+    );
     let failed: Vec<Outcome> = seen
         .lock()
         .expect("lock")

@@ -36,6 +36,8 @@ pub struct RedisTier {
     pubsub_client: redis::Client,
     started: Instant,
     down_until_ms: AtomicU64,
+    /// Where its calls are counted, once the gateway says (`count_in`).
+    metrics: std::sync::OnceLock<Arc<crate::Metrics>>,
 }
 
 /// Why a Redis call did not happen.
@@ -71,6 +73,7 @@ impl RedisTier {
             pubsub_client: client.clone(),
             started: Instant::now(),
             down_until_ms: AtomicU64::new(0),
+            metrics: std::sync::OnceLock::new(),
         });
         if settings.cluster {
             let cluster = redis::cluster::ClusterClient::builder(urls)
@@ -111,6 +114,26 @@ impl RedisTier {
         Ok(tier)
     }
 
+    /// Counts its calls in `metrics` (`storefront_backend_calls_total{backend="redis"}`).
+    pub fn count_in(&self, metrics: &Arc<crate::Metrics>) {
+        let _ = self.metrics.set(Arc::clone(metrics));
+    }
+
+    /// Runs one call, counting it with its result and latency; a call skipped while Redis
+    /// cools down is counted as failed too.
+    async fn observe<T>(
+        &self,
+        op: &'static str,
+        call: impl std::future::Future<Output = Result<T, RedisTierError>>,
+    ) -> Result<T, RedisTierError> {
+        let started = Instant::now();
+        let result = call.await;
+        if let Some(metrics) = self.metrics.get() {
+            metrics.backend_call("redis", op, result.is_ok(), started.elapsed());
+        }
+        result
+    }
+
     fn now_ms(&self) -> u64 {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
@@ -137,27 +160,30 @@ impl RedisTier {
 
     /// Reads many keys; a missing key is `None`.
     pub async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, RedisTierError> {
-        if keys.is_empty() {
-            return Ok(vec![]);
-        }
-        let result: redis::RedisResult<Vec<Option<Vec<u8>>>> = match self.connection().await? {
-            Connection::Single(mut conn) => {
-                let mut cmd = redis::cmd("MGET");
-                for key in keys {
-                    cmd.arg(key);
+        self.observe("get_many", async move {
+            if keys.is_empty() {
+                return Ok(vec![]);
+            }
+            let result: redis::RedisResult<Vec<Option<Vec<u8>>>> = match self.connection().await? {
+                Connection::Single(mut conn) => {
+                    let mut cmd = redis::cmd("MGET");
+                    for key in keys {
+                        cmd.arg(key);
+                    }
+                    cmd.query_async(&mut conn).await
                 }
-                cmd.query_async(&mut conn).await
-            }
-            // Keys of a batch live in different slots; ask for each.
-            Connection::Cluster(conn) => {
-                let gets = keys.iter().map(|key| {
-                    let mut conn = conn.clone();
-                    async move { conn.get::<_, Option<Vec<u8>>>(key).await }
-                });
-                futures::future::join_all(gets).await.into_iter().collect()
-            }
-        };
-        result.map_err(|e| self.failed(e))
+                // Keys of a batch live in different slots; ask for each.
+                Connection::Cluster(conn) => {
+                    let gets = keys.iter().map(|key| {
+                        let mut conn = conn.clone();
+                        async move { conn.get::<_, Option<Vec<u8>>>(key).await }
+                    });
+                    futures::future::join_all(gets).await.into_iter().collect()
+                }
+            };
+            result.map_err(|e| self.failed(e))
+        })
+        .await
     }
 
     /// Writes many keys with a time to live.
@@ -166,38 +192,42 @@ impl RedisTier {
         entries: &[(String, Vec<u8>)],
         ttl: Duration,
     ) -> Result<(), RedisTierError> {
-        if entries.is_empty() {
-            return Ok(());
-        }
-        let seconds = ttl.as_secs().max(1);
-        let result: redis::RedisResult<()> = match self.connection().await? {
-            Connection::Single(mut conn) => {
-                let mut pipe = redis::pipe();
-                for (key, value) in entries {
-                    pipe.set_ex(key, value.as_slice(), seconds).ignore();
-                }
-                pipe.query_async(&mut conn).await
+        self.observe("set_many", async move {
+            if entries.is_empty() {
+                return Ok(());
             }
-            Connection::Cluster(conn) => {
-                let sets = entries.iter().map(|(key, value)| {
-                    let mut conn = conn.clone();
-                    async move {
-                        conn.set_ex::<_, _, ()>(key, value.as_slice(), seconds)
-                            .await
+            let seconds = ttl.as_secs().max(1);
+            let result: redis::RedisResult<()> = match self.connection().await? {
+                Connection::Single(mut conn) => {
+                    let mut pipe = redis::pipe();
+                    for (key, value) in entries {
+                        pipe.set_ex(key, value.as_slice(), seconds).ignore();
                     }
-                });
-                futures::future::join_all(sets)
-                    .await
-                    .into_iter()
-                    .collect::<redis::RedisResult<Vec<()>>>()
-                    .map(|_| ())
-            }
-        };
-        result.map_err(|e| self.failed(e))
+                    pipe.query_async(&mut conn).await
+                }
+                Connection::Cluster(conn) => {
+                    let sets = entries.iter().map(|(key, value)| {
+                        let mut conn = conn.clone();
+                        async move {
+                            conn.set_ex::<_, _, ()>(key, value.as_slice(), seconds)
+                                .await
+                        }
+                    });
+                    futures::future::join_all(sets)
+                        .await
+                        .into_iter()
+                        .collect::<redis::RedisResult<Vec<()>>>()
+                        .map(|_| ())
+                }
+            };
+            result.map_err(|e| self.failed(e))
+        })
+        .await
     }
 
     /// Reads one key.
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, RedisTierError> {
+        // Counted once, as the `get_many` it is.
         Ok(self.get_many(&[key.to_owned()]).await?.pop().flatten())
     }
 
@@ -207,12 +237,15 @@ impl RedisTier {
         key: &str,
         ttl: Duration,
     ) -> Result<Option<Vec<u8>>, RedisTierError> {
-        let expiry = redis::Expiry::EX(ttl.as_secs().max(1));
-        let result: redis::RedisResult<Option<Vec<u8>>> = match self.connection().await? {
-            Connection::Single(mut conn) => conn.get_ex(key, expiry).await,
-            Connection::Cluster(mut conn) => conn.get_ex(key, expiry).await,
-        };
-        result.map_err(|e| self.failed(e))
+        self.observe("get_refreshing", async move {
+            let expiry = redis::Expiry::EX(ttl.as_secs().max(1));
+            let result: redis::RedisResult<Option<Vec<u8>>> = match self.connection().await? {
+                Connection::Single(mut conn) => conn.get_ex(key, expiry).await,
+                Connection::Cluster(mut conn) => conn.get_ex(key, expiry).await,
+            };
+            result.map_err(|e| self.failed(e))
+        })
+        .await
     }
 
     /// Writes one key, with a time to live or forever.
@@ -222,17 +255,20 @@ impl RedisTier {
         value: &[u8],
         ttl: Option<Duration>,
     ) -> Result<(), RedisTierError> {
-        let result: redis::RedisResult<()> = match (self.connection().await?, ttl) {
-            (Connection::Single(mut conn), Some(ttl)) => {
-                conn.set_ex(key, value, ttl.as_secs().max(1)).await
-            }
-            (Connection::Single(mut conn), None) => conn.set(key, value).await,
-            (Connection::Cluster(mut conn), Some(ttl)) => {
-                conn.set_ex(key, value, ttl.as_secs().max(1)).await
-            }
-            (Connection::Cluster(mut conn), None) => conn.set(key, value).await,
-        };
-        result.map_err(|e| self.failed(e))
+        self.observe("set", async move {
+            let result: redis::RedisResult<()> = match (self.connection().await?, ttl) {
+                (Connection::Single(mut conn), Some(ttl)) => {
+                    conn.set_ex(key, value, ttl.as_secs().max(1)).await
+                }
+                (Connection::Single(mut conn), None) => conn.set(key, value).await,
+                (Connection::Cluster(mut conn), Some(ttl)) => {
+                    conn.set_ex(key, value, ttl.as_secs().max(1)).await
+                }
+                (Connection::Cluster(mut conn), None) => conn.set(key, value).await,
+            };
+            result.map_err(|e| self.failed(e))
+        })
+        .await
     }
 
     /// Runs a Lua script on one key (EVALSHA, loading it when Redis does not know it yet);
@@ -243,15 +279,18 @@ impl RedisTier {
         key: &str,
         args: &[f64],
     ) -> Result<(i64, i64), RedisTierError> {
-        let mut invocation = script.key(key);
-        for arg in args {
-            invocation.arg(*arg);
-        }
-        let result: redis::RedisResult<(i64, i64)> = match self.connection().await? {
-            Connection::Single(mut conn) => invocation.invoke_async(&mut conn).await,
-            Connection::Cluster(mut conn) => invocation.invoke_async(&mut conn).await,
-        };
-        result.map_err(|e| self.failed(e))
+        self.observe("run_script", async move {
+            let mut invocation = script.key(key);
+            for arg in args {
+                invocation.arg(*arg);
+            }
+            let result: redis::RedisResult<(i64, i64)> = match self.connection().await? {
+                Connection::Single(mut conn) => invocation.invoke_async(&mut conn).await,
+                Connection::Cluster(mut conn) => invocation.invoke_async(&mut conn).await,
+            };
+            result.map_err(|e| self.failed(e))
+        })
+        .await
     }
 
     /// Deletes keys and tells every subscriber of `channel`.
@@ -261,28 +300,34 @@ impl RedisTier {
         channel: &str,
         message: &[u8],
     ) -> Result<(), RedisTierError> {
-        let result: redis::RedisResult<()> = match self.connection().await? {
-            Connection::Single(mut conn) => {
-                let mut pipe = redis::pipe();
-                for key in keys {
-                    pipe.del(key).ignore();
+        self.observe("delete_and_publish", async move {
+            let result: redis::RedisResult<()> = match self.connection().await? {
+                Connection::Single(mut conn) => {
+                    let mut pipe = redis::pipe();
+                    for key in keys {
+                        pipe.del(key).ignore();
+                    }
+                    pipe.publish(channel, message).ignore();
+                    pipe.query_async(&mut conn).await
                 }
-                pipe.publish(channel, message).ignore();
-                pipe.query_async(&mut conn).await
-            }
-            Connection::Cluster(mut conn) => {
-                for key in keys {
-                    conn.del::<_, ()>(key).await.map_err(|e| self.failed(e))?;
+                Connection::Cluster(mut conn) => {
+                    for key in keys {
+                        conn.del::<_, ()>(key).await.map_err(|e| self.failed(e))?;
+                    }
+                    conn.publish(channel, message).await
                 }
-                conn.publish(channel, message).await
-            }
-        };
-        result.map_err(|e| self.failed(e))
+            };
+            result.map_err(|e| self.failed(e))
+        })
+        .await
     }
 
     /// Tells every subscriber of `channel`.
     pub async fn publish(&self, channel: &str, message: &[u8]) -> Result<(), RedisTierError> {
-        self.delete_and_publish(&[], channel, message).await
+        self.observe("publish", async move {
+            self.delete_and_publish(&[], channel, message).await
+        })
+        .await
     }
 
     /// Calls `on_message` with every message of `channel`, for as long as the tier lives;
