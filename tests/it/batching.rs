@@ -40,15 +40,7 @@ async fn a_products_page_costs_the_same_few_store_requests_whatever_its_size() {
         costs, [PRODUCTS_PAGE_STORE_REQUESTS; 4],
         "store requests per page size"
     );
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = app.metrics_text().await;
     assert!(
         metrics.contains("storefront_store_requests_total{op=\"batch_get\"}"),
         "{metrics}"

@@ -120,13 +120,15 @@ async fn an_inventory_change_on_one_replica_reaches_the_other_without_waiting_fo
     );
 }
 
-struct RedisServer {
+/// A redis-server of a test's own, killed when dropped.
+pub struct RedisServer {
     port: u16,
     child: Child,
 }
 
 impl RedisServer {
-    fn start(port: u16) -> Self {
+    /// A redis-server on `port`; waits until it listens.
+    pub fn start(port: u16) -> Self {
         Self::start_with(port, &[], std::path::Path::new("."))
     }
 

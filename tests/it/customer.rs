@@ -203,15 +203,7 @@ async fn sign_up_confirm_sign_in_read_refresh_and_sign_out() {
             "{operation} {outcome}"
         );
     }
-    let exposition = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let exposition = app.metrics_text().await;
     assert!(
         exposition.contains(
             "storefront_identity_operations_total{operation=\"sign_in\",outcome=\"ok\"} 1"

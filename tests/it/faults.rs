@@ -200,23 +200,8 @@ async fn dynamodb_killed_mid_load_answers_fast_with_service_unavailable_and_reco
 #[tokio::test]
 async fn redis_killed_mid_load_fails_no_request() {
     let port = free_port();
-    let redis = Process(
-        std::process::Command::new("redis-server")
-            .args([
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server runs"),
-    );
-    listening(port);
+    local_aws();
+    let redis = crate::cache::RedisServer::start(port);
     let mut config = test_config();
     config.cache.redis_url = Some(format!("redis://127.0.0.1:{port}"));
     config.cache.namespace = format!("faults:{}:", uuid::Uuid::new_v4().simple());

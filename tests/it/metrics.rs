@@ -88,15 +88,7 @@ async fn operations_are_counted_by_name_type_and_outcome_and_errors_by_code() {
         2.0
     );
     // The series are on /metrics as Prometheus reads them.
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = app.metrics_text().await;
     assert!(
         text.contains(
             "storefront_graphql_operations_total{operation=\"Home\",kind=\"query\",outcome=\"ok\"} 2"
