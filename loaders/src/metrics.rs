@@ -62,6 +62,8 @@ pub struct Metrics {
     pub backend_calls: Family<BackendCall, Counter>,
     /// Their latency, by backend.
     pub backend_seconds: Family<BackendName, Histogram>,
+    /// Keys per batched store read (a DataLoader's batch is one read).
+    pub store_batch_keys: Histogram,
     /// Whether each AWS service's circuit is open (1) or not.
     pub backend_circuit_open: Family<BackendName, Gauge>,
     /// Calls failed at once by an open circuit, by AWS service.
@@ -109,6 +111,12 @@ impl Metrics {
             "Latency of calls to the store and to each AWS service",
             backend_seconds.clone(),
         );
+        let store_batch_keys = Histogram::new([1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0]);
+        registry.register(
+            "store_batch_keys",
+            "Keys per batched store read (a loader's batch is one read)",
+            store_batch_keys.clone(),
+        );
         let backend_circuit_open = Family::<BackendName, Gauge>::default();
         registry.register(
             "backend_circuit_open",
@@ -125,6 +133,7 @@ impl Metrics {
             registry: std::sync::Mutex::new(registry),
             backend_circuit_open,
             backend_circuit_refused,
+            store_batch_keys,
             store_requests,
             cache_requests,
             rate_limit_fallbacks,

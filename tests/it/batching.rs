@@ -45,6 +45,14 @@ async fn a_products_page_costs_the_same_few_store_requests_whatever_its_size() {
         metrics.contains("storefront_store_requests_total{op=\"batch_get\"}"),
         "{metrics}"
     );
+    // Each page's loads went out as batches: their sizes are on /metrics.
+    assert!(
+        app.app
+            .metrics
+            .sample("storefront_store_batch_keys_count", &[])
+            >= 4.0,
+        "{metrics}"
+    );
     assert!(
         metrics.contains("storefront_store_requests_total{op=\"query\"}"),
         "{metrics}"

@@ -145,6 +145,26 @@ fn the_compose_stack_matches_the_gateways_configuration() {
         .expect("command");
     assert!(bootstrap.contains("aws bootstrap") && bootstrap.contains("seed"));
 
+    // The optional trace collector takes OTLP/HTTP where the gateways are told to send it.
+    let collector = &services["otel-collector"];
+    assert_eq!(collector["profiles"][0].as_str(), Some("traces"));
+    assert!(
+        environment(&services["gateway-a"]).contains_key("OTEL_EXPORTER_OTLP_ENDPOINT"),
+        "the gateways pass the collector's address on"
+    );
+    let config = YamlLoader::load_from_str(&read("deploy/otel-collector.yaml"))
+        .expect("the collector's config parses")
+        .remove(0);
+    assert_eq!(
+        config["receivers"]["otlp"]["protocols"]["http"]["endpoint"].as_str(),
+        Some("0.0.0.0:4318")
+    );
+    assert_eq!(
+        config["service"]["pipelines"]["traces"]["receivers"][0].as_str(),
+        Some("otlp")
+    );
+    assert_eq!(collector["ports"][0].as_str(), Some("4318:4318"));
+
     let nginx = read("deploy/nginx.conf");
     for upstream in [
         "server gateway-a:4000;",

@@ -457,6 +457,20 @@ async fn a_simulated_courier_moves_on_the_subscription_by_itself() {
         moved["data"]["deliveryUpdates"]["delivery"]["carrier"],
         "Storefront Courier"
     );
+    // The subscription counts once, as it started, among the GraphQL operations.
+    assert_eq!(
+        app.app.metrics.sample(
+            "storefront_graphql_operations_total",
+            &[
+                ("operation", "anonymous"),
+                ("kind", "subscription"),
+                ("outcome", "ok")
+            ]
+        ),
+        1.0,
+        "{}",
+        app.app.metrics.render()
+    );
 }
 
 #[tokio::test]

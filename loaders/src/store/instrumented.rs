@@ -21,6 +21,11 @@ impl InstrumentedTable {
         Self { inner, metrics }
     }
 
+    /// Counts the size of a batched read.
+    fn batch(&self, keys: usize) {
+        self.metrics.store_batch_keys.observe(keys as f64);
+    }
+
     /// Runs a call of `op` in a span of its own, counting it, its latency and its result
     /// (`storefront_backend_calls_total{backend="store"}`).
     async fn call<T>(
@@ -49,6 +54,7 @@ impl InstrumentedTable {
 #[async_trait]
 impl Table for InstrumentedTable {
     async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
+        self.batch(keys.len());
         self.call("batch_get", self.inner.batch_get(keys)).await
     }
 
@@ -56,6 +62,7 @@ impl Table for InstrumentedTable {
         &self,
         keys: &[Key],
     ) -> Result<Vec<crate::stored::SharedItem>, StoreError> {
+        self.batch(keys.len());
         self.call("batch_get", self.inner.batch_get_shared(keys))
             .await
     }

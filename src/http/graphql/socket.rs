@@ -34,6 +34,7 @@ use tokio::time::Instant;
 use super::caller::{Caller, authorization};
 use super::execute::{RawRequest, Transport, prepare};
 use super::media::MediaType;
+use super::observe::Observed;
 use super::refusal::{RequestError, is_request_error, with_code};
 use crate::app::App;
 use crate::config::Mode;
@@ -449,8 +450,11 @@ impl Session {
                     );
                     return self.error(&id, vec![error]).await;
                 }
+                let started = Instant::now();
                 match prepare(&self.app, payload, Transport::Socket).await {
                     Err(e) => {
+                        // Counted as HTTP operations are: a subscription refused before it ran.
+                        self.app.operations.refused(e.code().as_str());
                         let errors = e.body()["errors"].clone();
                         self.send(json!({"id": id, "type": "error", "payload": errors}))
                             .await
@@ -475,11 +479,27 @@ impl Session {
                         let client = caller.client.clone();
                         let out = out.clone();
                         let task_id = id.clone();
+                        let operations = Arc::clone(&self.app.operations);
                         let task = tokio::spawn(async move {
                             let mut first = true;
                             while let Some(response) = responses.next().await {
                                 if first {
                                     first = false;
+                                    // A subscription counts once, as it starts (its latency:
+                                    // to its first answer).
+                                    operations.errors(&response.errors);
+                                    operations.record(
+                                        &[Observed {
+                                            name: prepared.name.clone(),
+                                            kind: prepared.kind,
+                                            outcome: if is_request_error(&response) {
+                                                "refused"
+                                            } else {
+                                                "ok"
+                                            },
+                                        }],
+                                        started.elapsed(),
+                                    );
                                     if is_request_error(&response) {
                                         let _ = out
                                             .send(Outgoing::Error(task_id, response.errors))
