@@ -25,6 +25,8 @@ pub struct Received {
     pub content_type: String,
     /// The `x-amz-target` header (the operation of a JSON-protocol service), when sent.
     pub target: String,
+    /// The W3C `traceparent` header, when sent.
+    pub traceparent: String,
 }
 
 impl Received {
@@ -132,6 +134,11 @@ impl FakeAws {
                             .to_owned(),
                         target: headers
                             .get("x-amz-target")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("")
+                            .to_owned(),
+                        traceparent: headers
+                            .get("traceparent")
                             .and_then(|v| v.to_str().ok())
                             .unwrap_or("")
                             .to_owned(),

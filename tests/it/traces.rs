@@ -208,3 +208,121 @@ async fn spans_continue_the_callers_trace_down_to_each_store_call_and_logs_carry
         "a line of the request carries its id: {logs}"
     );
 }
+
+#[tokio::test]
+async fn an_aws_call_carries_the_trace_of_the_request_that_made_it() {
+    let (endpoint, _spans) = receiver().await;
+    let pinpoint = crate::fake_aws::FakeAws::start("mobiletargeting", "us-east-1", |_| {
+        Some((
+            axum::http::StatusCode::ACCEPTED,
+            json!({"RequestID": "r-1", "Message": "Accepted"}),
+        ))
+    })
+    .await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let child = gateway_command()
+        .env("STOREFRONT_STORE", "memory")
+        .env("STOREFRONT_IDENTITY_AUTO_CONFIRM", "true")
+        .env("STOREFRONT_PUSH_ENGINE", "pinpoint")
+        .env("STOREFRONT_PINPOINT_APPLICATION_ID", "app-123")
+        .env("AWS_ENDPOINT_URL_PINPOINT", pinpoint.url())
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "local")
+        .env("AWS_SECRET_ACCESS_KEY", "local")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
+        .args(["--listen", &format!("127.0.0.1:{port}"), "serve"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the gateway starts");
+    let _child = Stopped(Some(child));
+    let url = format!("http://127.0.0.1:{port}/graphql");
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    while client
+        .get(format!("http://127.0.0.1:{port}/healthz"))
+        .send()
+        .await
+        .is_err()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the gateway listens"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let call = |query: &'static str, variables: Value, token: Option<String>| {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            let mut request = client
+                .post(url)
+                .header(
+                    "traceparent",
+                    "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+                )
+                .json(&json!({"query": query, "variables": variables}));
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            request
+                .send()
+                .await
+                .expect("request")
+                .json::<Value>()
+                .await
+                .expect("json")
+        }
+    };
+    let signed_up = call(
+        crate::customer::SIGN_UP,
+        json!({"input": {"email": "tia@example.com", "password": crate::customer::PASSWORD}}),
+        None,
+    )
+    .await;
+    assert_eq!(
+        signed_up["data"]["customerSignUp"]["userErrors"],
+        json!([]),
+        "{signed_up}"
+    );
+    let session = call(
+        crate::customer::SIGN_IN,
+        json!({"email": "tia@example.com", "password": crate::customer::PASSWORD}),
+        None,
+    )
+    .await;
+    let token = session["data"]["customerSignIn"]["accessToken"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{session}"))
+        .to_owned();
+    let registered = call(
+        "mutation($t: String!) { registerPushDevice(token: $t, platform: APNS) { device { id } userErrors { code } } }",
+        json!({"t": format!("{:064x}", 42)}),
+        Some(token),
+    )
+    .await;
+    assert_eq!(
+        registered["data"]["registerPushDevice"]["userErrors"],
+        json!([]),
+        "{registered}"
+    );
+    let put = pinpoint
+        .wait_for(Duration::from_secs(5), |r| r.method == "PUT")
+        .await;
+    let parts: Vec<&str> = put.traceparent.split('-').collect();
+    assert_eq!(parts.len(), 4, "a W3C traceparent: `{}`", put.traceparent);
+    assert_eq!(
+        parts[1], "0af7651916cd43dd8448eb211c80319c",
+        "the request's trace goes on into Pinpoint"
+    );
+    assert_ne!(
+        parts[2], "b7ad6b7169203331",
+        "from a span of the gateway's own"
+    );
+    assert_eq!(
+        pinpoint.problems(),
+        Vec::<String>::new(),
+        "still signed as SigV4 wants"
+    );
+}
