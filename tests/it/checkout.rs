@@ -13,7 +13,7 @@ use crate::cart::{create_cart, set_stock, stocked_variants};
 use crate::customer::signed_in;
 use crate::support::{TestApp, spawn_app_with, spawn_with_store, test_config};
 
-const CHECKOUT: &str = "mutation($cart: ID!, $key: String!, $email: String!, $token: String!) {
+pub const CHECKOUT: &str = "mutation($cart: ID!, $key: String!, $email: String!, $token: String!) {
   checkoutComplete(cartId: $cart, idempotencyKey: $key, email: $email, shippingMethod: \"standard\",
     shippingAddress: {firstName: \"Eve\", address1: \"1 Main St\", city: \"Springfield\", province: \"CA\", zip: \"90001\", countryCode: \"US\"},
     payment: {token: $token}) {
@@ -67,7 +67,7 @@ pub async fn variant_with_stock(app: &TestApp, stock: i64) -> String {
     id
 }
 
-async fn stock_of(app: &TestApp, variant: &str) -> i64 {
+pub async fn stock_of(app: &TestApp, variant: &str) -> i64 {
     app.data(
         "query($id: ID!) { node(id: $id) { ... on ProductVariant { quantityAvailable } } }",
         json!({"id": variant}),

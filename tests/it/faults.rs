@@ -1,13 +1,14 @@
 //! Backends that go away under load: DynamoDB killed mid-load answers fast with
 //! SERVICE_UNAVAILABLE (never INTERNAL, never past the call timeout) and the gateway recovers
-//! when it returns, without a restart; Redis killed mid-load fails no request.
+//! when it returns, without a restart; DynamoDB killed while checkouts are in flight leaves no
+//! partial order; Redis killed mid-load fails no request.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use storefront_gateway::config::StoreEngine;
+use storefront_gateway::config::{Config, StoreEngine};
 
 use crate::support::{TestApp, local_aws, spawn_with_store, test_config};
 
@@ -93,18 +94,9 @@ fn load(
                 while !*stop.lock().expect("lock") {
                     let started = Instant::now();
                     let (status, body) = app.post(PAGE, json!({})).await;
-                    let codes = body["errors"]
-                        .as_array()
-                        .map(|errors| {
-                            errors
-                                .iter()
-                                .map(|e| e["extensions"]["code"].as_str().unwrap_or("").to_owned())
-                                .collect()
-                        })
-                        .unwrap_or_default();
                     seen.lock()
                         .expect("lock")
-                        .push((status, codes, started.elapsed()));
+                        .push((status, codes(&body), started.elapsed()));
                 }
             })
         })
@@ -120,28 +112,88 @@ async fn until(limit: Duration, what: &str, mut ready: impl FnMut() -> bool) {
     }
 }
 
+/// A gateway over a DynamoDB Local of the test's own, which the test kills and brings back on
+/// the same port with the same data; a short circuit breaker, and no item cache, so that every
+/// request meets the outage.
+struct Outage {
+    app: Arc<TestApp>,
+    dynamodb: Option<Process>,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Outage {
+    async fn start(mut config: Config) -> Self {
+        let port = free_port();
+        let dir = tempfile::tempdir().expect("dir");
+        let dynamodb = Some(dynamodb_local(port, dir.path()));
+        config.store = StoreEngine::Aws;
+        config.aws.table = format!("faults-{}", uuid::Uuid::new_v4().simple());
+        config.aws.endpoint_url = Some(format!("http://127.0.0.1:{port}"));
+        config.aws.region = Some("us-east-1".into());
+        config.aws.call_timeout_ms = CALL_TIMEOUT_MS;
+        config.limits.request_timeout_ms = REQUEST_TIMEOUT_MS;
+        config.aws.circuit_failures = 3;
+        config.aws.circuit_open_ms = 300;
+        config.cache.enabled = false;
+        config.rate_limit.enabled = false;
+        let table = storefront_loaders::store::DynamoTable::connect(&config.dynamo_settings())
+            .await
+            .expect("client");
+        assert!(table.bootstrap().await.expect("bootstrap"));
+        let app = Arc::new(spawn_with_store(config, Arc::new(table)).await);
+        Self {
+            app,
+            dynamodb,
+            port,
+            dir,
+        }
+    }
+
+    fn kill(&mut self) {
+        drop(self.dynamodb.take());
+    }
+
+    /// Brings DynamoDB back and waits until the gateway serves a page from it again.
+    async fn restore(&mut self) {
+        self.dynamodb = Some(dynamodb_local(self.port, self.dir.path()));
+        let started = Instant::now();
+        loop {
+            let (status, body) = self.app.post(PAGE, json!({})).await;
+            if status == 200 && body.get("errors").is_none() {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "served again: {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+const CALL_TIMEOUT_MS: u64 = 5_000;
+/// The request deadline (`limits.request_timeout_ms`): a checkout makes several calls.
+const REQUEST_TIMEOUT_MS: u64 = 10_000;
+
+/// The error codes of a GraphQL answer.
+fn codes(body: &Value) -> Vec<String> {
+    body["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| e["extensions"]["code"].as_str().unwrap_or("").to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 #[tokio::test]
 async fn dynamodb_killed_mid_load_answers_fast_with_service_unavailable_and_recovers_without_a_restart()
  {
-    let port = free_port();
-    let dir = tempfile::tempdir().expect("dir");
-    let mut dynamodb = Some(dynamodb_local(port, dir.path()));
-    let mut config = test_config();
-    config.store = StoreEngine::Aws;
-    config.aws.table = format!("faults-{}", uuid::Uuid::new_v4().simple());
-    config.aws.endpoint_url = Some(format!("http://127.0.0.1:{port}"));
-    config.aws.region = Some("us-east-1".into());
-    config.aws.call_timeout_ms = 5_000;
-    config.aws.circuit_failures = 3;
-    config.aws.circuit_open_ms = 300;
-    // Every page reads the store, rather than the item cache.
-    config.cache.enabled = false;
-    config.rate_limit.enabled = false;
-    let table = storefront_loaders::store::DynamoTable::connect(&config.dynamo_settings())
-        .await
-        .expect("client");
-    assert!(table.bootstrap().await.expect("bootstrap"));
-    let app = Arc::new(spawn_with_store(config, Arc::new(table)).await);
+    let mut outage = Outage::start(test_config()).await;
+    let app = Arc::clone(&outage.app);
     let stop: Arc<Mutex<bool>> = Arc::default();
     let (seen, workers) = load(&app, &stop);
     let count =
@@ -151,21 +203,21 @@ async fn dynamodb_killed_mid_load_answers_fast_with_service_unavailable_and_reco
     })
     .await;
 
-    drop(dynamodb.take());
+    outage.kill();
     let before = seen.lock().expect("lock").len();
     until(Duration::from_secs(30), "unavailable answers", || {
         count(&|o| o.1.contains(&"SERVICE_UNAVAILABLE".to_owned())) >= 40
     })
     .await;
-    let outage: Vec<Outcome> = seen.lock().expect("lock")[before..].to_vec();
-    for (status, codes, took) in &outage {
+    let during: Vec<Outcome> = seen.lock().expect("lock")[before..].to_vec();
+    for (status, codes, took) in &during {
         assert!(
             codes.is_empty() || codes.iter().all(|c| c == "SERVICE_UNAVAILABLE"),
             "only SERVICE_UNAVAILABLE, never INTERNAL: {codes:?}"
         );
         assert!(codes.is_empty() || *status == 503, "{status}");
         assert!(
-            *took < Duration::from_millis(5_000 + 1_000),
+            *took < Duration::from_millis(CALL_TIMEOUT_MS + 1_000),
             "each answer within the call timeout: {took:?}"
         );
     }
@@ -178,7 +230,7 @@ async fn dynamodb_killed_mid_load_answers_fast_with_service_unavailable_and_reco
     assert_eq!(body["errors"][0]["extensions"]["retryAfter"], 1, "{body}");
 
     // DynamoDB comes back on the same port: the same gateway serves again.
-    dynamodb = Some(dynamodb_local(port, dir.path()));
+    outage.dynamodb = Some(dynamodb_local(outage.port, outage.dir.path()));
     let back = seen.lock().expect("lock").len();
     until(Duration::from_secs(30), "answers after the outage", || {
         seen.lock().expect("lock")[back..]
@@ -194,7 +246,126 @@ async fn dynamodb_killed_mid_load_answers_fast_with_service_unavailable_and_reco
     }
     let data: Value = app.data(PAGE, json!({})).await;
     assert_eq!(data["products"]["nodes"].as_array().map(Vec::len), Some(5));
-    drop(dynamodb);
+}
+
+/// What a shopper's checkout came to: the cart, its idempotency key, the status and the body.
+type Attempt = (String, String, u16, Value);
+
+#[tokio::test]
+async fn dynamodb_killed_while_checkouts_are_in_flight_leaves_no_partial_order() {
+    use crate::checkout::{CHECKOUT, cart_with, checkout_config, stock_of, variant_with_stock};
+    const UNITS: i64 = 500;
+    const CARTS: usize = 40;
+    let mut config = checkout_config();
+    // The test sweeps itself, once DynamoDB is back.
+    config.set("checkout", "sweep_seconds", 0);
+    let mut outage = Outage::start(config).await;
+    let app = Arc::clone(&outage.app);
+    let variant = variant_with_stock(&app, UNITS).await;
+    let mut queue = Vec::new();
+    for i in 0..CARTS {
+        queue.push((cart_with(&app, &variant, 1).await, format!("outage-{i:02}")));
+    }
+    let queue = Arc::new(Mutex::new(queue));
+    let attempts: Arc<Mutex<Vec<Attempt>>> = Arc::default();
+    // Eight shoppers check the carts out; DynamoDB dies once a few orders are paid, with
+    // others between their stock reservation and their payment.
+    let shoppers: Vec<_> = (0..8)
+        .map(|_| {
+            let (app, queue, attempts) =
+                (Arc::clone(&app), Arc::clone(&queue), Arc::clone(&attempts));
+            tokio::spawn(async move {
+                loop {
+                    let Some((cart, key)) = queue.lock().expect("lock").pop() else {
+                        return;
+                    };
+                    let variables = json!({"cart": cart, "key": key,
+                        "email": "eve@example.com", "token": "tok_visa"});
+                    let started = Instant::now();
+                    let (status, body) = app.post(CHECKOUT, variables).await;
+                    // A checkout makes several store calls, each bounded by the call
+                    // timeout; the request as a whole by its deadline.
+                    assert!(
+                        started.elapsed() < Duration::from_millis(REQUEST_TIMEOUT_MS + 2_000),
+                        "within the request deadline: {:?} {body}",
+                        started.elapsed()
+                    );
+                    attempts
+                        .lock()
+                        .expect("lock")
+                        .push((cart, key, status, body));
+                }
+            })
+        })
+        .collect();
+    let paid = |attempts: &[Attempt]| {
+        attempts
+            .iter()
+            .filter(|a| a.3["data"]["checkoutComplete"]["order"]["status"] == "PAID")
+            .count()
+    };
+    until(Duration::from_secs(60), "orders before the outage", || {
+        paid(&attempts.lock().expect("lock")) >= 6
+    })
+    .await;
+    outage.kill();
+    for shopper in shoppers {
+        shopper.await.expect("shopper");
+    }
+    let attempts = std::mem::take(&mut *attempts.lock().expect("lock"));
+    assert_eq!(attempts.len(), CARTS);
+    let unavailable = attempts.iter().filter(|a| a.2 == 503).count();
+    assert!(unavailable > 0, "some checkouts met the outage");
+    let unanswered = ["SERVICE_UNAVAILABLE", "TIMEOUT"];
+    for (_, _, status, body) in &attempts {
+        let placed = &body["data"]["checkoutComplete"]["order"]["status"];
+        assert!(
+            (*status == 200 && (placed == "PAID" || placed == "PENDING_PAYMENT"))
+                || ((*status == 503 || *status == 504)
+                    && codes(body).iter().all(|c| unanswered.contains(&c.as_str()))),
+            "an order, or SERVICE_UNAVAILABLE (TIMEOUT at the deadline): {status} {body}"
+        );
+    }
+
+    // DynamoDB returns: the sweeper settles what the outage interrupted, then every shopper
+    // retries with the key they used (as a client does after SERVICE_UNAVAILABLE).
+    outage.restore().await;
+    let checkout = app
+        .app
+        .services
+        .get::<Arc<storefront_loaders::checkout::Checkout>>()
+        .expect("checkout");
+    checkout.sweep(Duration::ZERO).await.expect("sweep");
+    assert_eq!(
+        checkout.sweep(Duration::ZERO).await.expect("sweep"),
+        0,
+        "nothing left pending"
+    );
+    let mut orders = std::collections::BTreeSet::new();
+    for (cart, key, _, _) in &attempts {
+        let mut key = key.clone();
+        let order = loop {
+            let variables = json!({"cart": cart, "key": key,
+                "email": "eve@example.com", "token": "tok_visa"});
+            let answer = app.data(CHECKOUT, variables).await["checkoutComplete"].clone();
+            match answer["userErrors"][0]["code"].as_str() {
+                None => break answer["order"].clone(),
+                // Undone by the sweeper (nothing was charged): checked out anew.
+                Some("PAYMENT_FAILED") if !key.ends_with("-again") => key.push_str("-again"),
+                Some(_) => panic!("{answer}"),
+            }
+        };
+        assert_eq!(order["status"], "PAID", "{order}");
+        assert_eq!(order["payment"]["state"], "CAPTURED", "{order}");
+        assert_eq!(order["lineItems"][0]["quantity"], 1, "{order}");
+        orders.insert(order["id"].as_str().expect("id").to_owned());
+    }
+    assert_eq!(orders.len(), CARTS, "one order per cart");
+    assert_eq!(
+        stock_of(&app, &variant).await,
+        UNITS - CARTS as i64,
+        "each order holds its unit, and only its unit"
+    );
 }
 
 #[tokio::test]
