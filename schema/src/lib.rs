@@ -12,6 +12,7 @@ pub mod limits;
 pub mod operation_limits;
 pub mod own_writes;
 pub mod persisted;
+mod validate_only;
 
 use async_graphql::{Schema, SchemaBuilder};
 use storefront_loaders::domain::Services;
@@ -86,10 +87,10 @@ pub fn build(
     schema.finish()
 }
 
-/// The schema with no backends: for checking documents (validation errors are reported before
-/// any resolver runs, and resolvers find no data to act on).
+/// The schema with no backends, which validates documents and runs none of them: for checking
+/// documents.
 pub fn bare() -> StorefrontSchema {
-    builder().finish()
+    builder().extension(validate_only::ValidateOnly).finish()
 }
 
 /// Checks a document against the schema; returns the validation errors (none: valid).
@@ -113,6 +114,16 @@ pub fn sdl() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_document_is_checked_without_running_it() {
+        assert_eq!(
+            validate("mutation { customerSignOut { signedOut } }").await,
+            Vec::<String>::new()
+        );
+        let errors = validate("{ shop { nameX } }").await;
+        assert!(errors.iter().any(|e| e.contains("nameX")), "{errors:?}");
+    }
 
     #[test]
     fn the_mutation_root_has_the_name_the_own_writes_rule_looks_for() {

@@ -32,6 +32,7 @@ mod search;
 mod security;
 mod shop;
 mod shutdown;
+mod storefront;
 mod subscriptions;
 mod support;
 mod traces;
