@@ -32,7 +32,6 @@ mod search;
 mod security;
 mod shop;
 mod shutdown;
-mod storefront;
 mod subscriptions;
 mod support;
 mod traces;
