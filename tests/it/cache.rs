@@ -179,11 +179,7 @@ impl Drop for RedisServer {
 async fn killing_redis_loses_no_request_and_the_cache_comes_back_with_it() {
     // Make sure the local stack (and with it redis-server) is installed.
     local_aws();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("port")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let port = crate::support::free_port();
     let redis = RedisServer::start(port);
     let (a, b) = replicas(&format!("redis://127.0.0.1:{}", redis.port)).await;
     let (handle, sku) = first_product(&a).await;
@@ -246,11 +242,7 @@ async fn killing_redis_loses_no_request_and_the_cache_comes_back_with_it() {
 /// A free loopback port whose cluster bus port (port + 10000) is free too.
 fn cluster_port() -> u16 {
     loop {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("port")
-            .local_addr()
-            .expect("addr")
-            .port();
+        let port = crate::support::free_port();
         if port < 55_000 && std::net::TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
             return port;
         }

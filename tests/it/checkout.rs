@@ -789,11 +789,7 @@ pub async fn fake_processor() -> (String, Arc<FakeProcessor>) {
             ),
         )
         .with_state(Arc::clone(&state));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = crate::support::serve_fake(app).await;
     (url, state)
 }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use storefront_gateway::config::{Config, StoreEngine};
 
-use crate::support::{TestApp, local_aws, spawn_with_store, test_config};
+use crate::support::{TestApp, free_port, local_aws, spawn_with_store, test_config};
 
 /// A process of the test's own, killed when dropped.
 struct Process(std::process::Child);
@@ -20,13 +20,6 @@ impl Drop for Process {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port()
 }
 
 /// Waits until `port` takes connections.

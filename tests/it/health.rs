@@ -27,10 +27,7 @@ async fn the_embedded_store_is_ready_when_open() {
 
 #[tokio::test]
 async fn an_unreachable_redis_is_named_and_the_replica_is_not_ready() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
+    let port = crate::support::free_port();
     let mut config = test_config();
     config.cache.redis_url = Some(format!("redis://127.0.0.1:{port}"));
     let app = spawn_app_with(config).await;

@@ -155,10 +155,7 @@ fn check_order_per_group(messages: &[(String, String, Value)]) {
 
 #[tokio::test]
 async fn the_outbox_reaches_sqs_fifo_through_an_outage_with_no_duplicate_and_none_missing() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
+    let port = crate::support::free_port();
     let moto = Moto::start(port);
     let client = sqs(port);
     let url = fifo_queue(&client).await;

@@ -383,10 +383,7 @@ fn rss_kib(pid: u32) -> u64 {
 
 #[tokio::test]
 async fn the_binary_s_memory_stays_bounded_under_the_bomb() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
+    let port = crate::support::free_port();
     let mut child = crate::support::gateway_command()
         .env("STOREFRONT_STORE", "memory")
         .env("STOREFRONT_MODE", "production")

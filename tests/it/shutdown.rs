@@ -28,10 +28,7 @@ const CHECKOUT: &str = "mutation($cart: ID!, $key: String!) {
 async fn sigterm_during_checkouts_drops_no_accepted_request_and_hands_the_outboxes_over() {
     let (processor_url, processor) = fake_processor().await;
     let dir = tempfile::tempdir().expect("dir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
+    let port = crate::support::free_port();
     let config = format!(
         r#"
 listen = "127.0.0.1:{port}"
@@ -67,19 +64,7 @@ relay_millis = 3600000
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
     let url = format!("http://{addr}/graphql");
     let client = reqwest::Client::new();
-    let started = Instant::now();
-    while client
-        .get(format!("http://{addr}/healthz"))
-        .send()
-        .await
-        .is_err()
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the gateway listens"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    crate::support::gateway_listening(&format!("http://{addr}")).await;
     let post = |body: Value| {
         let (client, url) = (client.clone(), url.clone());
         async move {

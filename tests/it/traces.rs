@@ -79,21 +79,14 @@ async fn receiver() -> (String, Arc<Mutex<Vec<Received>>>) {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = crate::support::serve_fake(app).await;
     (url, spans)
 }
 
 #[tokio::test]
 async fn spans_continue_the_callers_trace_down_to_each_store_call_and_logs_carry_the_request_id() {
     let (endpoint, spans) = receiver().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
+    let port = crate::support::free_port();
     let child = gateway_command()
         .env("STOREFRONT_STORE", "memory")
         .env("STOREFRONT_LOG_FORMAT", "json")
@@ -109,14 +102,7 @@ async fn spans_continue_the_callers_trace_down_to_each_store_call_and_logs_carry
     let mut child = Stopped(Some(child));
     let url = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let started = Instant::now();
-    while client.get(format!("{url}/healthz")).send().await.is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the gateway listens"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    crate::support::gateway_listening(&url).await;
     let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     let caller = "00f067aa0ba902b7";
     let answer: Value = client
@@ -219,10 +205,7 @@ async fn an_aws_call_carries_the_trace_of_the_request_that_made_it() {
         ))
     })
     .await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
+    let port = crate::support::free_port();
     let child = gateway_command()
         .env("STOREFRONT_STORE", "memory")
         .env("STOREFRONT_IDENTITY_AUTO_CONFIRM", "true")
@@ -240,19 +223,7 @@ async fn an_aws_call_carries_the_trace_of_the_request_that_made_it() {
     let _child = Stopped(Some(child));
     let url = format!("http://127.0.0.1:{port}/graphql");
     let client = reqwest::Client::new();
-    let started = Instant::now();
-    while client
-        .get(format!("http://127.0.0.1:{port}/healthz"))
-        .send()
-        .await
-        .is_err()
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the gateway listens"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    crate::support::gateway_listening(&format!("http://127.0.0.1:{port}")).await;
     let call = |query: &'static str, variables: Value, token: Option<String>| {
         let (client, url) = (client.clone(), url.clone());
         async move {
