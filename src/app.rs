@@ -8,6 +8,7 @@ use std::time::Duration;
 use storefront_loaders::Metrics;
 use storefront_loaders::cache::{
     CachedTable, DocumentCache, DocumentLimits, ItemCacheSettings, RedisSettings, RedisTier,
+    ResponseCache, ResponseCacheSettings,
 };
 use storefront_loaders::domain::{Services, Shared};
 use storefront_loaders::rate_limit::{RateLimitSettings, RateLimiter};
@@ -42,6 +43,10 @@ pub struct App {
     pub services: Services,
     /// How callers are told apart (trusted proxies, issued API keys).
     pub clients: Arc<crate::http::Clients>,
+    /// The cache of whole answers to public queries, when on.
+    pub responses: Option<Arc<ResponseCache>>,
+    /// The per-client rate limit, when on (answers from the response cache are charged too).
+    pub limiter: Option<Arc<RateLimiter>>,
     /// The Redis tier, when configured (for readiness).
     pub redis: Option<Arc<RedisTier>>,
     /// The WebSocket connections open, per client.
@@ -151,18 +156,34 @@ impl App {
                 }
             }
         });
+        // Its invalidations ride on the item cache's writes and messages: no item cache, no
+        // response cache.
+        let responses = (config.cache.enabled && config.cache.responses).then(|| {
+            ResponseCache::new(
+                ResponseCacheSettings {
+                    memory_bytes: config.cache.response_memory_bytes,
+                    max_entry_bytes: usize::try_from(config.cache.response_max_bytes)
+                        .unwrap_or(usize::MAX),
+                    namespace: config.cache.namespace.clone(),
+                },
+                redis.clone(),
+                storefront_schema::RESPONSE_TAGS,
+                Arc::clone(&metrics),
+            )
+        });
         if config.cache.enabled {
             table = Arc::new(CachedTable::new(
                 table,
                 redis.clone(),
                 ItemCacheSettings {
-                    l1_capacity: config.cache.l1_capacity,
+                    l1_memory_bytes: config.cache.l1_memory_bytes,
                     ttl: Duration::from_secs(config.cache.ttl_seconds),
                     namespace: config.cache.namespace.clone(),
                 },
                 storefront_schema::cacheable,
                 Arc::clone(&metrics),
                 changes.clone(),
+                responses.clone(),
             ));
         }
         let limiter = config.rate_limit.enabled.then(|| {
@@ -194,7 +215,8 @@ impl App {
                 .await
                 .with_context(|| format!("cannot open the `{}` domain", domain.name()))?;
         }
-        let schema = storefront_schema::build(services.clone(), &config.query_limits(), limiter);
+        let schema =
+            storefront_schema::build(services.clone(), &config.query_limits(), limiter.clone());
         let redis_for_readiness = redis.clone();
         let persisted = Arc::new(
             PersistedDocuments::new(
@@ -232,6 +254,8 @@ impl App {
             operations,
             stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
             redis: redis_for_readiness,
+            responses,
+            limiter,
             clients,
             sockets,
             config: Arc::new(config),

@@ -243,6 +243,18 @@ pub trait Domain: Send + Sync + 'static {
         false
     }
 
+    /// Whether a cached response that read this secondary-index partition can be followed:
+    /// every write that changes the partition names it in [`Domain::listed_in`].
+    fn tracks_partition(&self, _partition: &str) -> bool {
+        false
+    }
+
+    /// The secondary-index partitions an item with this key is listed in (for the response
+    /// cache: a write of the item changes the answers that read those partitions).
+    fn listed_in(&self, _key: &Key) -> Vec<String> {
+        vec![]
+    }
+
     /// Opens its engines and adds its services for the resolvers.
     async fn open(
         &self,

@@ -97,6 +97,9 @@ impl StoreLoader {
         self: &Arc<Self>,
         keys: impl IntoIterator<Item = Key>,
     ) -> Result<HashMap<Key, SharedItem>, Arc<StoreError>> {
+        let keys: Vec<Key> = keys.into_iter().collect();
+        // Recorded here, on the asking task: the batch that reads them may run on another.
+        crate::cache::reads::record_keys(&keys);
         let receiver = {
             let mut state = self.state();
             let mut found = HashMap::new();

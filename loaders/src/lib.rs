@@ -28,6 +28,7 @@ pub mod store;
 pub mod stored;
 pub mod sync;
 
+pub use cache::reads::{ReadSet, TagScheme};
 pub use item_loader::{Batched, StoreLoader};
 pub use metrics::Metrics;
 pub use stored::{SharedItem, StoredItem};

@@ -23,6 +23,13 @@ pub struct CacheOutcome {
     pub result: &'static str,
 }
 
+/// Labels of a response-cache decision.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResponseCacheOutcome {
+    /// `hit_l1`, `hit_l2`, `miss`, `bypass`, `stored`, `uncacheable`, `stale` or `too_large`.
+    pub outcome: &'static str,
+}
+
 /// Labels of a call to a backend service.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BackendCall {
@@ -55,6 +62,8 @@ pub struct Metrics {
     pub store_requests: Family<StoreOp, Counter>,
     /// Cache lookups by tier and outcome.
     pub cache_requests: Family<CacheOutcome, Counter>,
+    /// Response-cache lookups and fills, by outcome.
+    pub response_cache: Family<ResponseCacheOutcome, Counter>,
     /// Rate-limit decisions taken in-process because Redis failed: while these grow, each
     /// replica counts alone and a client may spend its budget once per replica.
     pub rate_limit_fallbacks: Counter,
@@ -91,6 +100,12 @@ impl Metrics {
             "cache_requests",
             "Cache lookups, by tier (l1 in-process, l2 Redis) and result",
             cache_requests.clone(),
+        );
+        let response_cache = Family::<ResponseCacheOutcome, Counter>::default();
+        registry.register(
+            "response_cache",
+            "Response-cache lookups (hit_l1, hit_l2, miss, bypass) and fills (stored, uncacheable, stale, too_large)",
+            response_cache.clone(),
         );
         let rate_limit_fallbacks = Counter::default();
         registry.register(
@@ -136,6 +151,7 @@ impl Metrics {
             store_batch_keys,
             store_requests,
             cache_requests,
+            response_cache,
             rate_limit_fallbacks,
             backend_calls,
             backend_seconds,
@@ -148,6 +164,13 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut out, &crate::sync::lock(&self.registry))
             .expect("writing to a String cannot fail");
         out
+    }
+
+    /// Counts one response-cache decision.
+    pub fn response_cache(&self, outcome: &'static str) {
+        self.response_cache
+            .get_or_create(&ResponseCacheOutcome { outcome })
+            .inc();
     }
 
     /// The current count of cache lookups of one tier and result.

@@ -12,6 +12,7 @@ use crate::store::{Item, StoreError};
 pub struct StoredItem {
     item: Item,
     decoded: OnceLock<Arc<dyn Any + Send + Sync>>,
+    weight: u32,
 }
 
 impl std::fmt::Debug for StoredItem {
@@ -23,10 +24,19 @@ impl std::fmt::Debug for StoredItem {
 impl StoredItem {
     /// An item not decoded yet.
     pub fn new(item: Item) -> Self {
+        // Twice the attributes: the record decoded from them holds about as much again.
+        let weight = u32::try_from(2 * (ITEM_OVERHEAD + map_bytes(&item))).unwrap_or(u32::MAX);
         Self {
             item,
             decoded: OnceLock::new(),
+            weight,
         }
+    }
+
+    /// About how many bytes of memory the item and its decoded record take, for caches
+    /// bounded in bytes.
+    pub fn weight(&self) -> u32 {
+        self.weight
     }
 
     /// The item's attributes.
@@ -59,6 +69,26 @@ impl StoredItem {
     }
 }
 
+/// Bytes of an item beyond its attributes (the `Arc`, the map, the cache's own entry).
+const ITEM_OVERHEAD: usize = 160;
+
+fn map_bytes(map: &serde_json::Map<String, serde_json::Value>) -> usize {
+    map.iter()
+        .map(|(name, value)| 48 + name.len() + value_bytes(value))
+        .sum()
+}
+
+/// About how much memory a JSON value takes: its heap data and its own slot.
+fn value_bytes(value: &serde_json::Value) -> usize {
+    use serde_json::Value;
+    32 + match value {
+        Value::Null | Value::Bool(_) | Value::Number(_) => 0,
+        Value::String(s) => s.len(),
+        Value::Array(values) => values.iter().map(value_bytes).sum(),
+        Value::Object(map) => map_bytes(map),
+    }
+}
+
 /// A shared stored item.
 pub type SharedItem = Arc<StoredItem>;
 
@@ -83,5 +113,28 @@ mod tests {
         let second = stored.record::<Thing>().expect("decodes");
         assert_eq!(first.n, 7);
         assert!(Arc::ptr_eq(&first, &second));
+    }
+
+    #[test]
+    fn an_item_weighs_more_the_more_it_holds() {
+        let small = StoredItem::new(
+            serde_json::json!({"pk": "a", "sk": "b"})
+                .as_object()
+                .expect("object")
+                .clone(),
+        );
+        let text = "x".repeat(10_000);
+        let big = StoredItem::new(
+            serde_json::json!({"pk": "a", "sk": "b", "description": text, "tags": ["a", "b"]})
+                .as_object()
+                .expect("object")
+                .clone(),
+        );
+        assert!(
+            small.weight() >= 160 && small.weight() < 1_000,
+            "{}",
+            small.weight()
+        );
+        assert!(big.weight() > 20_000, "{}", big.weight());
     }
 }

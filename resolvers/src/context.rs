@@ -19,8 +19,16 @@ pub fn loader<'a>(ctx: &'a Context<'_>) -> ApiResult<&'a Arc<StoreLoader>> {
         .map_err(|_| missing("the store loader"))
 }
 
-/// The service of type `T` that a domain opened (its store, its engines).
+/// The service of type `T` that a domain opened (its store, its engines). What it reads, the
+/// response cache cannot follow: an answer that used one is never cached.
 pub fn service<'a, T: std::any::Any + Send + Sync>(ctx: &'a Context<'_>) -> ApiResult<&'a T> {
+    storefront_loaders::cache::reads::record_untracked(std::any::type_name::<T>());
+    store_service(ctx)
+}
+
+/// A service that reads nothing but the store's shared table (whose reads the response cache
+/// records, so an answer that used it may be cached).
+pub fn store_service<'a, T: std::any::Any + Send + Sync>(ctx: &'a Context<'_>) -> ApiResult<&'a T> {
     ctx.data::<Services>()
         .ok()
         .and_then(Services::get::<T>)

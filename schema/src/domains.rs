@@ -21,3 +21,11 @@ storefront_resolvers::domains! {
 pub fn cacheable(key: &storefront_loaders::store::Key) -> bool {
     DOMAINS.iter().any(|domain| domain.cacheable(key))
 }
+
+/// What the response cache needs of the domains: which items may be shared, which listings
+/// it can follow, and which listings a write changes.
+pub const RESPONSE_TAGS: storefront_loaders::TagScheme = storefront_loaders::TagScheme {
+    cacheable,
+    tracked_partition: |partition| DOMAINS.iter().any(|d| d.tracks_partition(partition)),
+    listed_in: |key| DOMAINS.iter().flat_map(|d| d.listed_in(key)).collect(),
+};

@@ -17,7 +17,9 @@ mod validate_only;
 use async_graphql::{Schema, SchemaBuilder};
 use storefront_loaders::domain::Services;
 
-pub use domains::{DOMAINS, MutationRoot, Node, QueryRoot, SubscriptionRoot, cacheable};
+pub use domains::{
+    DOMAINS, MutationRoot, Node, QueryRoot, RESPONSE_TAGS, SubscriptionRoot, cacheable,
+};
 
 /// The gateway's schema type.
 pub type StorefrontSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;

@@ -28,6 +28,11 @@ fn refusal(code: ErrorCode, message: String, retry_after: Option<u64>) -> Vec<Se
 pub struct BatchCost(AtomicUsize);
 
 impl BatchCost {
+    /// The cost of the operations so far.
+    pub fn total(&self) -> usize {
+        self.0.load(Ordering::Acquire)
+    }
+
     /// Adds an operation's cost; returns the batch's total with it.
     fn add(&self, cost: usize) -> usize {
         self.0

@@ -249,10 +249,19 @@ impl Config {
                 "must be redis://host:port (or rediss:// for TLS)",
             ));
         }
-        if self.cache.ttl_seconds == 0 || self.cache.l1_capacity == 0 {
+        if self.cache.ttl_seconds == 0 || self.cache.l1_memory_bytes == 0 {
             return Err(invalid(
                 "cache.ttl_seconds",
-                "cache.ttl_seconds and cache.l1_capacity must be at least 1",
+                "cache.ttl_seconds and cache.l1_memory_bytes must be at least 1",
+            ));
+        }
+        if self.cache.responses
+            && (self.cache.response_memory_bytes == 0 || self.cache.response_max_bytes == 0)
+        {
+            return Err(invalid(
+                "cache.response_memory_bytes",
+                "cache.response_memory_bytes and cache.response_max_bytes must be at least 1 \
+                 (turn the response cache off with cache.responses = false)",
             ));
         }
         if self.rate_limit.budget == 0 || self.rate_limit.window_seconds == 0 {

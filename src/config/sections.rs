@@ -159,12 +159,19 @@ pub struct CacheConfig {
     pub redis_url: Option<String>,
     /// Redis cluster mode (several comma-separated URLs allowed).
     pub redis_cluster: bool,
-    /// Most items kept in-process.
-    pub l1_capacity: u64,
+    /// Most bytes of items kept in-process (items weigh what they hold, decoded too).
+    pub l1_memory_bytes: u64,
     /// Seconds an entry may live: the bound on staleness when an invalidation is lost.
     pub ttl_seconds: u64,
     /// Prefix of every Redis key; change it to share one Redis between deployments.
     pub namespace: String,
+    /// Cache whole answers to public queries (needs `enabled`): in memory, and in Redis when
+    /// there is one. Clients skip it with `x-response-cache: bypass`.
+    pub responses: bool,
+    /// Most bytes of answers kept in memory per replica.
+    pub response_memory_bytes: u64,
+    /// The largest answer cached (larger ones are served, not kept).
+    pub response_max_bytes: u64,
 }
 
 impl Default for CacheConfig {
@@ -173,9 +180,12 @@ impl Default for CacheConfig {
             enabled: true,
             redis_url: None,
             redis_cluster: false,
-            l1_capacity: 200_000,
+            l1_memory_bytes: 64 * 1024 * 1024,
             ttl_seconds: 300,
             namespace: "storefront:v1:".into(),
+            responses: true,
+            response_memory_bytes: 32 * 1024 * 1024,
+            response_max_bytes: 512 * 1024,
         }
     }
 }

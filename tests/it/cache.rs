@@ -1,5 +1,6 @@
-//! The two-tier cache: in-process hits, cross-replica invalidation through Redis, and serving
-//! on while Redis is down.
+//! The two-tier item cache: in-process hits, cross-replica invalidation through Redis, and
+//! serving on while Redis is down. The response cache is off here (its repeated queries would
+//! never reach the item cache); `response_cache.rs` proves it.
 
 use std::process::{Child, Command};
 use std::sync::Arc;
@@ -10,13 +11,13 @@ use storefront_loaders::catalog::CatalogWriter;
 use storefront_loaders::catalog::import::import_inventory;
 use storefront_loaders::store::{RedbTable, Table};
 
-use crate::support::{TestApp, local_aws, spawn_app, spawn_with_store, test_config};
+use crate::support::{TestApp, local_aws, spawn_with_store, test_config};
 
 const STOCK: &str = "query($handle: String!) { product(handle: $handle) { variants(first: 1) { nodes { sku quantityAvailable } } } }";
 
 #[tokio::test]
 async fn repeated_reads_are_served_from_memory() {
-    let app = spawn_app().await;
+    let app = crate::support::spawn_app_with(items_only(test_config())).await;
     let query = "{ products(first: 20) { nodes { categories { title } variants(first: 5) { nodes { quantityAvailable } } } } }";
     let first = app.data(query, json!({})).await;
     let before = app.store_requests();
@@ -28,6 +29,14 @@ async fn repeated_reads_are_served_from_memory() {
         "only the listing query reaches the store"
     );
     assert!(app.app.metrics.cache_count("l1", "hit") > 0);
+}
+
+/// `config` with the response cache off.
+fn items_only(
+    mut config: storefront_gateway::config::Config,
+) -> storefront_gateway::config::Config {
+    config.cache.responses = false;
+    config
 }
 
 /// Two replicas over one store, sharing `redis_url` under a namespace of their own.
@@ -43,7 +52,7 @@ async fn replicas_on(redis_url: &str, cluster: bool) -> (TestApp, TestApp) {
         config.cache.redis_url = Some(redis_url.to_owned());
         config.cache.redis_cluster = cluster;
         config.cache.namespace = namespace.clone();
-        config
+        items_only(config)
     };
     let a = spawn_with_store(config(), Arc::clone(&store)).await;
     let b = spawn_with_store(config(), store).await;

@@ -28,6 +28,7 @@ mod pagination;
 mod persisted;
 mod pickup;
 mod recommend;
+mod response_cache;
 mod search;
 mod security;
 mod shop;

@@ -11,7 +11,9 @@ use async_trait::async_trait;
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
 
+use super::reads;
 use super::redis_tier::RedisTier;
+use super::responses::ResponseCache;
 use crate::metrics::{CacheOutcome, Metrics};
 use crate::store::{
     Changes, Condition, Item, Key, Page, Query, StoreError, Table, Update, WriteOp,
@@ -24,8 +26,8 @@ type InFlight = Shared<BoxFuture<'static, Loaded>>;
 /// How the item cache behaves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ItemCacheSettings {
-    /// Most items in L1.
-    pub l1_capacity: u64,
+    /// Most bytes of items in L1, as [`StoredItem::weight`] counts them.
+    pub l1_memory_bytes: u64,
     /// How long an item may live in either tier (the bound on staleness when an invalidation is
     /// lost, e.g. while Redis is down).
     pub ttl: Duration,
@@ -52,6 +54,7 @@ pub struct CachedTable {
     cacheable: Cacheable,
     metrics: Arc<Metrics>,
     in_flight: Arc<Mutex<HashMap<Key, InFlight>>>,
+    responses: Option<Arc<ResponseCache>>,
 }
 
 fn redis_key(namespace: &str, key: &Key) -> String {
@@ -60,7 +63,8 @@ fn redis_key(namespace: &str, key: &Key) -> String {
 
 impl CachedTable {
     /// Wraps `inner`; with `l2`, subscribes to the namespace's invalidation channel and puts
-    /// what other replicas wrote on `changes`.
+    /// what other replicas wrote on `changes`. Writes drop the answers of `responses` that
+    /// read what they wrote.
     pub fn new(
         inner: Arc<dyn Table>,
         l2: Option<Arc<RedisTier>>,
@@ -68,10 +72,12 @@ impl CachedTable {
         cacheable: Cacheable,
         metrics: Arc<Metrics>,
         changes: Changes,
+        responses: Option<Arc<ResponseCache>>,
     ) -> Self {
         let state = Arc::new(L1State {
             l1: moka::future::Cache::builder()
-                .max_capacity(settings.l1_capacity)
+                .max_capacity(settings.l1_memory_bytes)
+                .weigher(|_, item: &SharedItem| item.weight())
                 .time_to_live(settings.ttl)
                 .build(),
             epoch: AtomicU64::new(0),
@@ -81,6 +87,8 @@ impl CachedTable {
             let on_reconnect = Arc::clone(&state);
             let remote_changes = changes.clone();
             let connections = AtomicU64::new(0);
+            let remote_responses = responses.clone();
+            let reconnect_responses = responses.clone();
             redis.subscribe(
                 Self::channel(&settings.namespace),
                 move |payload| {
@@ -94,16 +102,28 @@ impl CachedTable {
                     on_message.epoch.fetch_add(1, Ordering::SeqCst);
                     let keys: Vec<Key> =
                         keys.into_iter().map(|(pk, sk)| Key::new(pk, sk)).collect();
-                    for key in keys.clone() {
-                        let l1 = on_message.l1.clone();
-                        tokio::spawn(async move { l1.invalidate(&key).await });
-                    }
+                    let l1 = on_message.l1.clone();
+                    let responses = remote_responses.clone();
+                    let written = keys.clone();
+                    // Answers after items: an answer computed once its tags are dropped must
+                    // not have read an item from before the write.
+                    tokio::spawn(async move {
+                        for key in &written {
+                            l1.invalidate(key).await;
+                        }
+                        if let Some(responses) = responses {
+                            responses.written_elsewhere(&written);
+                        }
+                    });
                     remote_changes.publish(keys);
                 },
                 move || {
                     // Invalidations sent while we were away are lost: start L1 afresh.
                     on_reconnect.epoch.fetch_add(1, Ordering::SeqCst);
                     on_reconnect.l1.invalidate_all();
+                    if let Some(responses) = &reconnect_responses {
+                        responses.clear_memory();
+                    }
                     if connections.fetch_add(1, Ordering::SeqCst) > 0 {
                         changes.unknown();
                     }
@@ -118,6 +138,7 @@ impl CachedTable {
             cacheable,
             metrics,
             in_flight: Arc::new(Mutex::new(HashMap::new())),
+            responses,
         }
     }
 
@@ -144,6 +165,9 @@ impl CachedTable {
         self.state.epoch.fetch_add(1, Ordering::SeqCst);
         for key in &keys {
             self.state.l1.invalidate(key).await;
+        }
+        if let Some(responses) = &self.responses {
+            responses.written(&keys).await;
         }
         if let Some(redis) = &self.l2 {
             let redis_keys: Vec<String> = keys
@@ -238,6 +262,7 @@ impl CachedTable {
 
     /// Reads items, sharing them instead of copying.
     pub async fn batch_get_shared(&self, keys: &[Key]) -> Result<Vec<SharedItem>, StoreError> {
+        reads::record_keys(keys);
         let unique: HashSet<&Key> = keys.iter().collect();
         let mut out = Vec::with_capacity(unique.len());
         let mut uncached = Vec::new();
@@ -350,6 +375,7 @@ impl Table for CachedTable {
     }
 
     async fn query(&self, query: &Query) -> Result<Page, StoreError> {
+        reads::record_query(query);
         self.inner.query(query).await
     }
 
@@ -454,13 +480,14 @@ mod tests {
             inner,
             None,
             ItemCacheSettings {
-                l1_capacity: 100,
+                l1_memory_bytes: 1 << 20,
                 ttl: Duration::from_secs(60),
                 namespace: "t:".into(),
             },
             |_| true,
             Arc::new(Metrics::new()),
             Changes::new(),
+            None,
         )
     }
 

@@ -322,6 +322,51 @@ impl RedisTier {
         .await
     }
 
+    /// Deletes keys.
+    pub async fn delete(&self, keys: &[String]) -> Result<(), RedisTierError> {
+        self.observe("delete", async move {
+            let result: redis::RedisResult<()> = match self.connection().await? {
+                Connection::Single(mut conn) => conn.del(keys).await,
+                Connection::Cluster(mut conn) => {
+                    for key in keys {
+                        conn.del::<_, ()>(key).await.map_err(|e| self.failed(e))?;
+                    }
+                    Ok(())
+                }
+            };
+            result.map_err(|e| self.failed(e))
+        })
+        .await
+    }
+
+    /// Runs a Lua script on keys of one hash slot with byte-string arguments (EVALSHA,
+    /// loading it when Redis does not know it yet); the script answers an integer. `op`
+    /// names the call in the metrics.
+    pub async fn eval(
+        &self,
+        op: &'static str,
+        source: &str,
+        keys: &[String],
+        args: &[Vec<u8>],
+    ) -> Result<i64, RedisTierError> {
+        self.observe(op, async move {
+            let script = redis::Script::new(source);
+            let mut invocation = script.prepare_invoke();
+            for key in keys {
+                invocation.key(key);
+            }
+            for arg in args {
+                invocation.arg(arg.as_slice());
+            }
+            let result: redis::RedisResult<i64> = match self.connection().await? {
+                Connection::Single(mut conn) => invocation.invoke_async(&mut conn).await,
+                Connection::Cluster(mut conn) => invocation.invoke_async(&mut conn).await,
+            };
+            result.map_err(|e| self.failed(e))
+        })
+        .await
+    }
+
     /// Tells every subscriber of `channel`.
     pub async fn publish(&self, channel: &str, message: &[u8]) -> Result<(), RedisTierError> {
         self.observe("publish", async move {

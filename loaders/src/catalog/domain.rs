@@ -133,6 +133,14 @@ impl Domain for CatalogDomain {
         keys::is_catalog_key(key)
     }
 
+    fn tracks_partition(&self, partition: &str) -> bool {
+        keys::is_listing_partition(partition)
+    }
+
+    fn listed_in(&self, key: &Key) -> Vec<String> {
+        keys::listed_in(key)
+    }
+
     async fn open(
         &self,
         section: &toml::Table,

@@ -56,7 +56,7 @@ impl Scope {
 
     /// The index partition holding the scope's entries.
     pub fn partition(&self) -> String {
-        format!("PRODUCTS#{}", self.name())
+        format!("{}{}", keys::LISTING_PARTITION_PREFIX, self.name())
     }
 }
 

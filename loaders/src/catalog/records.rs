@@ -174,6 +174,29 @@ pub mod keys {
         PREFIXES.iter().any(|p| key.pk.starts_with(p))
     }
 
+    /// Whether a secondary-index partition is one of the catalog's listings: a scope's
+    /// products (`PRODUCTS#…`, in every sort index) or the categories.
+    pub fn is_listing_partition(partition: &str) -> bool {
+        partition == CATEGORIES || partition.starts_with(LISTING_PARTITION_PREFIX)
+    }
+
+    /// Prefix of the index partitions of product listings (see `Scope::partition`).
+    pub const LISTING_PARTITION_PREFIX: &str = "PRODUCTS#";
+
+    /// The listing partitions an item with this key is listed in: a listing entry in its
+    /// scope's, a category in the categories'.
+    pub fn listed_in(key: &Key) -> Vec<String> {
+        if let Some(scope) = key.sk.strip_prefix(LISTING_PREFIX)
+            && key.pk.starts_with("PRODUCT#")
+        {
+            vec![format!("{LISTING_PARTITION_PREFIX}{scope}")]
+        } else if key.pk.starts_with("CATEGORY#") && key.sk == "CATEGORY" {
+            vec![CATEGORIES.to_owned()]
+        } else {
+            vec![]
+        }
+    }
+
     /// The item counting catalog imports and seeds: a copy of the catalog kept elsewhere (the
     /// search index) that was made at another count may have missed writes.
     pub fn revision() -> Key {

@@ -28,7 +28,7 @@ pub type Mutation = async_graphql::EmptyMutation;
 
 /// The catalog's listings and lookups by handle.
 fn catalog<'a>(ctx: &'a Context<'_>) -> ApiResult<&'a Catalog> {
-    crate::context::service::<Catalog>(ctx)
+    crate::context::store_service::<Catalog>(ctx)
 }
 
 /// The catalog's records through the request's loader.

@@ -123,6 +123,8 @@ pub async fn for_product(
     first: i32,
 ) -> ApiResult<Vec<Product>> {
     let limit = check_first(first)?;
+    // Learnt from events, not read from the store: an answer with them is never cached.
+    storefront_loaders::cache::reads::record_untracked("recommendations");
     let batch = ctx
         .data::<RecommendationLoader>()
         .map_err(|_| ApiError::new(ErrorCode::Internal, "internal error"))?;

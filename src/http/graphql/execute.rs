@@ -12,6 +12,7 @@ use async_graphql::{BatchRequest, BatchResponse, Request, Variables};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response as HttpResponse};
 use serde_json::Value;
+use storefront_loaders::cache::Lookup;
 use storefront_loaders::{Batched, StoreLoader};
 use storefront_resolvers::ErrorCode;
 use storefront_schema::deadline::Deadline;
@@ -24,6 +25,7 @@ use super::caller::{Caller, authenticate};
 use super::media::MediaType;
 use super::observe::Observed;
 use super::refusal::{RequestError, is_request_error, retry_after, with_code};
+use super::response_cache::{self, Pending};
 use crate::app::App;
 use crate::config::Mode;
 
@@ -264,6 +266,16 @@ impl Exchange<'_> {
                 return e.into_response(media);
             }
         };
+        // A single query from nobody in particular may be answered from the response cache.
+        let cache = app.responses.as_ref().filter(|_| {
+            !batched
+                && principal.is_none()
+                && caller.operator.is_none()
+                && !caching::is_personal(headers)
+        });
+        let key_variables = cache
+            .and_then(|_| raws.first())
+            .map(|raw| raw.variables.clone());
         let mut slots = Vec::with_capacity(raws.len());
         let mut requests = Vec::new();
         let mut writes = false;
@@ -284,6 +296,49 @@ impl Exchange<'_> {
         }
         if !batched && let Some(Slot::Failed(e)) = slots.last() {
             return e.clone().into_response(media);
+        }
+        let mut pending = None;
+        if let (Some(cache), Some(variables)) = (cache, key_variables)
+            && let Some(Slot::Run(resolved)) = slots.first()
+            && seen[0].kind == Some(OperationType::Query)
+        {
+            let key = response_cache::key(&resolved.text, seen[0].name.as_deref(), &variables);
+            let bypass = response_cache::bypassed(headers);
+            match cache.lookup(key, bypass).await {
+                Lookup::Hit(entry, _) if response_cache::charge(app, &caller, entry.cost).await => {
+                    app.persisted.register(resolved, Some(&caller.client)).await;
+                    seen[0].outcome = "ok";
+                    let mut response_headers = HeaderMap::new();
+                    response_headers.insert(header::CONTENT_TYPE, media.header());
+                    response_headers.insert(
+                        header::CACHE_CONTROL,
+                        HeaderValue::from_str(&entry.cache_control)
+                            .unwrap_or_else(|_| HeaderValue::from_static("no-cache")),
+                    );
+                    response_headers.insert(
+                        response_cache::OUTCOME_HEADER,
+                        HeaderValue::from_static("hit"),
+                    );
+                    return finish(
+                        &method,
+                        headers,
+                        response_headers,
+                        StatusCode::OK,
+                        entry.body.clone(),
+                    );
+                }
+                // Out of budget: run it, and the schema's limit refuses it as it would.
+                Lookup::Hit(..) => {}
+                Lookup::Miss(ticket) => {
+                    pending = Some(Pending {
+                        cache: Arc::clone(cache),
+                        key,
+                        ticket,
+                        reads: cache.reads(),
+                        outcome: if bypass { "bypass" } else { "miss" },
+                    });
+                }
+            }
         }
         // One loader per HTTP request: the operations of a batch share its cache, its cost and
         // its deadline.
@@ -314,6 +369,7 @@ impl Exchange<'_> {
             })
             .collect();
         let schema = &app.schema;
+        let reads = pending.as_ref().map(|p| Arc::clone(&p.reads));
         let run = async {
             if !batched {
                 let request = requests
@@ -354,6 +410,13 @@ impl Exchange<'_> {
                 graphql.operations = seen.len(),
             )
         };
+        // Every store read the operation makes on this task is recorded for the cache.
+        let run = async move {
+            match reads {
+                Some(reads) => reads.scope(run).await,
+                None => run.await,
+            }
+        };
         // Fields stop resolving at the deadline (`Deadline`); this is the backstop for work
         // that never reaches a field boundary.
         let Ok(response) =
@@ -374,6 +437,7 @@ impl Exchange<'_> {
         let timeout_ms = app.config.limits.request_timeout_ms;
         let mut out = Capped::new(limit);
         let mut wait = None;
+        let mut keep_for = None;
         let (status, cache) = match response {
             BatchResponse::Single(mut response) => {
                 seen[0].outcome = outcome_of(&response);
@@ -403,9 +467,12 @@ impl Exchange<'_> {
                     StatusCode::OK
                 };
                 let mut cache = caching::cache_control(&response, personal);
+                keep_for = response_cache::max_age(&response)
+                    .filter(|_| status == StatusCode::OK && !failed && !personal);
                 if out.response(&response, media).is_err() {
                     out.always(&body::too_large(limit));
                     cache = HeaderValue::from_static("no-store");
+                    keep_for = None;
                 }
                 (status, cache)
             }
@@ -446,17 +513,38 @@ impl Exchange<'_> {
                 (StatusCode::OK, HeaderValue::from_static("no-store"))
             }
         };
-        let body = out.into_bytes();
+        let body = axum::body::Bytes::from(out.into_bytes());
         let mut response_headers = HeaderMap::new();
         response_headers.insert(header::CONTENT_TYPE, media.header());
+        if let Some(pending) = pending {
+            response_headers.insert(
+                response_cache::OUTCOME_HEADER,
+                HeaderValue::from_static(pending.outcome),
+            );
+            if let Some(max_age) = keep_for {
+                pending
+                    .keep(&body, &cache, batch_cost.total(), max_age)
+                    .await;
+            }
+        }
         response_headers.insert(header::CACHE_CONTROL, cache);
         if let Some(seconds) = wait {
             response_headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
-        if method == Method::GET && caching::validate(headers, &mut response_headers, status, &body)
-        {
-            return (StatusCode::NOT_MODIFIED, response_headers).into_response();
-        }
-        (status, response_headers, body).into_response()
+        finish(&method, headers, response_headers, status, body)
     }
+}
+
+/// Sends an answer, or `304 Not Modified` when a GET's `If-None-Match` already holds it.
+fn finish(
+    method: &Method,
+    request: &HeaderMap,
+    mut response_headers: HeaderMap,
+    status: StatusCode,
+    body: axum::body::Bytes,
+) -> HttpResponse {
+    if *method == Method::GET && caching::validate(request, &mut response_headers, status, &body) {
+        return (StatusCode::NOT_MODIFIED, response_headers).into_response();
+    }
+    (status, response_headers, body).into_response()
 }

@@ -13,6 +13,7 @@ mod execute;
 mod media;
 mod observe;
 mod refusal;
+mod response_cache;
 mod socket;
 
 use std::collections::HashMap;
