@@ -12,8 +12,8 @@ if authorization and authorization ~= "" then
 end
 
 done = function(summary, latency, requests)
-  io.write(string.format("RESULT rps=%.1f p50_ms=%.2f p99_ms=%.2f errors=%d\n",
-    summary.requests / (summary.duration / 1e6),
+  io.write(string.format("RESULT rps=%.1f requests=%d p50_ms=%.2f p99_ms=%.2f errors=%d\n",
+    summary.requests / (summary.duration / 1e6), summary.requests,
     latency:percentile(50) / 1000, latency:percentile(99) / 1000,
     summary.errors.status + summary.errors.connect + summary.errors.read
       + summary.errors.write + summary.errors.timeout))

@@ -1,6 +1,9 @@
 //! The benchmark's ceiling: the gateway's HTTP stack (same middleware) answering every
 //! `POST /graphql` with a precomputed body, so a benchmark can tell HTTP cost from GraphQL and
 //! store cost. Usage: `ceiling ADDR RESPONSE_FILE`.
+// The schema's merged roots nest their resolvers' futures deeper than the compiler's default
+// limit allows when it lays them out in an optimised build (as in `storefront-schema`).
+#![recursion_limit = "256"]
 
 use std::net::SocketAddr;
 

@@ -8,6 +8,9 @@
 //! cargo run --release --example live_bench
 //! ```
 //! Settings (environment): `SUBSCRIBERS` (1000), `ROUNDS` (20).
+// The schema's merged roots nest their resolvers' futures deeper than the compiler's default
+// limit allows when it lays them out in an optimised build (as in `storefront-schema`).
+#![recursion_limit = "256"]
 
 mod support;
 

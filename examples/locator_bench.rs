@@ -6,6 +6,9 @@
 //! cargo run --release --example locator_bench
 //! ```
 //! Settings (environment): `STORES` (10000), `REQUESTS` (20000), `CONCURRENCY` (32).
+// The schema's merged roots nest their resolvers' futures deeper than the compiler's default
+// limit allows when it lays them out in an optimised build (as in `storefront-schema`).
+#![recursion_limit = "256"]
 
 mod support;
 

@@ -25,6 +25,9 @@ use crate::config::{Config, PersistedMode, StoreEngine};
 /// How often the embedded store's expired items (guest carts, sessions) are swept.
 const EXPIRY_SWEEP: Duration = Duration::from_secs(300);
 
+/// Documents whose limit checks are remembered (a few hundred bytes each).
+const CHECKED_DOCUMENTS: u64 = 10_000;
+
 /// Everything a request needs, shared by all requests.
 #[derive(Clone)]
 pub struct App {
@@ -43,6 +46,8 @@ pub struct App {
     pub services: Services,
     /// How callers are told apart (trusted proxies, issued API keys).
     pub clients: Arc<crate::http::Clients>,
+    /// The document limits' verdicts on the documents seen lately.
+    pub documents: Arc<storefront_schema::limits::CheckedDocuments>,
     /// The cache of whole answers to public queries, when on.
     pub responses: Option<Arc<ResponseCache>>,
     /// The per-client rate limit, when on (answers from the response cache are charged too).
@@ -254,6 +259,10 @@ impl App {
             operations,
             stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
             redis: redis_for_readiness,
+            documents: Arc::new(storefront_schema::limits::CheckedDocuments::new(
+                config.document_limits(),
+                CHECKED_DOCUMENTS,
+            )),
             responses,
             limiter,
             clients,

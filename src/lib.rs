@@ -1,6 +1,9 @@
 //! Storefront Gateway: the GraphQL backend-for-frontend for headless e-commerce. This library
 //! is the binary's inside (config, app, HTTP, commands), so integration tests and benchmarks
 //! drive exactly what `storefront-gateway` runs.
+// The schema's merged roots nest their resolvers' futures deeper than the compiler's default
+// limit allows when it lays them out in an optimised build (as in `storefront-schema`).
+#![recursion_limit = "256"]
 
 pub mod app;
 pub mod cli;

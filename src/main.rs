@@ -1,4 +1,7 @@
 //! `storefront-gateway`: runs the gateway, or one of its maintenance commands.
+// The schema's merged roots nest their resolvers' futures deeper than the compiler's default
+// limit allows when it lays them out in an optimised build (as in `storefront-schema`).
+#![recursion_limit = "256"]
 
 use clap::Parser;
 use storefront_gateway::cli::{Cli, run};

@@ -105,14 +105,16 @@ pub struct Shared {
     pub plugged: Services,
 }
 
-/// A type map of the services domains hand their resolvers (one value per type).
+/// A type map of the services domains hand their resolvers (one value per type). Shared:
+/// every request holds the app, and with it this map, so a clone is one reference count.
 #[derive(Clone, Default)]
-pub struct Services(HashMap<TypeId, Arc<dyn Any + Send + Sync>>);
+pub struct Services(Arc<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>);
 
 impl Services {
-    /// Adds (or replaces) the service of type `T`.
+    /// Adds (or replaces) the service of type `T` (at start-up: a map already shared is
+    /// copied first).
     pub fn insert<T: Any + Send + Sync>(&mut self, service: T) {
-        self.0.insert(TypeId::of::<T>(), Arc::new(service));
+        Arc::make_mut(&mut self.0).insert(TypeId::of::<T>(), Arc::new(service));
     }
 
     /// The service of type `T`, when a domain provided one.

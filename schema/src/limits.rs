@@ -254,9 +254,69 @@ pub fn check(
     })
 }
 
+/// The outcome of [`check`] for each document and operation seen lately: a storefront sends
+/// the same few documents over and over, and parsing each again is most of what answering one
+/// from the response cache would cost. Keyed by a SHA-256 of the document and operation name
+/// (nobody can make two documents share an entry); bounded in entries.
+pub struct CheckedDocuments {
+    limits: DocumentLimits,
+    seen: moka::sync::Cache<[u8; 32], Result<DocumentFacts, LimitExceeded>>,
+}
+
+impl CheckedDocuments {
+    /// Remembers up to `capacity` outcomes under `limits`.
+    pub fn new(limits: DocumentLimits, capacity: u64) -> Self {
+        Self {
+            limits,
+            seen: moka::sync::Cache::new(capacity),
+        }
+    }
+
+    /// [`check`], remembered.
+    pub fn check(
+        &self,
+        document: &str,
+        operation_name: Option<&str>,
+    ) -> Result<DocumentFacts, LimitExceeded> {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        hasher.update((document.len() as u64).to_le_bytes());
+        hasher.update(document.as_bytes());
+        hasher.update(operation_name.unwrap_or_default().as_bytes());
+        // An absent name and an empty one differ.
+        hasher.update([u8::from(operation_name.is_some())]);
+        let key: [u8; 32] = hasher.finalize().into();
+        self.seen
+            .get_with(key, || check(document, operation_name, &self.limits))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_remembered_check_answers_as_the_check_does() {
+        let limits = DocumentLimits {
+            max_tokens: 50,
+            max_aliases: 1,
+            max_root_fields: 5,
+        };
+        let checked = CheckedDocuments::new(limits, 10);
+        for (document, name) in [
+            ("query A { a } mutation B { b }", Some("B")),
+            ("query A { a } mutation B { b }", Some("A")),
+            ("{ x: a y: a }", None),
+        ] {
+            for _ in 0..2 {
+                assert_eq!(
+                    checked.check(document, name),
+                    check(document, name, &limits),
+                    "{document} {name:?}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn tokens_skip_white_space_commas_and_comments() {

@@ -128,12 +128,10 @@ pub(super) async fn prepare(
             }
         })?;
     let operation_name = raw.operation_name.filter(|n| !n.is_empty());
-    let facts = storefront_schema::limits::check(
-        &resolved.text,
-        operation_name.as_deref(),
-        &app.config.document_limits(),
-    )
-    .map_err(|limit| RequestError::bad_request(limit.code, limit.message))?;
+    let facts = app
+        .documents
+        .check(&resolved.text, operation_name.as_deref())
+        .map_err(|limit| RequestError::bad_request(limit.code, limit.message))?;
     // Checked on the resolved document, so that a persisted id naming a mutation is refused
     // over GET just as its text would be.
     transport.check(facts.operation_type)?;
