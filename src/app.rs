@@ -60,6 +60,8 @@ pub struct App {
     pub operations: Arc<crate::http::OperationMetrics>,
     /// Becomes true when the gateway starts stopping (long-lived connections close then).
     pub stopping: Arc<tokio::sync::watch::Sender<bool>>,
+    /// The Kafka feed consumers, when `feeds.kafka.enabled`.
+    pub feeds: Option<Arc<crate::feeds::Feeds>>,
 }
 
 /// Opens the store engine the configuration names.
@@ -255,7 +257,15 @@ impl App {
             persisted.trusted().names(),
             config.http.operation_names,
         ));
+        let feeds = config.feeds.kafka.enabled.then(|| {
+            Arc::new(crate::feeds::Feeds::new(
+                &config.feeds.kafka,
+                config.aws.region.clone(),
+                &metrics,
+            ))
+        });
         Ok(Self {
+            feeds,
             operations,
             stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
             redis: redis_for_readiness,
@@ -313,6 +323,10 @@ impl App {
                 done.push(summary);
             }
         }
+        // After the domains' start-up: records apply to a store that is ready for them.
+        if let Some(feeds) = &self.feeds {
+            done.push(feeds.start(&self.services).await?);
+        }
         Ok(done)
     }
 
@@ -326,6 +340,12 @@ impl App {
     pub async fn stop(&self, deadline: Duration) -> Vec<String> {
         let work = async {
             let mut done = Vec::new();
+            // First: the feeds' last batch may write what the domains' outboxes relay.
+            if let Some(feeds) = &self.feeds
+                && let Some(summary) = feeds.stop().await
+            {
+                done.push(summary);
+            }
             for domain in storefront_schema::DOMAINS {
                 let section = self.config.section(domain.name());
                 if let Some(summary) = domain.stop(&section, &self.services).await {

@@ -1,4 +1,4 @@
-//! The command line: `serve` (the default), `seed`, `import`, `search reindex`,
+//! The command line: `serve` (the default), `consume`, `seed`, `import`, `search reindex`,
 //! `export-schema`, `api-key`.
 
 use std::fs::File;
@@ -42,6 +42,8 @@ pub enum Command {
         /// The JSON Lines file.
         file: PathBuf,
     },
+    /// Consume the Kafka feeds (`[feeds.kafka]`) without serving HTTP, until Ctrl-C or SIGTERM.
+    Consume,
     /// Print the GraphQL schema (SDL).
     ExportSchema,
     /// Check persisted-query manifests: format, ids, and every operation against the schema.
@@ -104,6 +106,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     let config = Config::load(&cli.overrides)?;
     match command {
         Command::Serve => serve(config).await,
+        Command::Consume => {
+            anyhow::ensure!(
+                config.feeds.kafka.enabled,
+                "`consume` needs `feeds.kafka.enabled = true` (or --kafka-enabled true)"
+            );
+            let app = App::open(config).await?;
+            for done in app.start().await? {
+                tracing::info!("{done}");
+            }
+            crate::shutdown_signal().await;
+            for done in app.stop(STOP_DEADLINE).await {
+                tracing::info!("{done}");
+            }
+            Ok(0)
+        }
         Command::Seed { products } => {
             anyhow::ensure!(products > 0, "--products must be at least 1");
             let app = App::open(config).await?;

@@ -8,6 +8,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod feeds;
 pub mod http;
 pub mod telemetry;
 
@@ -68,7 +69,8 @@ pub async fn serve_metrics(listener: tokio::net::TcpListener, app: App) -> std::
         .await
 }
 
-async fn shutdown_signal() {
+/// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             tracing::warn!(error = %e, "cannot listen for Ctrl-C");

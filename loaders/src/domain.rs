@@ -223,6 +223,10 @@ pub struct FeedReport {
     pub summary: String,
     /// `(line, reason)` of every line that was not applied.
     pub failures: Vec<(usize, String)>,
+    /// The lines among `failures` that failed for a reason of the moment (the store did not
+    /// answer, a concurrent write won): applying them again later may succeed, so a feed
+    /// consumer retries them rather than setting them aside as bad records.
+    pub retry: Vec<usize>,
 }
 
 /// A domain of the gateway.

@@ -13,9 +13,9 @@ use serde::Deserialize;
 
 pub use overrides::Overrides;
 pub use sections::{
-    ApiKeyConfig, AwsConfig, CacheConfig, CorsConfig, HttpConfig, LimitsConfig, Mode,
-    PersistedConfig, PersistedMode, RateLimitConfig, StoreEngine, SubscriptionsConfig,
-    UnknownApiKeys,
+    ApiKeyConfig, AwsConfig, CacheConfig, CorsConfig, FeedsConfig, HttpConfig, KafkaConfig,
+    KafkaSasl, KafkaSecurity, LimitsConfig, Mode, PersistedConfig, PersistedMode, RateLimitConfig,
+    StoreEngine, SubscriptionsConfig, UnknownApiKeys,
 };
 
 /// The config file read from the working directory when `--config` is not given.
@@ -50,6 +50,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// Subscriptions over WebSocket.
     pub subscriptions: SubscriptionsConfig,
+    /// Feeds over a message broker.
+    pub feeds: FeedsConfig,
     /// The domains' sections (`[catalog]`, `[identity]`, …), by name.
     #[serde(skip)]
     pub sections: BTreeMap<String, toml::Table>,
@@ -70,6 +72,7 @@ impl Default for Config {
             rate_limit: RateLimitConfig::default(),
             http: HttpConfig::default(),
             subscriptions: SubscriptionsConfig::default(),
+            feeds: FeedsConfig::default(),
             sections: BTreeMap::new(),
         }
     }
@@ -292,6 +295,7 @@ impl Config {
                 "subscriptions.init_timeout_ms and idle_timeout_ms must be at least 1",
             ));
         }
+        self.feeds.kafka.check()?;
         for proxy in &self.rate_limit.trusted_proxies {
             if parse_network(proxy).is_none() {
                 return Err(ConfigError::Invalid {
@@ -506,6 +510,58 @@ mod tests {
                 .expect_err("path")
                 .to_string()
                 .contains("cors.allowed_origins")
+        );
+    }
+
+    #[test]
+    fn kafka_settings_that_cannot_work_are_named() {
+        let cases = [
+            (
+                "enabled = true\n[feeds.kafka.topics]\n",
+                "feeds.kafka.brokers",
+            ),
+            (
+                "[feeds.kafka.topics]\nwishlist = \"t\"\n",
+                "feeds.kafka.topics",
+            ),
+            (
+                "dead_letter_topic = \"t\"\n[feeds.kafka.topics]\ninventory = \"t\"\n",
+                "feeds.kafka.topics",
+            ),
+            ("batch_size = 0\n", "feeds.kafka.batch_size"),
+            ("start_from = \"middle\"\n", "feeds.kafka.start_from"),
+            (
+                "security_protocol = \"sasl_ssl\"\n",
+                "feeds.kafka.sasl_mechanism",
+            ),
+            (
+                "sasl_mechanism = \"aws-msk-iam\"\n",
+                "feeds.kafka.sasl_mechanism",
+            ),
+            (
+                "security_protocol = \"sasl_ssl\"\nsasl_mechanism = \"scram-sha-512\"\n",
+                "feeds.kafka.sasl_username",
+            ),
+        ];
+        for (section, setting) in cases {
+            let text = format!("[feeds.kafka]\n{section}");
+            let err = Config::from_toml(&text, Path::new("x.toml"))
+                .expect("parses")
+                .validated()
+                .expect_err(section);
+            assert!(err.to_string().contains(setting), "{section}: {err}");
+        }
+        let msk = Config::from_toml(
+            "[feeds.kafka]\nenabled = true\nbrokers = \"b-1.msk:9098\"\nsecurity_protocol = \"sasl_ssl\"\nsasl_mechanism = \"aws-msk-iam\"\n",
+            Path::new("x.toml"),
+        )
+        .expect("parses")
+        .validated()
+        .expect("MSK IAM is a whole configuration");
+        assert_eq!(
+            msk.feeds.kafka.topics.len(),
+            4,
+            "every feed has a default topic"
         );
     }
 }

@@ -57,6 +57,12 @@ pub struct Overrides {
         global = true
     )]
     pub cors_origins: Option<Vec<String>>,
+    /// Consume the feeds from Kafka: `true` or `false`.
+    #[arg(long, env = "STOREFRONT_KAFKA_ENABLED", global = true)]
+    pub kafka_enabled: Option<bool>,
+    /// Kafka bootstrap brokers, comma-separated `host:port`.
+    #[arg(long, env = "STOREFRONT_KAFKA_BROKERS", global = true)]
+    pub kafka_brokers: Option<String>,
 }
 
 impl Config {
@@ -92,6 +98,12 @@ impl Config {
         }
         if let Some(v) = &o.redis_url {
             self.cache.redis_url = Some(v.clone()).filter(|s| !s.is_empty());
+        }
+        if let Some(v) = o.kafka_enabled {
+            self.feeds.kafka.enabled = v;
+        }
+        if let Some(v) = &o.kafka_brokers {
+            self.feeds.kafka.brokers = v.clone();
         }
         if let Some(v) = &o.cors_origins {
             self.cors.allowed_origins = v.iter().filter(|s| !s.is_empty()).cloned().collect();

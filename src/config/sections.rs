@@ -265,6 +265,194 @@ impl Default for SubscriptionsConfig {
     }
 }
 
+/// Feeds that arrive by message broker rather than as files.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeedsConfig {
+    /// Kafka (Amazon MSK) consumers.
+    pub kafka: KafkaConfig,
+}
+
+/// How the gateway talks to the brokers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum KafkaSecurity {
+    /// No TLS, no authentication (a local broker).
+    #[default]
+    Plaintext,
+    /// TLS, no SASL.
+    Ssl,
+    /// SASL without TLS.
+    SaslPlaintext,
+    /// SASL over TLS (MSK's SCRAM and IAM listeners).
+    SaslSsl,
+}
+
+/// The SASL mechanism, when the security protocol uses SASL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum KafkaSasl {
+    /// None.
+    #[default]
+    None,
+    /// SCRAM-SHA-256 with `sasl_username` and `sasl_password`.
+    #[serde(rename = "scram-sha-256")]
+    ScramSha256,
+    /// SCRAM-SHA-512 with `sasl_username` and `sasl_password` (MSK's SCRAM).
+    #[serde(rename = "scram-sha-512")]
+    ScramSha512,
+    /// MSK IAM: SASL OAUTHBEARER with tokens signed by the AWS credentials of the process.
+    AwsMskIam,
+}
+
+/// Kafka consumers of the JSON Lines feeds: one message is one line of the feed, keyed by the
+/// entity's id.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// Whether this process consumes the feeds.
+    pub enabled: bool,
+    /// Bootstrap brokers, comma-separated `host:port`.
+    pub brokers: String,
+    /// The consumer group the replicas share (partitions are divided among them).
+    pub group_id: String,
+    /// Topic of each feed, by feed name (`catalog`, `inventory`, `order-status`,
+    /// `store-inventory`, `delivery-positions`).
+    pub topics: std::collections::BTreeMap<String, String>,
+    /// Where records that cannot be applied go, with the reason and origin in headers.
+    pub dead_letter_topic: String,
+    /// The most records applied as one batch.
+    pub batch_size: usize,
+    /// The most entity groups of a batch applied at once.
+    pub concurrency: usize,
+    /// Where a group with no committed offset starts: `earliest` or `latest`.
+    pub start_from: String,
+    /// How long the group waits for a replica that stopped answering before its partitions
+    /// go to the others (6,000 to 300,000 ms).
+    pub session_timeout_ms: u32,
+    /// `plaintext`, `ssl`, `sasl_plaintext` or `sasl_ssl`.
+    pub security_protocol: KafkaSecurity,
+    /// `none`, `scram-sha-256`, `scram-sha-512` or `aws-msk-iam`.
+    pub sasl_mechanism: KafkaSasl,
+    /// SCRAM user name.
+    pub sasl_username: Option<String>,
+    /// SCRAM password.
+    pub sasl_password: Option<String>,
+    /// PEM file of the CAs that sign the brokers' certificates (default: the system's).
+    pub ca_location: Option<PathBuf>,
+    /// Region of the MSK cluster, for IAM tokens (default: `aws.region`).
+    pub aws_region: Option<String>,
+}
+
+/// The feeds a Kafka topic may carry: those whose records stand alone, one a line.
+pub const KAFKA_FEEDS: [&str; 5] = [
+    "catalog",
+    "inventory",
+    "order-status",
+    "store-inventory",
+    "delivery-positions",
+];
+
+impl KafkaConfig {
+    /// Checks the section: names the first impossible setting.
+    pub fn check(&self) -> Result<(), super::ConfigError> {
+        let invalid =
+            |setting: &'static str, reason: String| super::ConfigError::Invalid { setting, reason };
+        for (feed, topic) in &self.topics {
+            if !KAFKA_FEEDS.contains(&feed.as_str()) {
+                return Err(invalid(
+                    "feeds.kafka.topics",
+                    format!("no feed `{feed}` (feeds: {})", KAFKA_FEEDS.join(", ")),
+                ));
+            }
+            if topic.trim().is_empty() || *topic == self.dead_letter_topic {
+                return Err(invalid(
+                    "feeds.kafka.topics",
+                    format!("feed `{feed}` needs a topic of its own"),
+                ));
+            }
+        }
+        if self.enabled && (self.topics.is_empty() || self.brokers.trim().is_empty()) {
+            return Err(invalid(
+                "feeds.kafka.brokers",
+                "consuming needs `brokers` and at least one topic under `feeds.kafka.topics`"
+                    .into(),
+            ));
+        }
+        if self.dead_letter_topic.trim().is_empty() {
+            return Err(invalid(
+                "feeds.kafka.dead_letter_topic",
+                "bad records need a dead-letter topic".into(),
+            ));
+        }
+        if !(1..=10_000).contains(&self.batch_size) || !(1..=256).contains(&self.concurrency) {
+            return Err(invalid(
+                "feeds.kafka.batch_size",
+                "batch_size must be 1 to 10000 and concurrency 1 to 256".into(),
+            ));
+        }
+        if !(6_000..=300_000).contains(&self.session_timeout_ms) {
+            return Err(invalid(
+                "feeds.kafka.session_timeout_ms",
+                "must be 6000 to 300000".into(),
+            ));
+        }
+        if !["earliest", "latest"].contains(&self.start_from.as_str()) {
+            return Err(invalid(
+                "feeds.kafka.start_from",
+                format!("`{}` is not `earliest` or `latest`", self.start_from),
+            ));
+        }
+        let sasl = matches!(
+            self.security_protocol,
+            KafkaSecurity::SaslPlaintext | KafkaSecurity::SaslSsl
+        );
+        if sasl == (self.sasl_mechanism == KafkaSasl::None) {
+            return Err(invalid(
+                "feeds.kafka.sasl_mechanism",
+                "a SASL security protocol needs a sasl_mechanism, and only it takes one".into(),
+            ));
+        }
+        let scram = matches!(
+            self.sasl_mechanism,
+            KafkaSasl::ScramSha256 | KafkaSasl::ScramSha512
+        );
+        if scram && (self.sasl_username.is_none() || self.sasl_password.is_none()) {
+            return Err(invalid(
+                "feeds.kafka.sasl_username",
+                "SCRAM needs sasl_username and sasl_password".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        let topics = ["catalog", "inventory", "order-status", "store-inventory"]
+            .into_iter()
+            .map(|feed| (feed.to_owned(), format!("storefront.feed.{feed}")))
+            .collect();
+        Self {
+            enabled: false,
+            brokers: "127.0.0.1:9092".into(),
+            group_id: "storefront-gateway".into(),
+            topics,
+            dead_letter_topic: "storefront.feed.dead-letter".into(),
+            batch_size: 500,
+            concurrency: 8,
+            start_from: "earliest".into(),
+            session_timeout_ms: 10_000,
+            security_protocol: KafkaSecurity::Plaintext,
+            sasl_mechanism: KafkaSasl::None,
+            sasl_username: None,
+            sasl_password: None,
+            ca_location: None,
+            aws_region: None,
+        }
+    }
+}
+
 /// Request limits.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -1,5 +1,5 @@
 //! Health for load balancers: `/healthz` says the process is alive; `/readyz` says every
-//! configured backend (the store, Redis) answers within a short deadline, and names any that
+//! configured backend (the store, Redis, the Kafka brokers) answers within a short deadline, and names any that
 //! does not.
 
 use std::collections::BTreeMap;
@@ -42,6 +42,9 @@ pub async fn readyz(State(app): State<App>) -> Response {
     checks.insert("store", probe(app.table.get(&key)).await);
     if let Some(redis) = &app.redis {
         checks.insert("redis", probe(redis.get("readiness-probe")).await);
+    }
+    if let Some(feeds) = &app.feeds {
+        checks.insert("kafka", feeds.status.readiness());
     }
     let ready = checks.values().all(|c| c == "ok");
     // The public port shows what failed, not why: error texts name infrastructure.

@@ -1,6 +1,7 @@
 //! The HTTP surface: routes, and the middleware every route shares.
 
 mod cors;
+mod feeds;
 mod graphiql;
 mod graphql;
 mod health;
@@ -32,7 +33,10 @@ pub fn router(app: App) -> Router {
         .route("/graphql", get(graphql::get).post(graphql::post))
         .route("/.well-known/{document}", get(well_known))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(health::readyz));
+        .route("/readyz", get(health::readyz))
+        .route("/admin/feeds", get(feeds::show))
+        .route("/admin/feeds/pause", axum::routing::post(feeds::pause))
+        .route("/admin/feeds/resume", axum::routing::post(feeds::resume));
     if config.graphiql() {
         routes = routes
             .route("/", get(|| async { Redirect::temporary("/graphiql") }))

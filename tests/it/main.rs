@@ -15,6 +15,7 @@ mod dynamodb;
 mod events;
 mod fake_aws;
 mod faults;
+mod feeds;
 mod fraud;
 mod health;
 mod http;

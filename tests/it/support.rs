@@ -242,6 +242,8 @@ pub struct LocalAws {
     pub redis_url: String,
     /// moto (Cognito, SQS, EventBridge).
     pub moto_url: String,
+    /// The Kafka-compatible broker (`host:port`).
+    pub kafka_brokers: String,
 }
 
 /// The local AWS stack: the one named by `LOCAL_AWS_*` variables (as `.ci/run` exports them),
@@ -251,15 +253,17 @@ pub fn local_aws() -> LocalAws {
     static STACK: std::sync::OnceLock<LocalAws> = std::sync::OnceLock::new();
     STACK
         .get_or_init(|| {
-            if let (Ok(dynamodb_url), Ok(redis_url), Ok(moto_url)) = (
+            if let (Ok(dynamodb_url), Ok(redis_url), Ok(moto_url), Ok(kafka_brokers)) = (
                 std::env::var("LOCAL_AWS_DYNAMODB_URL"),
                 std::env::var("LOCAL_AWS_REDIS_URL"),
                 std::env::var("LOCAL_AWS_MOTO_URL"),
+                std::env::var("LOCAL_AWS_KAFKA_BROKERS"),
             ) {
                 return LocalAws {
                     dynamodb_url,
                     redis_url,
                     moto_url,
+                    kafka_brokers,
                 };
             }
             let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/local-aws");
@@ -295,6 +299,7 @@ pub fn local_aws() -> LocalAws {
                 dynamodb_url: export("LOCAL_AWS_DYNAMODB_URL"),
                 redis_url: export("LOCAL_AWS_REDIS_URL"),
                 moto_url: export("LOCAL_AWS_MOTO_URL"),
+                kafka_brokers: export("LOCAL_AWS_KAFKA_BROKERS"),
             }
         })
         .clone()

@@ -94,6 +94,12 @@ fn feed_report(report: &ImportReport) -> FeedReport {
             .iter()
             .map(|f| (f.line, f.reason.clone()))
             .collect(),
+        retry: report
+            .failures
+            .iter()
+            .filter(|f| f.retryable)
+            .map(|f| f.line)
+            .collect(),
     }
 }
 
@@ -152,7 +158,10 @@ impl Domain for CatalogDomain {
         services.insert(Catalog::new(Arc::clone(&shared.table)));
         services.insert(CatalogParts {
             config,
-            writer: Arc::new(CatalogWriter::new(Arc::clone(&shared.table))),
+            writer: Arc::new(
+                CatalogWriter::new(Arc::clone(&shared.table))
+                    .reading_from(Arc::clone(&shared.uncached)),
+            ),
         });
         Ok(())
     }

@@ -35,6 +35,8 @@ struct ProductLine {
     #[serde(default)]
     options: Vec<OptionLine>,
     variants: Vec<VariantLine>,
+    /// The PIM's version of the product: a line older than the stored one is not applied.
+    version: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -70,6 +72,9 @@ struct VariantLine {
 struct InventoryLine {
     sku: String,
     quantity: i64,
+    /// The supply chain's version of the level: a line older than the stored one is not
+    /// applied.
+    version: Option<i64>,
 }
 
 /// A line that was not applied.
@@ -79,6 +84,8 @@ pub struct LineFailure {
     pub line: usize,
     /// Why.
     pub reason: String,
+    /// Whether the line may apply on a later attempt (the store failed, a write raced it).
+    pub retryable: bool,
 }
 
 /// What an import did.
@@ -90,29 +97,66 @@ pub struct ImportReport {
     pub updated: usize,
     /// Lines that matched what was stored already.
     pub unchanged: usize,
+    /// Lines older (by `version`) than what was stored, left unapplied.
+    pub stale: usize,
     /// Lines that were not applied.
     pub failures: Vec<LineFailure>,
 }
 
 impl ImportReport {
-    fn record(&mut self, line: usize, result: Result<WriteOutcome, String>) {
+    fn record(&mut self, line: usize, result: Result<WriteOutcome, Refusal>) {
         match result {
             Ok(WriteOutcome::Created) => self.created += 1,
             Ok(WriteOutcome::Updated) => self.updated += 1,
             Ok(WriteOutcome::Unchanged) => self.unchanged += 1,
-            Err(reason) => self.failures.push(LineFailure { line, reason }),
+            Ok(WriteOutcome::Stale) => self.stale += 1,
+            Err(Refusal { reason, retryable }) => self.failures.push(LineFailure {
+                line,
+                reason,
+                retryable,
+            }),
         }
     }
 
-    /// A one-line summary ("3 created, 1 updated, 0 unchanged, 2 failed").
+    /// A one-line summary ("3 created, 1 updated, 0 unchanged, 2 failed"; stale lines are
+    /// named when there are any).
     pub fn summary(&self) -> String {
+        let stale = if self.stale > 0 {
+            format!(", {} older than stored", self.stale)
+        } else {
+            String::new()
+        };
         format!(
-            "{} created, {} updated, {} unchanged, {} failed",
+            "{} created, {} updated, {} unchanged{stale}, {} failed",
             self.created,
             self.updated,
             self.unchanged,
             self.failures.len()
         )
+    }
+}
+
+/// Why a line was not applied, and whether trying it again could help.
+struct Refusal {
+    reason: String,
+    retryable: bool,
+}
+
+impl From<String> for Refusal {
+    fn from(reason: String) -> Self {
+        Self {
+            reason,
+            retryable: false,
+        }
+    }
+}
+
+impl From<CatalogWriteError> for Refusal {
+    fn from(e: CatalogWriteError) -> Self {
+        Self {
+            retryable: matches!(e, CatalogWriteError::Conflict | CatalogWriteError::Store(_)),
+            reason: e.to_string(),
+        }
     }
 }
 
@@ -126,6 +170,9 @@ fn decimal(what: &str, value: &Value) -> Result<Decimal, String> {
 }
 
 fn draft_of(line: ProductLine) -> Result<ProductDraft, String> {
+    if line.version.is_some_and(|v| v < 0) {
+        return Err("version must be a whole number of at least 0".into());
+    }
     let option_names: Vec<String> = line.options.iter().map(|o| o.name.clone()).collect();
     let variants = line
         .variants
@@ -190,11 +237,8 @@ fn draft_of(line: ProductLine) -> Result<ProductDraft, String> {
             })
             .collect(),
         variants,
+        version: line.version,
     })
-}
-
-fn reason(e: CatalogWriteError) -> String {
-    e.to_string()
 }
 
 /// Reads the lines of a feed, numbering them and skipping blank ones.
@@ -218,15 +262,15 @@ pub async fn import_catalog(writer: &CatalogWriter, reader: impl BufRead) -> Imp
     let mut report = ImportReport::default();
     for (number, line) in numbered_lines(reader) {
         let result = match line {
-            Err(e) => Err(e),
+            Err(e) => Err(e.into()),
             Ok(text) => match serde_json::from_str::<ProductLine>(&text) {
-                Err(e) => Err(format!("invalid product line: {e}")),
+                Err(e) => Err(format!("invalid product line: {e}").into()),
                 Ok(parsed) => match draft_of(parsed) {
-                    Err(e) => Err(e),
+                    Err(e) => Err(e.into()),
                     Ok(draft) => writer
                         .upsert_product(&draft, Utc::now())
                         .await
-                        .map_err(reason),
+                        .map_err(Refusal::from),
                 },
             },
         };
@@ -235,18 +279,19 @@ pub async fn import_catalog(writer: &CatalogWriter, reader: impl BufRead) -> Imp
     report
 }
 
-/// Applies an inventory feed: one `{"sku", "quantity"}` per line, setting absolute stock.
+/// Applies an inventory feed: one `{"sku", "quantity", "version"?}` per line, setting absolute
+/// stock.
 pub async fn import_inventory(writer: &CatalogWriter, reader: impl BufRead) -> ImportReport {
     let mut report = ImportReport::default();
     for (number, line) in numbered_lines(reader) {
         let result = match line {
-            Err(e) => Err(e),
+            Err(e) => Err(e.into()),
             Ok(text) => match serde_json::from_str::<InventoryLine>(&text) {
-                Err(e) => Err(format!("invalid inventory line: {e}")),
+                Err(e) => Err(format!("invalid inventory line: {e}").into()),
                 Ok(parsed) => writer
-                    .set_inventory(&parsed.sku, parsed.quantity)
+                    .set_inventory_version(&parsed.sku, parsed.quantity, parsed.version)
                     .await
-                    .map_err(reason),
+                    .map_err(Refusal::from),
             },
         };
         report.record(number, result);
@@ -361,5 +406,133 @@ mod tests {
         assert_eq!(again.unchanged, 1);
         import_inventory(&writer, "{\"sku\":\"FEED-M\",\"quantity\":0}".as_bytes()).await;
         assert_eq!(available(catalog).await, 0);
+    }
+
+    async fn stock(table: &Arc<dyn Table>, sku: &str) -> i64 {
+        let owner = table
+            .get(&crate::catalog::records::keys::sku(sku))
+            .await
+            .expect("read")
+            .expect("sku known");
+        let variant = owner
+            .get("variant_id")
+            .and_then(Value::as_str)
+            .expect("variant id")
+            .to_owned();
+        let item = table
+            .get(&crate::catalog::records::keys::inventory(&variant))
+            .await
+            .expect("read")
+            .expect("stock stored");
+        item.get("quantity")
+            .and_then(Value::as_i64)
+            .expect("quantity")
+    }
+
+    #[tokio::test]
+    async fn an_inventory_level_older_than_the_stored_one_never_overwrites_it() {
+        let (table, writer) = seeded().await;
+        import_catalog(&writer, GOOD.as_bytes()).await;
+        let first = import_inventory(
+            &writer,
+            "{\"sku\":\"FEED-M\",\"quantity\":7,\"version\":5}".as_bytes(),
+        )
+        .await;
+        assert_eq!((first.created, first.failures.len()), (1, 0));
+        let older = import_inventory(
+            &writer,
+            "{\"sku\":\"FEED-M\",\"quantity\":1,\"version\":4}".as_bytes(),
+        )
+        .await;
+        assert_eq!(older.stale, 1, "{}", older.summary());
+        assert!(older.summary().contains("1 older than stored"));
+        let replayed = import_inventory(
+            &writer,
+            "{\"sku\":\"FEED-M\",\"quantity\":7,\"version\":5}".as_bytes(),
+        )
+        .await;
+        assert_eq!(replayed.unchanged, 1, "a redelivered level changes nothing");
+        assert_eq!(stock(&table, "FEED-M").await, 7);
+        let newer = import_inventory(
+            &writer,
+            "{\"sku\":\"FEED-M\",\"quantity\":2,\"version\":6}".as_bytes(),
+        )
+        .await;
+        assert_eq!(newer.updated, 1, "{}", newer.summary());
+        assert_eq!(stock(&table, "FEED-M").await, 2);
+        // An unversioned level (the CLI's) still applies, and keeps the version known.
+        import_inventory(&writer, "{\"sku\":\"FEED-M\",\"quantity\":3}".as_bytes()).await;
+        assert_eq!(stock(&table, "FEED-M").await, 3);
+        let late = import_inventory(
+            &writer,
+            "{\"sku\":\"FEED-M\",\"quantity\":9,\"version\":6}".as_bytes(),
+        )
+        .await;
+        assert_eq!(late.unchanged + late.stale, 1);
+        assert_eq!(stock(&table, "FEED-M").await, 3);
+    }
+
+    #[tokio::test]
+    async fn concurrent_versions_of_one_level_leave_the_newest() {
+        let (table, writer) = seeded().await;
+        import_catalog(&writer, GOOD.as_bytes()).await;
+        let writer = Arc::new(writer);
+        let tasks: Vec<_> = (1..=40i64)
+            .map(|version| {
+                let writer = Arc::clone(&writer);
+                tokio::spawn(async move {
+                    let line = format!(
+                        "{{\"sku\":\"FEED-S\",\"quantity\":{version},\"version\":{version}}}"
+                    );
+                    import_inventory(&writer, line.as_bytes()).await
+                })
+            })
+            .collect();
+        for task in tasks {
+            let report = task.await.expect("import task");
+            assert!(report.failures.is_empty(), "{:?}", report.failures);
+        }
+        assert_eq!(stock(&table, "FEED-S").await, 40);
+    }
+
+    #[tokio::test]
+    async fn a_product_line_older_than_the_stored_product_is_not_applied() {
+        let (table, writer) = seeded().await;
+        let versioned = |title: &str, version: i64| {
+            GOOD.replace("\"title\":\"Feed Tee\"", &format!("\"title\":\"{title}\""))
+                .replace(
+                    "\"variants\"",
+                    &format!("\"version\":{version},\"variants\""),
+                )
+        };
+        let created = import_catalog(&writer, versioned("Tee v3", 3).as_bytes()).await;
+        assert_eq!(created.created, 1, "{:?}", created.failures);
+        let older = import_catalog(&writer, versioned("Tee v2", 2).as_bytes()).await;
+        assert_eq!(older.stale, 1, "{}", older.summary());
+        let replay = import_catalog(&writer, versioned("Tee v3", 3).as_bytes()).await;
+        assert_eq!(replay.unchanged, 1, "{}", replay.summary());
+        let title = |table: Arc<dyn Table>| async move {
+            let catalog = Catalog::new(Arc::clone(&table));
+            let id = catalog
+                .product_id_by_handle("feed-tee")
+                .await
+                .expect("read")
+                .expect("product");
+            let item = table
+                .get(&crate::catalog::records::keys::product(&id))
+                .await
+                .expect("read")
+                .expect("product item");
+            let record: crate::catalog::records::ProductRecord =
+                crate::codec::from_item(&item).expect("product record");
+            record.title
+        };
+        assert_eq!(title(Arc::clone(&table)).await, "Tee v3");
+        let newer = import_catalog(&writer, versioned("Tee v4", 4).as_bytes()).await;
+        assert_eq!(newer.updated, 1, "{}", newer.summary());
+        assert_eq!(title(table).await, "Tee v4");
+        let negative = import_catalog(&writer, versioned("Tee", -1).as_bytes()).await;
+        assert!(negative.failures[0].reason.contains("version"));
+        assert!(!negative.failures[0].retryable);
     }
 }

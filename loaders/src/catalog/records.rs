@@ -41,6 +41,10 @@ pub struct ProductRecord {
     pub created_at: DateTime<Utc>,
     /// When the product last changed.
     pub updated_at: DateTime<Utc>,
+    /// The PIM's version of the product when a feed gave one: an older line never
+    /// overwrites it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feed_version: Option<i64>,
 }
 
 /// A product picture.
@@ -100,6 +104,10 @@ pub struct InventoryRecord {
     pub variant_id: String,
     /// Units available to sell.
     pub quantity: i64,
+    /// The supply chain's version of the level when a feed gave one: an older level never
+    /// overwrites it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feed_version: Option<i64>,
 }
 
 /// A node of the category tree.

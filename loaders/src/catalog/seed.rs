@@ -283,6 +283,7 @@ pub async fn seed_demo_catalog(
             stock.push(InventoryRecord {
                 variant_id,
                 quantity,
+                feed_version: None,
             });
         }
         let available = stock.iter().any(|s| s.quantity > 0);
@@ -344,6 +345,7 @@ pub async fn seed_demo_catalog(
             sales: rng.random_range(0..5000),
             created_at,
             updated_at: created_at,
+            feed_version: None,
         };
         let mut in_categories = BTreeSet::from([leaf.id.clone()]);
         if let Some(parent) = parents.get(leaf.id.as_str()) {

@@ -55,6 +55,9 @@ pub struct ProductDraft {
     pub options: Vec<OptionRecord>,
     /// Variants, at least one.
     pub variants: Vec<VariantDraft>,
+    /// The PIM's version of this product, when its feed gives one: a draft older than (or as
+    /// old as) the stored product's version is not applied.
+    pub version: Option<i64>,
 }
 
 /// A variant as a feed describes it.
@@ -81,6 +84,8 @@ pub enum WriteOutcome {
     Updated,
     /// The entity was stored already exactly so; nothing was written.
     Unchanged,
+    /// The change is older (by its feed version) than what is stored; nothing was written.
+    Stale,
 }
 
 /// Why a catalog write was refused.
@@ -301,7 +306,10 @@ pub fn inventory_item(record: &InventoryRecord) -> Result<Item, StoreError> {
 /// Writes the catalog: the counterpart of [`Catalog`]'s reads.
 #[derive(Clone)]
 pub struct CatalogWriter {
+    /// Reads, for the decisions writes are conditional on.
     catalog: Catalog,
+    /// Writes.
+    writes: Arc<dyn Table>,
 }
 
 struct Existing {
@@ -314,12 +322,26 @@ impl CatalogWriter {
     /// A writer over `table`.
     pub fn new(table: Arc<dyn Table>) -> Self {
         Self {
-            catalog: Catalog::new(table),
+            catalog: Catalog::new(Arc::clone(&table)),
+            writes: table,
         }
+    }
+
+    /// The writer, reading what its writes are conditional on from `fresh` (the store without
+    /// the item cache): a cached copy another replica's write made stale would fail every
+    /// conditional write made from it until its invalidation arrives.
+    pub fn reading_from(mut self, fresh: Arc<dyn Table>) -> Self {
+        self.catalog = Catalog::new(fresh);
+        self
     }
 
     /// The table it writes to.
     pub fn table(&self) -> &Arc<dyn Table> {
+        &self.writes
+    }
+
+    /// The table it reads from.
+    fn reads(&self) -> &Arc<dyn Table> {
         self.catalog.table()
     }
 
@@ -333,7 +355,7 @@ impl CatalogWriter {
         while !next.is_empty() {
             let keys: Vec<Key> = next.iter().map(|id| keys::category(id)).collect();
             all.extend(next.drain(..));
-            for item in self.table().batch_get(&keys).await? {
+            for item in self.reads().batch_get(&keys).await? {
                 let category: CategoryRecord = from_item(&item)?;
                 if let Some(parent) = category.parent_id
                     && !all.contains(&parent)
@@ -349,7 +371,7 @@ impl CatalogWriter {
         let Some(id) = self.catalog.product_id_by_handle(handle).await? else {
             return Ok(None);
         };
-        let Some(item) = self.table().get(&keys::product(&id)).await? else {
+        let Some(item) = self.reads().get(&keys::product(&id)).await? else {
             return Err(StoreError::Corrupt(format!(
                 "handle `{handle}` points at missing product {id}"
             )));
@@ -361,7 +383,7 @@ impl CatalogWriter {
             .map(|v| keys::variant(v))
             .collect();
         let by_id: HashMap<String, VariantRecord> = self
-            .table()
+            .reads()
             .batch_get(&variant_keys)
             .await?
             .iter()
@@ -384,13 +406,13 @@ impl CatalogWriter {
         let partition = keys::product(product_id).pk;
         let query = Query::partition(crate::store::Index::Primary, partition, 100)
             .begins_with(keys::LISTING_PREFIX);
-        let page = self.table().query(&query).await?;
+        let page = self.reads().query(&query).await?;
         Ok(page.items.iter().filter_map(Key::of).collect())
     }
 
     async fn availability(&self, variant_ids: &[String]) -> Result<bool, StoreError> {
         let keys: Vec<Key> = variant_ids.iter().map(|v| keys::inventory(v)).collect();
-        for item in self.table().batch_get(&keys).await? {
+        for item in self.reads().batch_get(&keys).await? {
             let stock: InventoryRecord = from_item(&item)?;
             if stock.quantity > 0 {
                 return Ok(true);
@@ -423,6 +445,18 @@ impl CatalogWriter {
             &draft.vendor,
         );
         let existing = self.existing(&draft.handle).await?;
+        let stored_version = existing.as_ref().and_then(|e| e.product.feed_version);
+        if let (Some(new), Some(stored)) = (draft.version, stored_version)
+            && new <= stored
+        {
+            // The product put below is conditional on the `updated_at` read with this
+            // version, so a newer version written meanwhile cancels it rather than losing.
+            return Ok(if new == stored {
+                WriteOutcome::Unchanged
+            } else {
+                WriteOutcome::Stale
+            });
+        }
         let product_id = existing
             .as_ref()
             .map(|e| e.product.id.clone())
@@ -430,7 +464,7 @@ impl CatalogWriter {
 
         let sku_keys: Vec<Key> = draft.variants.iter().map(|v| keys::sku(&v.sku)).collect();
         let mut owners = HashMap::new();
-        for item in self.table().batch_get(&sku_keys).await? {
+        for item in self.reads().batch_get(&sku_keys).await? {
             let field = |name: &str| {
                 item.get(name)
                     .and_then(Value::as_str)
@@ -483,6 +517,7 @@ impl CatalogWriter {
             sales: existing.as_ref().map_or(0, |e| e.product.sales),
             created_at: existing.as_ref().map_or(now, |e| e.product.created_at),
             updated_at: existing.as_ref().map_or(now, |e| e.product.updated_at),
+            feed_version: draft.version.or(stored_version),
         };
         let available = self.availability(&variant_ids).await?;
         let listing = listing_items(&product, &scopes, available)?;
@@ -593,6 +628,21 @@ impl CatalogWriter {
         sku: &str,
         quantity: i64,
     ) -> Result<WriteOutcome, CatalogWriteError> {
+        self.set_inventory_version(sku, quantity, None).await
+    }
+
+    /// [`CatalogWriter::set_inventory`] from a feed that versions its levels: a level whose
+    /// `version` is not newer than the stored one is not applied ([`WriteOutcome::Stale`]),
+    /// checked in the conditional write itself.
+    pub async fn set_inventory_version(
+        &self,
+        sku: &str,
+        quantity: i64,
+        version: Option<i64>,
+    ) -> Result<WriteOutcome, CatalogWriteError> {
+        if version.is_some_and(|v| v < 0) {
+            return Err(invalid("version must be a whole number of at least 0"));
+        }
         if !(0..=1_000_000_000).contains(&quantity) {
             return Err(invalid(
                 "quantity must be a whole number from 0 to 1000000000",
@@ -602,7 +652,7 @@ impl CatalogWriter {
             if attempt > 0 {
                 crate::store::backoff(attempt).await;
             }
-            match self.try_set_inventory(sku, quantity).await {
+            match self.try_set_inventory(sku, quantity, version).await {
                 Err(CatalogWriteError::Conflict) => continue,
                 other => return other,
             }
@@ -614,9 +664,10 @@ impl CatalogWriter {
         &self,
         sku: &str,
         quantity: i64,
+        version: Option<i64>,
     ) -> Result<WriteOutcome, CatalogWriteError> {
         let owner = self
-            .table()
+            .reads()
             .get(&keys::sku(sku))
             .await?
             .ok_or_else(|| CatalogWriteError::UnknownSku(sku.to_owned()))?;
@@ -628,7 +679,7 @@ impl CatalogWriter {
                 .to_owned()
         };
         let (variant_id, product_id) = (field("variant_id"), field("product_id"));
-        self.write_stock(&product_id, Some((variant_id, quantity)))
+        self.write_stock(&product_id, Some((variant_id, quantity, version)))
             .await
     }
 
@@ -655,11 +706,11 @@ impl CatalogWriter {
     async fn write_stock(
         &self,
         product_id: &str,
-        change: Option<(String, i64)>,
+        change: Option<(String, i64, Option<i64>)>,
     ) -> Result<WriteOutcome, CatalogWriteError> {
         let product: ProductRecord = from_item(
             &self
-                .table()
+                .reads()
                 .get(&keys::product(product_id))
                 .await?
                 .ok_or_else(|| {
@@ -672,13 +723,26 @@ impl CatalogWriter {
             .map(|v| keys::inventory(v))
             .collect();
         let mut read: BTreeMap<String, i64> = BTreeMap::new();
-        for item in self.table().batch_get(&stock_keys).await? {
+        let mut versions: BTreeMap<String, i64> = BTreeMap::new();
+        for item in self.reads().batch_get(&stock_keys).await? {
             let record: InventoryRecord = from_item(&item)?;
+            if let Some(version) = record.feed_version {
+                versions.insert(record.variant_id.clone(), version);
+            }
             read.insert(record.variant_id, record.quantity);
         }
+        if let Some((variant, _, Some(new))) = &change
+            && versions.get(variant).is_some_and(|stored| stored >= new)
+        {
+            return Ok(if versions.get(variant) == Some(new) {
+                WriteOutcome::Unchanged
+            } else {
+                WriteOutcome::Stale
+            });
+        }
         let mut stock = read.clone();
-        let previous = change.as_ref().and_then(|(v, _)| read.get(v).copied());
-        if let Some((variant, quantity)) = &change {
+        let previous = change.as_ref().and_then(|(v, _, _)| read.get(v).copied());
+        if let Some((variant, quantity, _)) = &change {
             stock.insert(variant.clone(), *quantity);
         }
         let available = stock.values().any(|q| *q > 0);
@@ -686,14 +750,17 @@ impl CatalogWriter {
         let partition = keys::product(product_id).pk;
         let query = Query::partition(crate::store::Index::Primary, partition, 100)
             .begins_with(keys::LISTING_PREFIX);
-        let listings = self.table().query(&query).await?.items;
+        let listings = self.reads().query(&query).await?.items;
         let stale: Vec<Key> = listings
             .iter()
             .filter(|i| i.get("available").and_then(Value::as_bool) != Some(available))
             .filter_map(Key::of)
             .collect();
+        let new_version = change
+            .as_ref()
+            .and_then(|(v, _, version)| version.filter(|n| versions.get(v) != Some(n)));
         let unchanged_stock = match &change {
-            Some((_, quantity)) => previous == Some(*quantity),
+            Some((_, quantity, _)) => previous == Some(*quantity) && new_version.is_none(),
             None => true,
         };
         if unchanged_stock && stale.is_empty() {
@@ -705,16 +772,22 @@ impl CatalogWriter {
             None => Condition::ItemNotExists,
         };
         let mut ops = Vec::new();
-        if let Some((variant, quantity)) = &change {
+        if let Some((variant, quantity, version)) = &change {
+            // Never over a newer level: the version read must still be the stored one.
+            let same_version = match versions.get(variant) {
+                Some(stored) => Condition::equals("feed_version", *stored),
+                None => Condition::AttributeNotExists("feed_version".into()),
+            };
             ops.push(WriteOp::Put {
                 item: inventory_item(&InventoryRecord {
                     variant_id: variant.clone(),
                     quantity: *quantity,
+                    feed_version: version.or(versions.get(variant).copied()),
                 })?,
-                condition: Some(unchanged(variant)),
+                condition: Some(Condition::And(vec![unchanged(variant), same_version])),
             });
         }
-        let changed = change.as_ref().map(|(v, _)| v.as_str());
+        let changed = change.as_ref().map(|(v, _, _)| v.as_str());
         ops.extend(
             product
                 .variant_ids

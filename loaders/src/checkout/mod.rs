@@ -307,9 +307,15 @@ impl Domain for CheckoutDomain {
                 .await
             {
                 Ok(_) => applied += 1,
-                Err(e) => report
-                    .failures
-                    .push((number, format!("order `{}`: {e}", update.order_id))),
+                Err(e) => {
+                    // A store that failed reads as a conflict: both may pass on a retry.
+                    if matches!(e, StatusError::Conflict) {
+                        report.retry.push(number);
+                    }
+                    report
+                        .failures
+                        .push((number, format!("order `{}`: {e}", update.order_id)));
+                }
             }
         }
         report.summary = format!(

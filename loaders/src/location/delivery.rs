@@ -254,6 +254,7 @@ impl DeliveryPositions {
                 failures.len()
             ),
             failures,
+            retry: Vec::new(),
         }
     }
 }

@@ -214,45 +214,54 @@ impl StoreStock {
     pub async fn import(&self, lines: impl BufRead) -> FeedReport {
         let mut written = 0;
         let mut failures = Vec::new();
+        let mut retry = Vec::new();
         let mut stores: HashMap<String, Option<String>> = HashMap::new();
         for (number, line) in numbered_lines(lines) {
-            let result: Result<(), String> = async {
-                let line = line?;
+            // `(reason, whether the store failed)`: a store failure may pass on a retry.
+            let result: Result<(), (String, bool)> = async {
+                let refused = |reason: String| (reason, false);
+                let failed = |e: StoreError| (e.to_string(), true);
+                let line = line.map_err(refused)?;
                 let parsed: StoreStockLine = serde_json::from_str(&line)
-                    .map_err(|e| format!("invalid store inventory line: {e}"))?;
+                    .map_err(|e| refused(format!("invalid store inventory line: {e}")))?;
                 if !(0..=MAX_STORE_QUANTITY).contains(&parsed.quantity) {
-                    return Err(format!("quantity must be 0 to {MAX_STORE_QUANTITY}"));
+                    return Err(refused(format!(
+                        "quantity must be 0 to {MAX_STORE_QUANTITY}"
+                    )));
                 }
                 let location = match stores.get(&parsed.location) {
                     Some(known) => known.clone(),
                     None => {
-                        let found = self
-                            .location_id(&parsed.location)
-                            .await
-                            .map_err(|e| e.to_string())?;
+                        let found = self.location_id(&parsed.location).await.map_err(failed)?;
                         stores.insert(parsed.location.clone(), found.clone());
                         found
                     }
                 }
-                .ok_or_else(|| format!("unknown store `{}`", parsed.location))?;
+                .ok_or_else(|| refused(format!("unknown store `{}`", parsed.location)))?;
                 let variant = self
                     .variant_id(&parsed.sku)
                     .await
-                    .map_err(|e| e.to_string())?
-                    .ok_or_else(|| format!("unknown SKU `{}`", parsed.sku))?;
+                    .map_err(failed)?
+                    .ok_or_else(|| refused(format!("unknown SKU `{}`", parsed.sku)))?;
                 self.set_on_hand(&variant, &location, parsed.quantity)
                     .await
-                    .map_err(|e| e.to_string())
+                    .map_err(failed)
             }
             .await;
             match result {
                 Ok(()) => written += 1,
-                Err(reason) => failures.push((number, reason)),
+                Err((reason, retryable)) => {
+                    if retryable {
+                        retry.push(number);
+                    }
+                    failures.push((number, reason));
+                }
             }
         }
         FeedReport {
             summary: format!("{written} written, {} failed", failures.len()),
             failures,
+            retry,
         }
     }
 }

@@ -90,6 +90,17 @@ impl Clients {
         client
     }
 
+    /// The operator an issued admin `x-api-key` names, if the request sends exactly one.
+    pub fn operator(&self, headers: &HeaderMap) -> Option<String> {
+        let mut sent = headers.get_all("x-api-key").iter();
+        let key = sent.next()?;
+        if sent.next().is_some() {
+            return None;
+        }
+        let issued = self.keys.get(&document_hash(key.to_str().ok()?.trim()))?;
+        issued.admin.then(|| issued.name.clone())
+    }
+
     /// The caller of a request from `peer`; an `x-api-key` that was not issued is refused
     /// (or counted as the address, by config), never given a budget of its own.
     pub(super) fn caller(&self, headers: &HeaderMap, peer: IpAddr) -> Result<Caller, RequestError> {
