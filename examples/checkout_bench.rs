@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use storefront_gateway::config::{Config, StoreEngine};
 use storefront_gateway::{App, serve};
 use storefront_loaders::catalog::CatalogWriter;
-use storefront_loaders::store::{DynamoTable, Table};
+use storefront_loaders::store::Table;
 use support::{graphql, percentile, setting};
 
 struct Client {
@@ -90,21 +90,7 @@ async fn main() -> anyhow::Result<()> {
         Ok("dynamodb") => {
             config.store = StoreEngine::Aws;
             let url = std::env::var("DYNAMODB_URL").context("DYNAMODB_URL")?;
-            let client = aws_sdk_dynamodb::Client::from_conf(
-                aws_sdk_dynamodb::config::Builder::new()
-                    .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-                    .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
-                    .endpoint_url(url)
-                    .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                        "local", "local", None, None, "bench",
-                    ))
-                    .build(),
-            );
-            let table = DynamoTable::with_client(
-                client,
-                format!("bench-{}", uuid::Uuid::new_v4().simple()),
-            );
-            table.bootstrap().await?;
+            let table = support::fresh_dynamo_table(url, "bench").await?;
             Arc::new(table)
         }
         Ok("disk") => {

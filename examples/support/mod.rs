@@ -41,3 +41,28 @@ pub fn percentile(sorted: &[Duration], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i].as_secs_f64() * 1000.0
 }
+
+/// A new, bootstrapped table of its own in the DynamoDB at `url` (DynamoDB Local), with
+/// static local credentials.
+#[allow(dead_code, reason = "only the benchmarks over DynamoDB use it")]
+pub async fn fresh_dynamo_table(
+    url: String,
+    prefix: &str,
+) -> anyhow::Result<storefront_loaders::store::DynamoTable> {
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::new()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+            .endpoint_url(url)
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "local", "local", None, None, "bench",
+            ))
+            .build(),
+    );
+    let table = storefront_loaders::store::DynamoTable::with_client(
+        client,
+        format!("{prefix}-{}", uuid::Uuid::new_v4().simple()),
+    );
+    table.bootstrap().await?;
+    Ok(table)
+}

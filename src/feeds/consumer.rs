@@ -90,7 +90,9 @@ impl Consumer {
                     _ = stop.changed() => {}
                     _ = paused.changed() => {}
                     () = tokio::time::sleep(PAUSE_TICK) => {}
-                    message = self.consumer.recv() => self.hold(message, &mut held),
+                    message = self.consumer.recv() => if !self.hold(message, &mut held) {
+                        tokio::time::sleep(PAUSE_TICK).await;
+                    },
                 }
                 continue;
             }
@@ -102,12 +104,20 @@ impl Consumer {
                 tokio::select! {
                     _ = stop.changed() => continue,
                     _ = paused.changed() => continue,
-                    message = self.consumer.recv() => self.hold(message, &mut held),
+                    message = self.consumer.recv() => if !self.hold(message, &mut held) {
+                        // An error answers at once: do not spin on it.
+                        tokio::time::sleep(PAUSE_TICK).await;
+                        continue;
+                    },
                 }
             }
             while held.len() < self.batch_size {
                 match tokio::time::timeout(GATHER, self.consumer.recv()).await {
-                    Ok(message) => self.hold(message, &mut held),
+                    Ok(message) => {
+                        if !self.hold(message, &mut held) {
+                            break;
+                        }
+                    }
                     Err(_) => break,
                 }
             }
@@ -126,20 +136,27 @@ impl Consumer {
         }
     }
 
+    /// Keeps a received record; `false` for an error instead.
     fn hold(
         &self,
         message: Result<rdkafka::message::BorrowedMessage<'_>, rdkafka::error::KafkaError>,
         held: &mut Vec<Record>,
-    ) {
+    ) -> bool {
         match message {
-            Ok(message) => held.push(Record {
-                topic: message.topic().to_owned(),
-                partition: message.partition(),
-                offset: message.offset(),
-                key: message.key().map(<[u8]>::to_vec),
-                payload: message.payload().map(<[u8]>::to_vec),
-            }),
-            Err(e) => tracing::warn!(error = %e, "cannot consume a feed record"),
+            Ok(message) => {
+                held.push(Record {
+                    topic: message.topic().to_owned(),
+                    partition: message.partition(),
+                    offset: message.offset(),
+                    key: message.key().map(<[u8]>::to_vec),
+                    payload: message.payload().map(<[u8]>::to_vec),
+                });
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot consume a feed record");
+                false
+            }
         }
     }
 

@@ -426,3 +426,36 @@ async fn answers_computed_while_stock_changes_never_outlive_the_last_write() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_batched_request_is_neither_served_from_the_cache_nor_fills_it() {
+    let app = spawn_app().await;
+    let (handle, _) = first_variant(&app).await;
+    let variables = json!({"handle": handle});
+    // Filled by a single request, then a hit.
+    assert_eq!(cached(&app, STOCK, variables.clone()).await.0, "miss");
+    assert_eq!(cached(&app, STOCK, variables.clone()).await.0, "hit");
+    let batch = |app: &TestApp| {
+        app.client
+            .post(app.url("/graphql"))
+            .json(&json!([
+                {"query": STOCK, "variables": variables},
+                {"query": PAGE, "variables": {}},
+            ]))
+            .send()
+    };
+    let response = batch(&app).await.expect("batch");
+    assert_eq!(outcome(response.headers()), "-", "the cache is not asked");
+    let answers: Value = response.json().await.expect("JSON");
+    assert_eq!(answers.as_array().map(Vec::len), Some(2));
+    // A batch of only the page never fills its entry either.
+    let page_only = app
+        .client
+        .post(app.url("/graphql"))
+        .json(&json!([{"query": PAGE, "variables": {}}]))
+        .send()
+        .await
+        .expect("batch");
+    assert_eq!(outcome(page_only.headers()), "-");
+    assert_eq!(cached(&app, PAGE, json!({})).await.0, "miss");
+}
