@@ -97,6 +97,9 @@ async fn main() -> anyhow::Result<()> {
             )
         })
         .collect();
+    // Each process has local state of its own (the search index), as replicas do.
+    let local = |name: &str| std::env::temp_dir().join(format!("feed-bench-{id}-{name}"));
+    config.data_dir = local("writer");
     let writer = App::with_store(config.clone().validated()?, Arc::clone(&engine)).await?;
     writer.start().await?;
     let catalog_domain = storefront_schema::DOMAINS
@@ -139,6 +142,7 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     let produce_seconds = produced.elapsed().as_secs_f64();
 
+    config.data_dir = local("consumer");
     config.feeds.kafka.enabled = true;
     config.feeds.kafka.brokers = brokers;
     config.feeds.kafka.group_id = format!("bench-{id}");

@@ -445,9 +445,11 @@ async fn the_oms_moves_orders_along_their_status_machine_with_an_operator_key_on
         app.post_as(&ada, STATUS_UPDATE, variables).await.2["errors"][0]["extensions"]["code"],
         "FORBIDDEN"
     );
-    // The feed does the same, line by line, and reports what it refused.
+    // The feed does the same, line by line, and reports what it refused; a status the order
+    // has already passed (a redelivery or replay) changes nothing and is no error, while a
+    // move the machine forbids (cancelling a delivered order) is.
     let feed = format!(
-        "{{\"orderId\": \"{order_id}\", \"status\": \"DELIVERED\"}}\n{{\"orderId\": \"{order_id}\", \"status\": \"FULFILLING\"}}\n{{\"orderId\": \"nope\", \"status\": \"PAID\"}}\n"
+        "{{\"orderId\": \"{order_id}\", \"status\": \"DELIVERED\"}}\n{{\"orderId\": \"{order_id}\", \"status\": \"FULFILLING\"}}\n{{\"orderId\": \"nope\", \"status\": \"PAID\"}}\n{{\"orderId\": \"{order_id}\", \"status\": \"CANCELLED\"}}\n"
     );
     let report = storefront_loaders::domain::Domain::import(
         &storefront_loaders::checkout::DOMAIN,
@@ -463,7 +465,12 @@ async fn the_oms_moves_orders_along_their_status_machine_with_an_operator_key_on
             .iter()
             .map(|(line, _)| *line)
             .collect::<Vec<_>>(),
-        [2, 3]
+        [3, 4]
+    );
+    assert!(
+        report.summary.contains("1 already reached"),
+        "{}",
+        report.summary
     );
     let read = app
         .data(

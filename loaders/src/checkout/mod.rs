@@ -284,7 +284,7 @@ impl Domain for CheckoutDomain {
             .get::<Arc<Checkout>>()
             .ok_or_else(|| OpenError::new("checkout is not open"))?;
         let mut report = crate::domain::FeedReport::default();
-        let mut applied = 0;
+        let (mut applied, mut passed) = (0, 0);
         for (number, line) in std::io::BufRead::lines(lines).enumerate() {
             let number = number + 1;
             let line = match line {
@@ -307,6 +307,12 @@ impl Domain for CheckoutDomain {
                 .await
             {
                 Ok(_) => applied += 1,
+                // Redelivered or replayed: the order is there or past it already.
+                Err(StatusError::Illegal { from, .. })
+                    if OrderStatus::named(from).is_some_and(|at| at.has_passed(update.status)) =>
+                {
+                    passed += 1;
+                }
                 Err(e) => {
                     // A store that failed reads as a conflict: both may pass on a retry.
                     if matches!(e, StatusError::Conflict) {
@@ -319,7 +325,7 @@ impl Domain for CheckoutDomain {
             }
         }
         report.summary = format!(
-            "{applied} status updates applied, {} refused",
+            "{applied} status updates applied, {passed} already reached, {} refused",
             report.failures.len()
         );
         Ok(report)

@@ -36,6 +36,43 @@ pub enum OrderStatus {
 }
 
 impl OrderStatus {
+    /// Every status.
+    pub const ALL: [OrderStatus; 8] = [
+        OrderStatus::PendingPayment,
+        OrderStatus::Paid,
+        OrderStatus::OnHold,
+        OrderStatus::Fulfilling,
+        OrderStatus::Shipped,
+        OrderStatus::Delivered,
+        OrderStatus::Cancelled,
+        OrderStatus::Refunded,
+    ];
+
+    /// Whether an order in this status is at `earlier` or past it (reachable from it): an
+    /// update to `earlier` that arrives now is older than what is stored (a feed's redelivery
+    /// or replay), not a conflict.
+    pub fn has_passed(self, earlier: OrderStatus) -> bool {
+        let mut reached = vec![earlier];
+        let mut next = 0;
+        while let Some(&at) = reached.get(next) {
+            if at == self {
+                return true;
+            }
+            for status in Self::ALL {
+                if at.may_become(status) && !reached.contains(&status) {
+                    reached.push(status);
+                }
+            }
+            next += 1;
+        }
+        false
+    }
+
+    /// The status written `name` in messages and feeds.
+    pub fn named(name: &str) -> Option<OrderStatus> {
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
     /// Whether an order may go from this status to `next`.
     pub fn may_become(self, next: OrderStatus) -> bool {
         use OrderStatus::*;
@@ -387,5 +424,23 @@ mod tests {
         assert!(!Delivered.may_become(Paid));
         assert!(!Cancelled.may_become(Paid));
         assert!(OnHold.may_become(Paid));
+    }
+
+    #[test]
+    fn a_status_already_reached_or_passed_is_told_from_a_conflict() {
+        use OrderStatus::*;
+        assert!(Delivered.has_passed(Shipped));
+        assert!(Delivered.has_passed(Paid));
+        assert!(Shipped.has_passed(Shipped));
+        assert!(Refunded.has_passed(PendingPayment));
+        assert!(!Shipped.has_passed(Delivered), "ahead, not past");
+        assert!(
+            !Shipped.has_passed(Cancelled),
+            "a cancel after shipping is a conflict"
+        );
+        assert!(!Cancelled.has_passed(Shipped));
+        for status in OrderStatus::ALL {
+            assert_eq!(OrderStatus::named(status.as_str()), Some(status));
+        }
     }
 }
