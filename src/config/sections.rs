@@ -344,25 +344,20 @@ pub struct KafkaConfig {
     pub aws_region: Option<String>,
 }
 
-/// The feeds a Kafka topic may carry: those whose records stand alone, one a line.
-pub const KAFKA_FEEDS: [&str; 5] = [
-    "catalog",
-    "inventory",
-    "order-status",
-    "store-inventory",
-    "delivery-positions",
-];
-
 impl KafkaConfig {
     /// Checks the section: names the first impossible setting.
     pub fn check(&self) -> Result<(), super::ConfigError> {
         let invalid =
             |setting: &'static str, reason: String| super::ConfigError::Invalid { setting, reason };
         for (feed, topic) in &self.topics {
-            if !KAFKA_FEEDS.contains(&feed.as_str()) {
+            let feeds: Vec<&str> = storefront_schema::DOMAINS
+                .iter()
+                .flat_map(|d| d.feeds().iter().copied())
+                .collect();
+            if !feeds.contains(&feed.as_str()) {
                 return Err(invalid(
                     "feeds.kafka.topics",
-                    format!("no feed `{feed}` (feeds: {})", KAFKA_FEEDS.join(", ")),
+                    format!("no feed `{feed}` (feeds: {})", feeds.join(", ")),
                 ));
             }
             if topic.trim().is_empty() || *topic == self.dead_letter_topic {

@@ -23,8 +23,6 @@ use super::status::FeedStatus;
 const GATHER: Duration = Duration::from_millis(5);
 /// How often a paused consumer pauses partitions assigned since.
 const PAUSE_TICK: Duration = Duration::from_millis(500);
-/// The longest wait between two attempts at a record that may apply later.
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// One feed a topic carries, and the domain that applies it.
 #[derive(Clone)]
@@ -252,6 +250,8 @@ impl Consumer {
                 Err(reason) => bad.push((record, reason)),
             }
         }
+        // Lines the domain refused (all before `start`, once they are counted).
+        let mut refused = 0;
         let mut start = 0;
         let mut attempt = 0u32;
         loop {
@@ -284,6 +284,7 @@ impl Consumer {
                             && let Some((record, _)) = lines.get(index)
                         {
                             bad.push((record, reason));
+                            refused += 1;
                         }
                     }
                     first_retry
@@ -293,20 +294,18 @@ impl Consumer {
                 break;
             };
             if *stop.borrow() {
-                let applied = from - bad_before(&bad, &lines, from);
                 return GroupOutcome {
-                    applied,
+                    applied: from - refused,
                     bad,
                     interrupted: true,
                 };
             }
             attempt += 1;
             start = from;
-            tokio::time::sleep(backoff(attempt)).await;
+            storefront_loaders::store::backoff(attempt).await;
         }
-        let applied = lines.len() - bad_before(&bad, &lines, lines.len());
         GroupOutcome {
-            applied,
+            applied: lines.len() - refused,
             bad,
             interrupted: false,
         }
@@ -363,7 +362,7 @@ impl Consumer {
                         return false;
                     }
                     attempt += 1;
-                    tokio::time::sleep(backoff(attempt)).await;
+                    storefront_loaders::store::backoff(attempt).await;
                 }
             }
         }
@@ -375,29 +374,4 @@ struct GroupOutcome<'r> {
     applied: usize,
     bad: Vec<(&'r Record, String)>,
     interrupted: bool,
-}
-
-/// How many of the first `end` feed lines are among the bad records.
-fn bad_before(bad: &[(&Record, String)], lines: &[(&Record, String)], end: usize) -> usize {
-    lines[..end]
-        .iter()
-        .filter(|(record, _)| bad.iter().any(|(b, _)| std::ptr::eq(*b, *record)))
-        .count()
-}
-
-/// The wait before attempt `attempt` (from 1): doubling from 100 ms, at most [`MAX_BACKOFF`].
-fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(100u64.saturating_mul(1 << attempt.min(10))).min(MAX_BACKOFF)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_backoff_doubles_and_is_capped() {
-        assert_eq!(backoff(1), Duration::from_millis(200));
-        assert_eq!(backoff(2), Duration::from_millis(400));
-        assert_eq!(backoff(30), MAX_BACKOFF);
-    }
 }

@@ -468,6 +468,19 @@ async fn a_paused_consumer_applies_nothing_until_resumed() {
         .await
         .expect("answers");
     assert_eq!(refused.status().as_u16(), 401, "no key, no switch");
+    let forged = paused
+        .client
+        .post(paused.url("/admin/feeds/pause"))
+        .header("x-api-key", "feeds-admin-secreT")
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(forged.status().as_u16(), 401, "a key not issued, no switch");
+    assert_eq!(
+        admin(&paused, reqwest::Method::GET, "/admin/feeds").await.1["paused"],
+        json!(false),
+        "refused switches changed nothing"
+    );
     let (status, report) = admin(&paused, reqwest::Method::POST, "/admin/feeds/pause").await;
     assert_eq!((status, report["paused"].clone()), (200, json!(true)));
     // A witness: another group, over a store of its own, applies the record while the paused
