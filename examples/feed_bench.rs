@@ -102,10 +102,7 @@ async fn main() -> anyhow::Result<()> {
     config.data_dir = local("writer");
     let writer = App::with_store(config.clone().validated()?, Arc::clone(&engine)).await?;
     writer.start().await?;
-    let catalog_domain = storefront_schema::DOMAINS
-        .iter()
-        .find(|d| d.feeds().contains(&"catalog"))
-        .context("the catalog domain")?;
+    let catalog_domain = storefront_schema::feed_domain("catalog")?;
     let report = catalog_domain
         .import(&writer.services, "catalog", Box::new(Cursor::new(catalog)))
         .await?;

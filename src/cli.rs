@@ -1,4 +1,4 @@
-//! The command line: `serve` (the default), `consume`, `seed`, `import`, `search reindex`,
+//! The command line: `serve` (the default), `consume`, `feed publish`, `seed`, `import`,
 //! `export-schema`, `api-key`.
 
 use std::fs::File;
@@ -44,6 +44,12 @@ pub enum Command {
     },
     /// Consume the Kafka feeds (`[feeds.kafka]`) without serving HTTP, until Ctrl-C or SIGTERM.
     Consume,
+    /// Kafka feed tasks.
+    Feed {
+        /// Which task.
+        #[command(subcommand)]
+        task: FeedTask,
+    },
     /// Print the GraphQL schema (SDL).
     ExportSchema,
     /// Check persisted-query manifests: format, ids, and every operation against the schema.
@@ -69,6 +75,19 @@ pub enum Command {
         /// Which task.
         #[command(subcommand)]
         task: SearchTask,
+    },
+}
+
+/// The `feed` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum FeedTask {
+    /// Write a JSON Lines feed to its topic (`feeds.kafka.topics`): one message a line, keyed
+    /// by the entity's id (`feed publish inventory FILE`). For tests and demos.
+    Publish {
+        /// Which feed (catalog, inventory, order-status, …).
+        feed: String,
+        /// The JSON Lines file.
+        file: PathBuf,
     },
 }
 
@@ -129,22 +148,36 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Import { feed, file } => {
-            let Some(domain) = storefront_schema::DOMAINS
-                .iter()
-                .find(|d| d.feeds().contains(&feed.as_str()))
-            else {
-                let known: Vec<&str> = storefront_schema::DOMAINS
-                    .iter()
-                    .flat_map(|d| d.feeds().iter().copied())
-                    .collect();
-                anyhow::bail!("unknown feed `{feed}` (feeds: {})", known.join(", "));
-            };
+            let domain = storefront_schema::feed_domain(&feed)?;
             let reader = open(&file)?;
             let app = App::open(config).await?;
             let report = domain
                 .import(&app.services, &feed, Box::new(reader))
                 .await?;
             Ok(report_import(&file, &report))
+        }
+        Command::Feed {
+            task: FeedTask::Publish { feed, file },
+        } => {
+            let reader = open(&file)?;
+            let published = crate::feeds::publish(
+                &config.feeds.kafka,
+                config.aws.region.clone(),
+                &feed,
+                reader,
+            )
+            .await?;
+            for (line, reason) in &published.failures {
+                eprintln!("{}:{line}: {reason}", file.display());
+            }
+            println!(
+                "{}: {} published to `{}`, {} failed",
+                file.display(),
+                published.published,
+                published.topic,
+                published.failures.len()
+            );
+            Ok(i32::from(!published.failures.is_empty()))
         }
         Command::Aws {
             task: AwsTask::Bootstrap,

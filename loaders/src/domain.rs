@@ -296,6 +296,13 @@ pub trait Domain: Send + Sync + 'static {
         &[]
     }
 
+    /// The fields of a record of `feed` that name its entity (`["sku"]` for inventory): a
+    /// Kafka message's key is their values joined by `/`, so that one entity's records share
+    /// a partition and keep their order.
+    fn feed_key(&self, _feed: &str) -> &'static [&'static str] {
+        &[]
+    }
+
     /// Applies one of its feeds.
     async fn import(
         &self,

@@ -18,7 +18,8 @@ use async_graphql::{Schema, SchemaBuilder};
 use storefront_loaders::domain::Services;
 
 pub use domains::{
-    DOMAINS, MutationRoot, Node, QueryRoot, RESPONSE_TAGS, SubscriptionRoot, cacheable,
+    DOMAINS, MutationRoot, Node, QueryRoot, RESPONSE_TAGS, SubscriptionRoot, UnknownFeed,
+    cacheable, feed_domain, feed_names,
 };
 
 /// The gateway's schema type.

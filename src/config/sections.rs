@@ -350,15 +350,8 @@ impl KafkaConfig {
         let invalid =
             |setting: &'static str, reason: String| super::ConfigError::Invalid { setting, reason };
         for (feed, topic) in &self.topics {
-            let feeds: Vec<&str> = storefront_schema::DOMAINS
-                .iter()
-                .flat_map(|d| d.feeds().iter().copied())
-                .collect();
-            if !feeds.contains(&feed.as_str()) {
-                return Err(invalid(
-                    "feeds.kafka.topics",
-                    format!("no feed `{feed}` (feeds: {})", feeds.join(", ")),
-                ));
+            if let Err(unknown) = storefront_schema::feed_domain(feed) {
+                return Err(invalid("feeds.kafka.topics", unknown.to_string()));
             }
             if topic.trim().is_empty() || *topic == self.dead_letter_topic {
                 return Err(invalid(

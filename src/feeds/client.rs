@@ -84,6 +84,64 @@ pub fn producer_config(config: &KafkaConfig) -> ClientConfig {
     client
 }
 
+/// The settings of `feed publish`: the dead-letter producer's, with each message its own
+/// batch. tansu 0.6.0 (the local broker) answers a fetch that starts inside a batch of several
+/// messages with nothing; publishing is for tests and demos, so it trades throughput for
+/// working with it.
+pub fn publisher_config(config: &KafkaConfig) -> ClientConfig {
+    let mut client = producer_config(config);
+    client.set("linger.ms", "0").set("batch.num.messages", "1");
+    client
+}
+
+/// A Kafka client closed on a thread of its own: librdkafka's close waits for the brokers
+/// (leaving the group, flushing), which must never block the async runtime, nor hold the
+/// process at exit when no broker can be reached.
+pub struct OffThread<T: Send + 'static>(Option<T>);
+
+impl<T: Send + 'static> OffThread<T> {
+    /// Holds `client`.
+    pub fn new(client: T) -> Self {
+        Self(Some(client))
+    }
+
+    /// Closes the client and waits for it (callers bound the wait: the app's stop deadline).
+    pub async fn close(mut self) {
+        let Some(client) = self.0.take() else {
+            return;
+        };
+        let (closed, done) = tokio::sync::oneshot::channel();
+        let spawned = std::thread::Builder::new()
+            .name("kafka-close".into())
+            .spawn(move || {
+                drop(client);
+                let _ = closed.send(());
+            });
+        if spawned.is_ok() {
+            let _ = done.await;
+        }
+    }
+}
+
+impl<T: Send + 'static> std::ops::Deref for OffThread<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        self.0.as_ref().expect("held until closed or dropped")
+    }
+}
+
+impl<T: Send + 'static> Drop for OffThread<T> {
+    fn drop(&mut self) {
+        if let Some(client) = self.0.take() {
+            // Detached: the process may exit before a close that waits on absent brokers.
+            let _ = std::thread::Builder::new()
+                .name("kafka-close".into())
+                .spawn(move || drop(client));
+        }
+    }
+}
+
 /// librdkafka's callbacks, into the feeds' status.
 pub struct FeedContext {
     /// Where statistics and broker state go.
@@ -107,8 +165,14 @@ impl ClientContext for FeedContext {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        if self.consumer && error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
-            self.status.brokers_down();
+        if self.consumer {
+            match error.rdkafka_error_code() {
+                Some(RDKafkaErrorCode::AllBrokersDown) => self.status.brokers_down(),
+                Some(RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SSL) => {
+                    self.status.refused();
+                }
+                _ => {}
+            }
         }
         tracing::warn!(error = %error, reason, "Kafka client error");
     }

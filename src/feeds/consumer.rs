@@ -15,7 +15,7 @@ use rdkafka::topic_partition_list::TopicPartitionList;
 use storefront_loaders::domain::{Domain, Services};
 use tokio::sync::watch;
 
-use super::client::FeedContext;
+use super::client::{FeedContext, OffThread};
 use super::records::{Record, last_offsets};
 use super::status::FeedStatus;
 
@@ -38,9 +38,9 @@ pub struct Route {
 /// Everything the loop works with.
 pub struct Consumer {
     /// The group member.
-    pub consumer: StreamConsumer<FeedContext>,
+    pub consumer: OffThread<StreamConsumer<FeedContext>>,
     /// Sends bad records to the dead-letter topic.
-    pub producer: FutureProducer<FeedContext>,
+    pub producer: OffThread<FutureProducer<FeedContext>>,
     /// Which feed each topic carries.
     pub routes: Vec<Route>,
     /// The domains' services.
@@ -132,6 +132,7 @@ impl Consumer {
             Ok(()) => tracing::info!("feed offsets committed; leaving the consumer group"),
             Err(e) => tracing::info!(error = %e, "no feed offsets to commit at stop"),
         }
+        self.consumer.close().await;
     }
 
     /// Keeps a received record; `false` for an error instead.

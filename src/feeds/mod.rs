@@ -5,9 +5,11 @@
 mod client;
 mod consumer;
 pub mod msk_iam;
+mod publish;
 pub mod records;
 mod status;
 
+pub use publish::{Published, publish};
 pub use status::FeedStatus;
 
 use std::sync::{Arc, Mutex};
@@ -20,7 +22,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::{KafkaConfig, KafkaSasl};
-use client::FeedContext;
+use client::{FeedContext, OffThread};
 use consumer::{Consumer, Route};
 
 /// The feed consumers of one process: started with the app, stopped with it.
@@ -53,35 +55,15 @@ impl Feeds {
     pub async fn start(&self, services: &Services) -> anyhow::Result<String> {
         let mut routes = Vec::new();
         for (feed, topic) in &self.config.topics {
-            let domain = storefront_schema::DOMAINS
-                .iter()
-                .copied()
-                .find(|d| d.feeds().contains(&feed.as_str()))
-                .with_context(|| {
-                    format!("no domain applies feed `{feed}` (setting `feeds.kafka.topics`)")
-                })?;
+            let domain =
+                storefront_schema::feed_domain(feed).context("setting `feeds.kafka.topics`")?;
             routes.push(Route {
                 topic: topic.clone(),
                 feed: feed.clone(),
                 domain,
             });
         }
-        let signer = if self.config.sasl_mechanism == KafkaSasl::AwsMskIam {
-            let region = self
-                .config
-                .aws_region
-                .clone()
-                .or_else(|| self.aws_region.clone())
-                .context("MSK IAM needs a region (`feeds.kafka.aws_region` or `aws.region`)")?;
-            Some(
-                msk_iam::MskIamSigner::from_environment(region)
-                    .await
-                    .map_err(anyhow::Error::msg)
-                    .context("cannot sign MSK IAM tokens")?,
-            )
-        } else {
-            None
-        };
+        let signer = signer(&self.config, self.aws_region.clone()).await?;
         let context = |consumer| FeedContext {
             status: Arc::clone(&self.status),
             signer: signer.clone(),
@@ -104,8 +86,8 @@ impl Feeds {
             self.config.group_id
         );
         let consumer = Consumer {
-            consumer,
-            producer,
+            consumer: OffThread::new(consumer),
+            producer: OffThread::new(producer),
             routes,
             services: services.clone(),
             status: Arc::clone(&self.status),
@@ -127,4 +109,25 @@ impl Feeds {
             Err(e) => Some(format!("the feed consumer ended badly: {e}")),
         }
     }
+}
+
+/// The MSK IAM token signer, when that is the mechanism.
+async fn signer(
+    config: &KafkaConfig,
+    aws_region: Option<String>,
+) -> anyhow::Result<Option<msk_iam::MskIamSigner>> {
+    if config.sasl_mechanism != KafkaSasl::AwsMskIam {
+        return Ok(None);
+    }
+    let region = config
+        .aws_region
+        .clone()
+        .or(aws_region)
+        .context("MSK IAM needs a region (`feeds.kafka.aws_region` or `aws.region`)")?;
+    Ok(Some(
+        msk_iam::MskIamSigner::from_environment(region)
+            .await
+            .map_err(anyhow::Error::msg)
+            .context("cannot sign MSK IAM tokens")?,
+    ))
 }

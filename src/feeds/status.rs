@@ -43,6 +43,8 @@ pub struct PartitionLabel {
 const CONNECTING: u8 = 0;
 const UP: u8 = 1;
 const DOWN: u8 = 2;
+/// A broker answered and refused the credentials (SASL or TLS).
+const REFUSED: u8 = 3;
 
 /// The consumers' state, shared by the consumer task, the metrics and the HTTP routes.
 pub struct FeedStatus {
@@ -147,8 +149,17 @@ impl FeedStatus {
             .filter(|b| b.nodeid >= 0 && b.state == "UP")
             .count();
         self.brokers_up.set(i64::try_from(up).unwrap_or(i64::MAX));
-        self.brokers
-            .store(if up > 0 { UP } else { DOWN }, Ordering::Relaxed);
+        if up > 0 {
+            self.brokers.store(UP, Ordering::Relaxed);
+        } else {
+            self.brokers_down();
+        }
+    }
+
+    /// A broker refused the credentials (a SASL or TLS handshake failed).
+    pub fn refused(&self) {
+        self.brokers.store(REFUSED, Ordering::Relaxed);
+        self.brokers_up.set(0);
     }
 
     /// The consumer's statistics: the partitions assigned to it and their lag.
@@ -178,9 +189,14 @@ impl FeedStatus {
         *self.assigned.lock().unwrap_or_else(|e| e.into_inner()) = assigned;
     }
 
-    /// No broker can be reached (librdkafka's "all brokers down").
+    /// No broker can be reached (librdkafka's "all brokers down"). A refusal says more than
+    /// that, and stays until a broker is up again.
     pub fn brokers_down(&self) {
-        self.brokers.store(DOWN, Ordering::Relaxed);
+        let _ = self
+            .brokers
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |state| {
+                (state != REFUSED).then_some(DOWN)
+            });
         self.brokers_up.set(0);
     }
 
@@ -189,6 +205,7 @@ impl FeedStatus {
         match self.brokers.load(Ordering::Relaxed) {
             UP => "ok".into(),
             DOWN => "no Kafka broker can be reached".into(),
+            REFUSED => "the Kafka brokers refused the credentials (TLS or SASL)".into(),
             _ => "connecting to the Kafka brokers".into(),
         }
     }
@@ -209,5 +226,26 @@ impl FeedStatus {
             "brokers": self.readiness(),
             "lag": topics,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refused_credentials_are_named_until_a_broker_is_up_again() {
+        let status = FeedStatus::registered(&Metrics::new());
+        assert_eq!(status.readiness(), "connecting to the Kafka brokers");
+        status.refused();
+        // librdkafka also says "all brokers down" after a refusal: the refusal says more.
+        status.brokers_down();
+        assert_eq!(
+            status.readiness(),
+            "the Kafka brokers refused the credentials (TLS or SASL)"
+        );
+        status.brokers.store(UP, Ordering::Relaxed);
+        status.brokers_down();
+        assert_eq!(status.readiness(), "no Kafka broker can be reached");
     }
 }

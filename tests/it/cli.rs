@@ -48,6 +48,34 @@ fn an_unknown_config_key_stops_the_gateway_with_its_name() {
 }
 
 #[test]
+fn feed_publish_names_an_unknown_feed_and_a_feed_without_a_topic() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("feed.jsonl");
+    std::fs::write(&file, "{\"key\": \"new-checkout\"}\n").expect("write");
+    let publish = |feed: &str| {
+        let output = gateway()
+            .current_dir(dir.path())
+            .args(["feed", "publish", feed])
+            .arg(&file)
+            .output()
+            .expect("runs");
+        assert!(!output.status.success());
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let unknown = publish("prices");
+    assert!(
+        unknown.contains("no feed `prices` (feeds: catalog, inventory,"),
+        "{unknown}"
+    );
+    // The default topics name no topic for the flags.
+    let untopiced = publish("flags");
+    assert!(
+        untopiced.contains("feed `flags` has no topic (setting `feeds.kafka.topics`)"),
+        "{untopiced}"
+    );
+}
+
+#[test]
 fn a_misspelt_storefront_variable_stops_the_gateway_with_its_name() {
     let output = gateway()
         .env("STOREFRONT_LISTNE", "127.0.0.1:0")

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use rdkafka::ClientConfig;
 use rdkafka::Message as _;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::ClientContext;
 use rdkafka::consumer::{Consumer as _, StreamConsumer};
 use rdkafka::message::Headers as _;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -29,16 +30,28 @@ const ADMIN: &str = "feeds-admin-secret";
 const SESSION_TIMEOUT_MS: u64 = 6_000;
 
 /// Messages to produce: `(key, value)`.
-type Messages = Vec<(Option<String>, String)>;
+pub(crate) type Messages = Vec<(Option<String>, String)>;
 
 /// Creates topics of their own for one test: `(inventory, dead letters)`.
 async fn topics(partitions: i32) -> (String, String) {
+    let admin: AdminClient<_> = plain().create().expect("admin client");
+    create_topics(&admin, partitions).await
+}
+
+/// The settings of a client of the suite's broker.
+fn plain() -> ClientConfig {
+    let mut client = ClientConfig::new();
+    client.set("bootstrap.servers", local_aws().kafka_brokers);
+    client
+}
+
+/// Creates topics of their own for one test through `admin`: `(inventory, dead letters)`.
+pub(crate) async fn create_topics<C: ClientContext + 'static>(
+    admin: &AdminClient<C>,
+    partitions: i32,
+) -> (String, String) {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let (feed, dead) = (format!("inventory-{id}"), format!("dead-{id}"));
-    let admin: AdminClient<_> = ClientConfig::new()
-        .set("bootstrap.servers", local_aws().kafka_brokers)
-        .create()
-        .expect("admin client");
     let created = admin
         .create_topics(
             &[
@@ -57,8 +70,16 @@ async fn topics(partitions: i32) -> (String, String) {
 
 /// Produces `(key, value)` records, in order, to `topic`.
 async fn produce(topic: &str, records: &[(Option<String>, String)]) {
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", local_aws().kafka_brokers)
+    produce_with(plain(), topic, records).await;
+}
+
+/// Produces `(key, value)` records, in order, to `topic` with a client of these settings.
+pub(crate) async fn produce_with(
+    mut client: ClientConfig,
+    topic: &str,
+    records: &[(Option<String>, String)],
+) {
+    let producer: FutureProducer = client
         .set("linger.ms", "0")
         .set("batch.num.messages", "1")
         .set("max.in.flight.requests.per.connection", "1")
@@ -76,8 +97,34 @@ async fn produce(topic: &str, records: &[(Option<String>, String)]) {
     }
 }
 
+/// Runs `storefront-gateway feed publish FEED FILE` with `lines` as the file, the feed's topic
+/// set to `topic`; its output.
+fn publish(feed: &str, topic: &str, lines: &str) -> std::process::Output {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (config_file, file) = (
+        dir.path().join("gateway.toml"),
+        dir.path().join("feed.jsonl"),
+    );
+    std::fs::write(
+        &config_file,
+        format!(
+            "[feeds.kafka]\nbrokers = \"{}\"\n[feeds.kafka.topics]\n{feed} = \"{topic}\"\n",
+            local_aws().kafka_brokers
+        ),
+    )
+    .expect("config written");
+    std::fs::write(&file, lines).expect("feed written");
+    gateway_command()
+        .arg("--config")
+        .arg(&config_file)
+        .args(["feed", "publish", feed])
+        .arg(&file)
+        .output()
+        .expect("feed publish runs")
+}
+
 /// A gateway config that consumes the inventory feed from `topic`.
-fn consuming(mut config: Config, topic: &str, dead: &str, group: &str) -> Config {
+pub(crate) fn consuming(mut config: Config, topic: &str, dead: &str, group: &str) -> Config {
     let kafka = &mut config.feeds.kafka;
     kafka.enabled = true;
     kafka.brokers = local_aws().kafka_brokers;
@@ -91,7 +138,7 @@ fn consuming(mut config: Config, topic: &str, dead: &str, group: &str) -> Config
 }
 
 /// The catalog lines of `products` products with three sizes each; their SKUs.
-fn catalog(prefix: &str, products: usize) -> (String, Vec<String>) {
+pub(crate) fn catalog(prefix: &str, products: usize) -> (String, Vec<String>) {
     let mut lines = Vec::new();
     let mut skus = Vec::new();
     for p in 0..products {
@@ -127,7 +174,10 @@ async fn stock(table: &Arc<dyn Table>, sku: &str) -> Option<i64> {
 }
 
 /// Waits (up to a minute) until `check` holds.
-async fn until<F: std::future::Future<Output = bool>>(what: &str, mut check: impl FnMut() -> F) {
+pub(crate) async fn until<F: std::future::Future<Output = bool>>(
+    what: &str,
+    mut check: impl FnMut() -> F,
+) {
     let started = Instant::now();
     while !check().await {
         assert!(
@@ -139,7 +189,7 @@ async fn until<F: std::future::Future<Output = bool>>(what: &str, mut check: imp
 }
 
 /// Until every SKU holds its expected level.
-async fn until_levels(table: &Arc<dyn Table>, expected: &BTreeMap<String, i64>) {
+pub(crate) async fn until_levels(table: &Arc<dyn Table>, expected: &BTreeMap<String, i64>) {
     until("every level applied", || async {
         for (sku, quantity) in expected {
             if stock(table, sku).await != Some(*quantity) {
@@ -151,7 +201,7 @@ async fn until_levels(table: &Arc<dyn Table>, expected: &BTreeMap<String, i64>) 
     .await;
 }
 
-fn applied(app: &TestApp, outcome: &str) -> f64 {
+pub(crate) fn applied(app: &TestApp, outcome: &str) -> f64 {
     app.app.metrics.sample(
         "storefront_feed_records_total",
         &[("feed", "inventory"), ("outcome", outcome)],
@@ -160,7 +210,7 @@ fn applied(app: &TestApp, outcome: &str) -> f64 {
 
 /// `versions` levels per SKU, interleaved across SKUs, each keyed by its SKU; the last level
 /// of each SKU.
-fn levels(skus: &[String], versions: i64) -> (Messages, BTreeMap<String, i64>) {
+pub(crate) fn levels(skus: &[String], versions: i64) -> (Messages, BTreeMap<String, i64>) {
     let mut records = Vec::new();
     let mut last = BTreeMap::new();
     for version in 1..=versions {
@@ -193,14 +243,26 @@ async fn inventory_records_apply_in_order_once_in_effect_and_the_lag_drains_to_z
     let (topic, dead) = topics(3).await;
     let group = format!("group-{topic}");
     let app = spawn_app_with(consuming(test_config(), &topic, &dead, &group)).await;
-    let (catalog, skus) = catalog("LVL", 40);
+    let (catalog, skus) = catalog("LVL", 67);
     assert!(app.import("catalog", &catalog).await.failures.is_empty());
-    // 120 SKUs, 25 versions each: 3,000 records over 3 partitions.
-    let (records, last) = levels(&skus, 25);
-    produce(&topic, &records).await;
+    // 200 SKUs, 50 versions each: 10,000 records over 3 partitions, written by `feed publish`.
+    let (records, last) = levels(&skus[..200], 50);
+    let file: Vec<&str> = records.iter().map(|(_, value)| value.as_str()).collect();
+    let published = publish("inventory", &topic, &file.join("\n"));
+    assert!(
+        published.status.success(),
+        "{}",
+        String::from_utf8_lossy(&published.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&published.stdout)
+            .contains(&format!("10000 published to `{topic}`, 0 failed")),
+        "{}",
+        String::from_utf8_lossy(&published.stdout)
+    );
     until_levels(&app.app.table, &last).await;
     until("every record counted", || async {
-        applied(&app, "applied") == 3000.0
+        applied(&app, "applied") == 10_000.0
     })
     .await;
     until(
@@ -233,16 +295,81 @@ async fn inventory_records_apply_in_order_once_in_effect_and_the_lag_drains_to_z
     )
     .await;
     until("the replay consumed everything", || async {
-        applied(&replay, "applied") == 3001.0
+        applied(&replay, "applied") == 10_001.0
     })
     .await;
     until("the first consumer saw the old level", || async {
-        applied(&app, "applied") == 3001.0
+        applied(&app, "applied") == 10_001.0
     })
     .await;
     for (sku, quantity) in &last {
         assert_eq!(stock(&app.app.table, sku).await, Some(*quantity), "{sku}");
     }
+}
+
+#[tokio::test]
+async fn feed_publish_keys_each_line_by_its_entity_and_reports_lines_without_one() {
+    let (topic, _) = topics(1).await;
+    let lines = [
+        json!({"sku": "PUB-1", "location": "boston", "quantity": 4, "version": 1}).to_string(),
+        json!({"location": "boston", "quantity": 2}).to_string(),
+        String::new(),
+        "{\"sku\": \"PUB-2\",\n".to_owned(),
+        format!(
+            "  {}",
+            json!({"sku": "PUB-2", "location": "new-york", "quantity": 0})
+        ),
+    ];
+    let missing = publish("store-inventory", &format!("missing-{topic}"), &lines[0]);
+    assert_eq!(missing.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(stderr.contains("does not exist"), "{stderr}");
+
+    let published = publish("store-inventory", &topic, &lines.join("\n"));
+    assert_eq!(published.status.code(), Some(1), "a line failed");
+    let stderr = String::from_utf8_lossy(&published.stderr);
+    assert!(
+        stderr.contains("feed.jsonl:2: the record has no `sku`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("feed.jsonl:4: not JSON"), "{stderr}");
+    assert!(
+        String::from_utf8_lossy(&published.stdout)
+            .contains(&format!("2 published to `{topic}`, 2 failed")),
+        "{}",
+        String::from_utf8_lossy(&published.stdout)
+    );
+    let reader: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", local_aws().kafka_brokers)
+        .set("group.id", format!("reader-{topic}"))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("reader");
+    reader.subscribe(&[&topic]).expect("subscribed");
+    let mut read = Vec::new();
+    while read.len() < 2 {
+        let message = tokio::time::timeout(Duration::from_secs(30), reader.recv())
+            .await
+            .expect("the published messages arrive")
+            .expect("a message");
+        read.push((
+            String::from_utf8_lossy(message.key().expect("a key")).into_owned(),
+            serde_json::from_slice::<Value>(message.payload().expect("a value")).expect("JSON"),
+        ));
+    }
+    assert_eq!(
+        read,
+        [
+            (
+                "boston/PUB-1".to_owned(),
+                json!({"sku": "PUB-1", "location": "boston", "quantity": 4, "version": 1})
+            ),
+            (
+                "new-york/PUB-2".to_owned(),
+                json!({"sku": "PUB-2", "location": "new-york", "quantity": 0})
+            ),
+        ]
+    );
 }
 
 #[tokio::test]
@@ -435,6 +562,11 @@ async fn readiness_names_a_consumer_that_cannot_reach_the_brokers() {
     let mut config = consuming(test_config(), "nowhere", "nowhere-dead", "nowhere");
     config.feeds.kafka.brokers = format!("127.0.0.1:{}", free_port());
     let app = spawn_app_with(config).await;
+    until_not_ready(&app, "no Kafka broker can be reached").await;
+}
+
+/// Until `/readyz` answers 503 with `kafka_check` as its Kafka check.
+pub(crate) async fn until_not_ready(app: &TestApp, kafka_check: &str) {
     until("readiness fails on Kafka", || async {
         let response = app
             .client
@@ -444,7 +576,7 @@ async fn readiness_names_a_consumer_that_cannot_reach_the_brokers() {
             .expect("readyz answers");
         let status = response.status().as_u16();
         let body: Value = response.json().await.expect("JSON");
-        status == 503 && body["checks"]["kafka"] == "no Kafka broker can be reached"
+        status == 503 && body["checks"]["kafka"] == kafka_check
     })
     .await;
 }

@@ -284,6 +284,23 @@ async fn store_inventory_feeds_pickup_availability_near_the_shopper() {
         wider["node"]["storeAvailability"][1]["location"]["handle"],
         "philadelphia"
     );
+
+    // Versioned levels: one older than the stored one arriving late changes nothing.
+    let versioned = format!(
+        "{}\n{}\n{}\n",
+        json!({"sku": sku, "location": "boston", "quantity": 5, "version": 8}),
+        json!({"sku": sku, "location": "boston", "quantity": 1, "version": 7}),
+        json!({"sku": sku, "location": "boston", "quantity": 5, "version": 8}),
+    );
+    let report = app.import("store-inventory", &versioned).await;
+    assert_eq!(
+        report.summary,
+        "1 written, 1 unchanged, 1 older than stored, 0 failed"
+    );
+    let near = app
+        .data(query, json!({"id": variant["id"], "radius": 400.0}))
+        .await;
+    assert_eq!(near["node"]["storeAvailability"][0]["quantity"], 5);
 }
 
 const CHECKOUT_TO_CAMBRIDGE: &str = "mutation($cart: ID!) {

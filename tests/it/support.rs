@@ -98,10 +98,7 @@ impl TestApp {
     /// Applies a JSON Lines feed through the domain that takes it, as
     /// `storefront-gateway import FEED FILE` does.
     pub async fn import(&self, feed: &str, text: &str) -> storefront_loaders::domain::FeedReport {
-        let domain = storefront_schema::DOMAINS
-            .iter()
-            .find(|d| d.feeds().contains(&feed))
-            .unwrap_or_else(|| panic!("no domain takes the feed `{feed}`"));
+        let domain = storefront_schema::feed_domain(feed).expect("a domain takes the feed");
         domain
             .import(
                 &self.app.services,
@@ -244,6 +241,8 @@ pub struct LocalAws {
     pub moto_url: String,
     /// The Kafka-compatible broker (`host:port`).
     pub kafka_brokers: String,
+    /// The broker's binary (tansu), for tests that run one of their own.
+    pub tansu: String,
 }
 
 /// The local AWS stack: the one named by `LOCAL_AWS_*` variables (as `.ci/run` exports them),
@@ -253,17 +252,19 @@ pub fn local_aws() -> LocalAws {
     static STACK: std::sync::OnceLock<LocalAws> = std::sync::OnceLock::new();
     STACK
         .get_or_init(|| {
-            if let (Ok(dynamodb_url), Ok(redis_url), Ok(moto_url), Ok(kafka_brokers)) = (
+            if let (Ok(dynamodb_url), Ok(redis_url), Ok(moto_url), Ok(kafka_brokers), Ok(tansu)) = (
                 std::env::var("LOCAL_AWS_DYNAMODB_URL"),
                 std::env::var("LOCAL_AWS_REDIS_URL"),
                 std::env::var("LOCAL_AWS_MOTO_URL"),
                 std::env::var("LOCAL_AWS_KAFKA_BROKERS"),
+                std::env::var("LOCAL_AWS_TANSU"),
             ) {
                 return LocalAws {
                     dynamodb_url,
                     redis_url,
                     moto_url,
                     kafka_brokers,
+                    tansu,
                 };
             }
             let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/local-aws");
@@ -300,6 +301,7 @@ pub fn local_aws() -> LocalAws {
                 redis_url: export("LOCAL_AWS_REDIS_URL"),
                 moto_url: export("LOCAL_AWS_MOTO_URL"),
                 kafka_brokers: export("LOCAL_AWS_KAFKA_BROKERS"),
+                tansu: export("LOCAL_AWS_TANSU"),
             }
         })
         .clone()

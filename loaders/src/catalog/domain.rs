@@ -208,6 +208,14 @@ impl Domain for CatalogDomain {
         &["catalog", "inventory"]
     }
 
+    fn feed_key(&self, feed: &str) -> &'static [&'static str] {
+        match feed {
+            "catalog" => &["handle"],
+            "inventory" => &["sku"],
+            _ => &[],
+        }
+    }
+
     async fn import(
         &self,
         services: &Services,

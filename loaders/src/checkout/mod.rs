@@ -243,6 +243,7 @@ impl Domain for CheckoutDomain {
         services.insert(queue);
         let checkout = Checkout {
             table: Arc::clone(&shared.table),
+            fresh: Arc::clone(&shared.uncached),
             orders: OrderStore::new(Arc::clone(&shared.table)),
             carts,
             payments,
@@ -256,6 +257,14 @@ impl Domain for CheckoutDomain {
 
     fn feeds(&self) -> &'static [&'static str] {
         &["order-status"]
+    }
+
+    fn feed_key(&self, feed: &str) -> &'static [&'static str] {
+        if feed == "order-status" {
+            &["orderId"]
+        } else {
+            &[]
+        }
     }
 
     // A replica that relays hands over what is waiting before it exits.

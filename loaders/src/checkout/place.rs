@@ -144,6 +144,8 @@ pub struct Placed {
 pub struct Checkout {
     /// The table.
     pub table: Arc<dyn Table>,
+    /// The table without the item cache: what conditional writes are decided from.
+    pub fresh: Arc<dyn Table>,
     /// Orders.
     pub orders: OrderStore,
     /// Carts and discount codes, and the pricing settings.
@@ -953,7 +955,10 @@ impl Checkout {
     /// Fixes the listings' availability of products whose stock a checkout changed (after
     /// the fact, and conditional on the stock read, so never against a newer change).
     pub(super) async fn refresh_products(&self, products: std::collections::BTreeSet<String>) {
-        let writer = CatalogWriter::new(Arc::clone(&self.table));
+        // Decided from the store itself: a copy in the item cache that another replica's
+        // write made stale would fail every conditional write until its invalidation arrives.
+        let writer =
+            CatalogWriter::new(Arc::clone(&self.table)).reading_from(Arc::clone(&self.fresh));
         for product in products {
             if let Err(e) = writer.refresh_availability(&product).await {
                 tracing::warn!(error = %e, product, "listing availability not refreshed after a checkout");

@@ -562,6 +562,14 @@ impl Domain for LocationDomain {
         &["store-inventory", "delivery-positions"]
     }
 
+    fn feed_key(&self, feed: &str) -> &'static [&'static str] {
+        match feed {
+            "store-inventory" => &["location", "sku"],
+            "delivery-positions" => &["orderId"],
+            _ => &[],
+        }
+    }
+
     async fn import(
         &self,
         services: &Services,

@@ -39,10 +39,26 @@ pub struct StoreStockRecord {
     /// Units a shopper may still reserve: on hand less reserved.
     #[serde(default)]
     pub available: i64,
+    /// The store system's version of the level when the feed gave one: an older level never
+    /// overwrites it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feed_version: Option<i64>,
 }
 
-/// How often the feed retries a line whose reservations changed while it wrote.
-const FEED_ATTEMPTS: usize = 8;
+/// What a level from the feed did to the stored one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LevelOutcome {
+    /// It is stored now.
+    Written,
+    /// The stored level has this very version (a replay): nothing changed.
+    Unchanged,
+    /// The stored level has a newer version: nothing changed.
+    Stale,
+}
+
+/// How often the feed retries a line whose reservations or version changed while it wrote
+/// (with jittered backoff between attempts, so that concurrent writers spread out).
+const FEED_ATTEMPTS: u32 = 20;
 
 /// The item of a variant's stock in a store.
 pub fn key(variant_id: &str, location_id: &str) -> Key {
@@ -59,6 +75,8 @@ struct StoreStockLine {
     sku: String,
     location: String,
     quantity: i64,
+    /// The store system's version of this level (grows with each change of it).
+    version: Option<i64>,
 }
 
 /// The write that reserves `quantity` units of a variant in a store for a pickup order; it
@@ -133,15 +151,31 @@ impl StoreStock {
     }
 
     /// Sets what a store has on hand, keeping its reservations: conditional on the
-    /// reservations read, so that a checkout reserving meanwhile is never overwritten.
+    /// reservations read, so that a checkout reserving meanwhile is never overwritten, and on
+    /// the version read, so that a level older than the stored one never overwrites it (the
+    /// check is in the write, not only before it: two replicas may apply two versions at once).
     async fn set_on_hand(
         &self,
         variant_id: &str,
         location_id: &str,
         quantity: i64,
-    ) -> Result<(), StoreError> {
-        for _ in 0..FEED_ATTEMPTS {
+        version: Option<i64>,
+    ) -> Result<LevelOutcome, StoreError> {
+        for attempt in 0..FEED_ATTEMPTS {
+            if attempt > 0 {
+                crate::store::backoff(attempt).await;
+            }
             let current = self.in_store(variant_id, location_id).await?;
+            let stored_version = current.as_ref().and_then(|c| c.feed_version);
+            if let (Some(new), Some(stored)) = (version, stored_version)
+                && stored >= new
+            {
+                return Ok(if stored == new {
+                    LevelOutcome::Unchanged
+                } else {
+                    LevelOutcome::Stale
+                });
+            }
             let reserved = current.as_ref().map_or(0, |c| c.reserved);
             let record = StoreStockRecord {
                 variant_id: variant_id.to_owned(),
@@ -149,15 +183,23 @@ impl StoreStock {
                 quantity,
                 reserved,
                 available: quantity - reserved,
+                feed_version: version.or(stored_version),
             };
             let condition = match current {
-                Some(_) => Condition::equals("reserved", reserved),
+                Some(_) => Condition::And(vec![
+                    Condition::equals("reserved", reserved),
+                    match stored_version {
+                        Some(stored) => Condition::equals("feed_version", stored),
+                        None => Condition::AttributeNotExists("feed_version".into()),
+                    },
+                ]),
                 None => Condition::ItemNotExists,
             };
             let item = to_item(&key(variant_id, location_id), &record, &[])?;
             match self.table.put(item, Some(condition)).await {
                 Err(StoreError::ConditionFailed) => continue,
-                other => return other,
+                Err(e) => return Err(e),
+                Ok(()) => return Ok(LevelOutcome::Written),
             }
         }
         Err(StoreError::Backend(
@@ -209,16 +251,17 @@ impl StoreStock {
     }
 
     /// Applies the `store-inventory` feed: `{"sku", "location" (the store's handle),
-    /// "quantity"}` a line, the absolute units on hand (reservations not yet collected are
-    /// counted among them).
+    /// "quantity", "version"?}` a line, the absolute units on hand (reservations not yet
+    /// collected are counted among them). A versioned level older than the stored one is
+    /// skipped, and counted.
     pub async fn import(&self, lines: impl BufRead) -> FeedReport {
-        let mut written = 0;
+        let (mut written, mut unchanged, mut older) = (0, 0, 0);
         let mut failures = Vec::new();
         let mut retry = Vec::new();
         let mut stores: HashMap<String, Option<String>> = HashMap::new();
         for (number, line) in numbered_lines(lines) {
             // `(reason, whether the store failed)`: a store failure may pass on a retry.
-            let result: Result<(), (String, bool)> = async {
+            let result: Result<LevelOutcome, (String, bool)> = async {
                 let refused = |reason: String| (reason, false);
                 let failed = |e: StoreError| (e.to_string(), true);
                 let line = line.map_err(refused)?;
@@ -243,13 +286,15 @@ impl StoreStock {
                     .await
                     .map_err(failed)?
                     .ok_or_else(|| refused(format!("unknown SKU `{}`", parsed.sku)))?;
-                self.set_on_hand(&variant, &location, parsed.quantity)
+                self.set_on_hand(&variant, &location, parsed.quantity, parsed.version)
                     .await
                     .map_err(failed)
             }
             .await;
             match result {
-                Ok(()) => written += 1,
+                Ok(LevelOutcome::Written) => written += 1,
+                Ok(LevelOutcome::Unchanged) => unchanged += 1,
+                Ok(LevelOutcome::Stale) => older += 1,
                 Err((reason, retryable)) => {
                     if retryable {
                         retry.push(number);
@@ -259,9 +304,103 @@ impl StoreStock {
             }
         }
         FeedReport {
-            summary: format!("{written} written, {} failed", failures.len()),
+            summary: {
+                let mut summary = format!("{written} written");
+                if unchanged > 0 {
+                    summary.push_str(&format!(", {unchanged} unchanged"));
+                }
+                if older > 0 {
+                    summary.push_str(&format!(", {older} older than stored"));
+                }
+                format!("{summary}, {} failed", failures.len())
+            },
             failures,
             retry,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::RedbTable;
+
+    fn stock() -> StoreStock {
+        StoreStock::new(Arc::new(RedbTable::in_memory().expect("memory")))
+    }
+
+    async fn on_hand(stock: &StoreStock) -> StoreStockRecord {
+        stock
+            .in_store("v1", "boston")
+            .await
+            .expect("read")
+            .expect("stored")
+    }
+
+    #[tokio::test]
+    async fn a_store_level_older_than_the_stored_one_never_overwrites_it() {
+        let stock = stock();
+        let set = |quantity, version| {
+            let stock = stock.clone();
+            async move {
+                stock
+                    .set_on_hand("v1", "boston", quantity, version)
+                    .await
+                    .expect("write")
+            }
+        };
+        assert_eq!(set(7, Some(5)).await, LevelOutcome::Written);
+        assert_eq!(set(1, Some(4)).await, LevelOutcome::Stale);
+        assert_eq!(set(7, Some(5)).await, LevelOutcome::Unchanged);
+        assert_eq!(on_hand(&stock).await.quantity, 7);
+        assert_eq!(set(2, Some(6)).await, LevelOutcome::Written);
+        // An unversioned level (a CLI import) applies and keeps the version known.
+        assert_eq!(set(3, None).await, LevelOutcome::Written);
+        assert_eq!(set(9, Some(6)).await, LevelOutcome::Unchanged);
+        let stored = on_hand(&stock).await;
+        assert_eq!((stored.quantity, stored.feed_version), (3, Some(6)));
+    }
+
+    #[tokio::test]
+    async fn a_newer_store_level_keeps_the_reservations_taken_meanwhile() {
+        let stock = stock();
+        stock
+            .set_on_hand("v1", "boston", 5, Some(1))
+            .await
+            .expect("write");
+        stock
+            .table
+            .transact_write(vec![reserve("v1", "boston", 2)])
+            .await
+            .expect("reserved");
+        stock
+            .set_on_hand("v1", "boston", 8, Some(2))
+            .await
+            .expect("write");
+        let stored = on_hand(&stock).await;
+        assert_eq!(
+            (stored.quantity, stored.reserved, stored.available),
+            (8, 2, 6)
+        );
+    }
+
+    #[tokio::test]
+    async fn concurrent_versions_of_one_store_level_leave_the_newest() {
+        let stock = stock();
+        let tasks: Vec<_> = (1..=40i64)
+            .map(|version| {
+                let stock = stock.clone();
+                tokio::spawn(async move {
+                    stock
+                        .set_on_hand("v1", "boston", version, Some(version))
+                        .await
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("task").expect("no store error");
+        }
+        let stored = on_hand(&stock).await;
+        assert_eq!((stored.quantity, stored.feed_version), (40, Some(40)));
     }
 }

@@ -145,6 +145,10 @@ impl Domain for ShopDomain {
         &["flags"]
     }
 
+    fn feed_key(&self, feed: &str) -> &'static [&'static str] {
+        if feed == "flags" { &["key"] } else { &[] }
+    }
+
     /// `import flags FILE.json`: a JSON array of flags (or one flag a line); each replaces
     /// the flag with its key.
     async fn import(
