@@ -59,23 +59,6 @@ async fn replicas_on(redis_url: &str, cluster: bool) -> (TestApp, TestApp) {
     (a, b)
 }
 
-async fn first_product(app: &TestApp) -> (String, String) {
-    let data = app
-        .data(
-            "{ products(first: 1) { nodes { handle variants(first: 1) { nodes { sku } } } } }",
-            json!({}),
-        )
-        .await;
-    let node = &data["products"]["nodes"][0];
-    (
-        node["handle"].as_str().expect("handle").to_owned(),
-        node["variants"]["nodes"][0]["sku"]
-            .as_str()
-            .expect("sku")
-            .to_owned(),
-    )
-}
-
 async fn stock(app: &TestApp, handle: &str) -> Value {
     app.data(STOCK, json!({"handle": handle})).await["product"]["variants"]["nodes"][0]
         ["quantityAvailable"]
@@ -110,7 +93,7 @@ async fn set_stock(app: &TestApp, sku: &str, quantity: i64) {
 #[tokio::test]
 async fn an_inventory_change_on_one_replica_reaches_the_other_without_waiting_for_a_ttl() {
     let (a, b) = replicas(&local_aws().redis_url).await;
-    let (handle, sku) = first_product(&a).await;
+    let (handle, sku) = a.first_handle_and_sku().await;
     // Both replicas hold the variant's stock in memory now.
     let before = stock(&b, &handle).await;
     stock(&a, &handle).await;
@@ -191,7 +174,7 @@ async fn killing_redis_loses_no_request_and_the_cache_comes_back_with_it() {
     let port = crate::support::free_port();
     let redis = RedisServer::start(port);
     let (a, b) = replicas(&format!("redis://127.0.0.1:{}", redis.port)).await;
-    let (handle, sku) = first_product(&a).await;
+    let (handle, sku) = a.first_handle_and_sku().await;
     stock(&b, &handle).await;
 
     redis.kill();
@@ -307,7 +290,7 @@ async fn the_cache_shares_and_invalidates_through_a_redis_cluster() {
         .collect::<Vec<_>>()
         .join(",");
     let (a, b) = replicas_on(&url, true).await;
-    let (handle, sku) = first_product(&a).await;
+    let (handle, sku) = a.first_handle_and_sku().await;
     stock(&b, &handle).await;
     stock(&a, &handle).await;
     set_stock(&a, &sku, 2468).await;

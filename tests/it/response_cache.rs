@@ -58,23 +58,6 @@ async fn cached(app: &TestApp, query: &str, variables: Value) -> (String, Value)
     )
 }
 
-async fn first_variant(app: &TestApp) -> (String, String) {
-    let data = app
-        .data(
-            "{ products(first: 1) { nodes { handle variants(first: 1) { nodes { sku } } } } }",
-            json!({}),
-        )
-        .await;
-    let node = &data["products"]["nodes"][0];
-    (
-        node["handle"].as_str().expect("handle").to_owned(),
-        node["variants"]["nodes"][0]["sku"]
-            .as_str()
-            .expect("sku")
-            .to_owned(),
-    )
-}
-
 fn quantity(body: &Value) -> Value {
     body["data"]["product"]["variants"]["nodes"][0]["quantityAvailable"].clone()
 }
@@ -110,7 +93,7 @@ async fn until(
 #[tokio::test]
 async fn an_inventory_import_on_one_replica_drops_the_cached_answer_on_both() {
     let (a, b) = replicas().await;
-    let (handle, sku) = first_variant(&a).await;
+    let (handle, sku) = a.first_handle_and_sku().await;
     let vars = json!({"handle": handle});
     assert_eq!(cached(&b, STOCK, vars.clone()).await.0, "miss");
     let (seen, before) = cached(&b, STOCK, vars.clone()).await;
@@ -381,7 +364,7 @@ async fn one_document_by_text_by_apq_over_get_and_by_bypass_shares_one_entry() {
 #[tokio::test]
 async fn answers_computed_while_stock_changes_never_outlive_the_last_write() {
     let (a, b) = replicas().await;
-    let (handle, sku) = first_variant(&a).await;
+    let (handle, sku) = a.first_handle_and_sku().await;
     let vars = json!({"handle": handle});
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     // Shoppers read through both replicas while the stock moves, so fills race writes.
@@ -430,7 +413,7 @@ async fn answers_computed_while_stock_changes_never_outlive_the_last_write() {
 #[tokio::test]
 async fn a_batched_request_is_neither_served_from_the_cache_nor_fills_it() {
     let app = spawn_app().await;
-    let (handle, _) = first_variant(&app).await;
+    let (handle, _) = app.first_handle_and_sku().await;
     let variables = json!({"handle": handle});
     // Filled by a single request, then a hit.
     assert_eq!(cached(&app, STOCK, variables.clone()).await.0, "miss");

@@ -95,6 +95,24 @@ pub async fn spawn_app_with(config: Config) -> TestApp {
 }
 
 impl TestApp {
+    /// The handle of the first listed product and the SKU of its first variant.
+    pub async fn first_handle_and_sku(&self) -> (String, String) {
+        let data = self
+            .data(
+                "{ products(first: 1) { nodes { handle variants(first: 1) { nodes { sku } } } } }",
+                serde_json::json!({}),
+            )
+            .await;
+        let node = &data["products"]["nodes"][0];
+        (
+            node["handle"].as_str().expect("handle").to_owned(),
+            node["variants"]["nodes"][0]["sku"]
+                .as_str()
+                .expect("sku")
+                .to_owned(),
+        )
+    }
+
     /// Applies a JSON Lines feed through the domain that takes it, as
     /// `storefront-gateway import FEED FILE` does.
     pub async fn import(&self, feed: &str, text: &str) -> storefront_loaders::domain::FeedReport {

@@ -32,10 +32,8 @@ pub(super) fn key(
     variables: &Option<Value>,
 ) -> ResponseKey {
     // No variables, null and `{}` are one request.
-    // No variables, null and `{}` are one request.
     let variables = match variables {
         None | Some(Value::Null) => Vec::new(),
-        Some(Value::Object(map)) if map.is_empty() => Vec::new(),
         Some(Value::Object(map)) if map.is_empty() => Vec::new(),
         Some(v) => serde_json::to_vec(v).expect("JSON values serialise"),
     };
