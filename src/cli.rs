@@ -7,7 +7,6 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use storefront_loaders::domain::FeedReport;
 
 use crate::app::App;
 use crate::config::{Config, Overrides};
@@ -151,10 +150,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             let domain = storefront_schema::feed_domain(&feed)?;
             let reader = open(&file)?;
             let app = App::open(config).await?;
-            let report = domain
+            let imported = domain
                 .import(&app.services, &feed, Box::new(reader))
                 .await?;
-            Ok(report_import(&file, &report))
+            Ok(report(&file, &imported.failures, &imported.summary))
         }
         Command::Feed {
             task: FeedTask::Publish { feed, file },
@@ -167,17 +166,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 reader,
             )
             .await?;
-            for (line, reason) in &published.failures {
-                eprintln!("{}:{line}: {reason}", file.display());
-            }
-            println!(
-                "{}: {} published to `{}`, {} failed",
-                file.display(),
+            let summary = format!(
+                "{} published to `{}`, {} failed",
                 published.published,
                 published.topic,
                 published.failures.len()
             );
-            Ok(i32::from(!published.failures.is_empty()))
+            Ok(report(&file, &published.failures, &summary))
         }
         Command::Aws {
             task: AwsTask::Bootstrap,
@@ -272,12 +267,14 @@ fn open(file: &PathBuf) -> anyhow::Result<BufReader<File>> {
     })?))
 }
 
-fn report_import(file: &std::path::Path, report: &FeedReport) -> i32 {
-    for (line, reason) in &report.failures {
+/// Prints each failed line of `file` (`FILE:LINE: reason`) and the summary; the exit code: 1
+/// when any line failed.
+fn report(file: &std::path::Path, failures: &[(usize, String)], summary: &str) -> i32 {
+    for (line, reason) in failures {
         eprintln!("{}:{line}: {reason}", file.display());
     }
-    println!("{}: {}", file.display(), report.summary);
-    i32::from(!report.failures.is_empty())
+    println!("{}: {summary}", file.display());
+    i32::from(!failures.is_empty())
 }
 
 /// How long the domains' work before exit (the outboxes' last passes) may take in all.

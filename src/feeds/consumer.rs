@@ -273,9 +273,10 @@ impl Consumer {
                     Some(start)
                 }
                 Ok(report) => {
-                    let first_retry = report.retry.iter().min().map(|line| start + line - 1);
-                    if let Some(line) = report.retry.iter().min()
-                        && let Some((_, reason)) = report.failures.iter().find(|(l, _)| l == line)
+                    let retry_line = report.retry.iter().min().copied();
+                    let first_retry = retry_line.map(|line| start + line - 1);
+                    if let Some(line) = retry_line
+                        && let Some((_, reason)) = report.failures.iter().find(|(l, _)| *l == line)
                     {
                         tracing::warn!(feed = %route.feed, attempt, reason, "a feed record will be tried again");
                     }

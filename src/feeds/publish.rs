@@ -12,7 +12,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use serde_json::Value;
 
 use super::client::{self, FeedContext};
-use super::records::MAX_RECORD_BYTES;
+use super::records::feed_record;
 use super::status::FeedStatus;
 use crate::config::KafkaConfig;
 
@@ -44,14 +44,9 @@ fn record_key(fields: &[&str], record: &serde_json::Map<String, Value>) -> Resul
 
 /// One line as a message: `(key, compact JSON value)`, or why it cannot be one.
 fn message(fields: &[&str], line: &str) -> Result<(String, String), String> {
-    if line.len() > MAX_RECORD_BYTES {
-        return Err(format!("the line is over {MAX_RECORD_BYTES} bytes"));
-    }
-    let value: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
-    let Value::Object(record) = &value else {
-        return Err("not a JSON object".into());
-    };
-    Ok((record_key(fields, record)?, value.to_string()))
+    let record = feed_record(line.as_bytes())?;
+    let key = record_key(fields, &record)?;
+    Ok((key, Value::Object(record).to_string()))
 }
 
 /// Writes the lines of `feed` to its topic (`feeds.kafka.topics`), in order, each
@@ -138,6 +133,7 @@ pub async fn publish(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::feeds::records::MAX_RECORD_BYTES;
 
     #[test]
     fn a_message_is_keyed_by_the_feeds_key_fields() {

@@ -37,18 +37,9 @@ impl Record {
         if payload.is_empty() {
             return Err("the message has no value".into());
         }
-        if payload.len() > MAX_RECORD_BYTES {
-            return Err(format!(
-                "the message value is over {MAX_RECORD_BYTES} bytes"
-            ));
-        }
-        let value: serde_json::Value = serde_json::from_slice(payload)
-            .map_err(|e| format!("the message value is not JSON: {e}"))?;
-        if !value.is_object() {
-            return Err("the message value is not a JSON object".into());
-        }
+        let record = feed_record(payload).map_err(|why| format!("the message value is {why}"))?;
         // Re-encoded, a record is one line whatever whitespace it was sent with.
-        Ok(value.to_string())
+        Ok(serde_json::Value::Object(record).to_string())
     }
 
     /// Which of `groups` groups the record belongs to: the same for every record of one key.
@@ -57,6 +48,19 @@ impl Record {
         self.key.hash(&mut hasher);
         // The remainder of a division by a `usize` fits a `usize`.
         usize::try_from(hasher.finish() % groups.max(1) as u64).expect("remainder fits")
+    }
+}
+
+/// `text` as a feed record (a JSON object of at most [`MAX_RECORD_BYTES`]), or why it is not
+/// one: `over N bytes`, `not JSON: …`, `not a JSON object`.
+pub fn feed_record(text: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    if text.len() > MAX_RECORD_BYTES {
+        return Err(format!("over {MAX_RECORD_BYTES} bytes"));
+    }
+    match serde_json::from_slice(text) {
+        Ok(serde_json::Value::Object(record)) => Ok(record),
+        Ok(_) => Err("not a JSON object".into()),
+        Err(e) => Err(format!("not JSON: {e}")),
     }
 }
 

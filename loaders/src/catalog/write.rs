@@ -774,10 +774,7 @@ impl CatalogWriter {
         let mut ops = Vec::new();
         if let Some((variant, quantity, version)) = &change {
             // Never over a newer level: the version read must still be the stored one.
-            let same_version = match versions.get(variant) {
-                Some(stored) => Condition::equals("feed_version", *stored),
-                None => Condition::AttributeNotExists("feed_version".into()),
-            };
+            let same_version = Condition::as_read("feed_version", versions.get(variant).copied());
             ops.push(WriteOp::Put {
                 item: inventory_item(&InventoryRecord {
                     variant_id: variant.clone(),

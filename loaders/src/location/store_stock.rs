@@ -188,10 +188,7 @@ impl StoreStock {
             let condition = match current {
                 Some(_) => Condition::And(vec![
                     Condition::equals("reserved", reserved),
-                    match stored_version {
-                        Some(stored) => Condition::equals("feed_version", stored),
-                        None => Condition::AttributeNotExists("feed_version".into()),
-                    },
+                    Condition::as_read("feed_version", stored_version),
                 ]),
                 None => Condition::ItemNotExists,
             };

@@ -33,6 +33,15 @@ impl Condition {
         Condition::Equals(name.into(), value.into())
     }
 
+    /// The attribute still holds what was read: `read`, or nothing when nothing was there
+    /// (what a conditional write decided from must not have changed under it).
+    pub fn as_read(name: impl Into<String>, read: Option<impl Into<Value>>) -> Self {
+        match read {
+            Some(value) => Condition::equals(name, value),
+            None => Condition::AttributeNotExists(name.into()),
+        }
+    }
+
     /// Whether the condition holds for `item` (`None`: the item does not exist).
     pub fn holds(&self, item: Option<&Item>) -> bool {
         let attr = |name: &str| item.and_then(|i| i.get(name));
@@ -160,6 +169,17 @@ mod tests {
         assert!(!Condition::ItemExists.holds(None));
         assert!(!Condition::equals("a", 1).holds(None));
         assert!(Condition::Not(Box::new(Condition::equals("a", 1))).holds(None));
+    }
+
+    #[test]
+    fn as_read_holds_only_while_the_attribute_is_what_was_read() {
+        let at_five = item(json!({"pk": "P", "sk": "S", "v": 5}));
+        let without = item(json!({"pk": "P", "sk": "S"}));
+        assert!(Condition::as_read("v", Some(5)).holds(Some(&at_five)));
+        assert!(!Condition::as_read("v", Some(4)).holds(Some(&at_five)));
+        assert!(!Condition::as_read("v", Some(5)).holds(Some(&without)));
+        assert!(Condition::as_read("v", None::<i64>).holds(Some(&without)));
+        assert!(!Condition::as_read("v", None::<i64>).holds(Some(&at_five)));
     }
 
     #[test]
