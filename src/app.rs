@@ -28,9 +28,23 @@ const EXPIRY_SWEEP: Duration = Duration::from_secs(300);
 /// Documents whose limit checks are remembered (a few hundred bytes each).
 const CHECKED_DOCUMENTS: u64 = 10_000;
 
-/// Everything a request needs, shared by all requests.
+/// Everything a request needs, shared by all requests: one reference-counted handle, because
+/// axum hands the state to every request (a clone per extractor) and a copy of each part's
+/// `Arc` cost an atomic count per part, on counters both cores write (2.6% of a cached
+/// answer's CPU).
 #[derive(Clone)]
-pub struct App {
+pub struct App(Arc<Parts>);
+
+impl std::ops::Deref for App {
+    type Target = Parts;
+
+    fn deref(&self) -> &Parts {
+        &self.0
+    }
+}
+
+/// The parts of an [`App`].
+pub struct Parts {
     /// The configuration it was built from.
     pub config: Arc<Config>,
     /// The store, counted in the metrics.
@@ -264,7 +278,7 @@ impl App {
                 &metrics,
             ))
         });
-        Ok(Self {
+        Ok(Self(Arc::new(Parts {
             feeds,
             operations,
             stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
@@ -283,7 +297,7 @@ impl App {
             schema,
             persisted,
             services,
-        })
+        })))
     }
 
     /// Writes every domain's demo data, the catalog with `products` products; returns what

@@ -2,29 +2,14 @@
 //! `TIMEOUT` instead, so that work stops even when it never waits on anything (a deep tree of
 //! fields computed in memory), and the HTTP layer answers with one `TIMEOUT` error.
 
-use std::sync::Arc;
 use std::time::Instant;
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextResolve, ResolveInfo,
-};
-use async_graphql::{ErrorExtensionValues, ServerError, ServerResult, Value};
+use async_graphql::{ErrorExtensionValues, ServerError, ServerResult};
 use storefront_resolvers::ErrorCode;
 
 /// When the request's time is up (request data).
 #[derive(Debug, Clone, Copy)]
 pub struct Deadline(pub Instant);
-
-/// Installs the deadline check into a schema.
-pub struct DeadlineCheck;
-
-impl ExtensionFactory for DeadlineCheck {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(DeadlineExtension)
-    }
-}
-
-struct DeadlineExtension;
 
 /// The error of a field that was not resolved because the deadline passed.
 pub fn timeout_error() -> ServerError {
@@ -35,27 +20,19 @@ pub fn timeout_error() -> ServerError {
     error
 }
 
-#[async_trait::async_trait]
-impl Extension for DeadlineExtension {
-    async fn resolve(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        info: ResolveInfo<'_>,
-        next: NextResolve<'_>,
-    ) -> ServerResult<Option<Value>> {
-        if let Some(Deadline(at)) = ctx.data_opt::<Deadline>()
-            && Instant::now() >= *at
-        {
-            return Err(timeout_error());
-        }
-        next.run(ctx, info).await
+/// Refuses to start a field once the request's deadline (`None`: it has none) has passed.
+/// Called by [`crate::guard::Guard`] for each field.
+pub fn check(deadline: Option<&Deadline>) -> ServerResult<()> {
+    match deadline {
+        Some(Deadline(at)) if Instant::now() >= *at => Err(timeout_error()),
+        _ => Ok(()),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use async_graphql::{EmptyMutation, EmptySubscription, Object, Request, Schema};
+    use async_graphql::{EmptyMutation, EmptySubscription, Object, Request, Schema, Value};
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
 
@@ -84,7 +61,10 @@ mod tests {
     #[tokio::test]
     async fn fields_after_the_deadline_are_not_resolved() {
         let schema = Schema::build(Query, EmptyMutation, EmptySubscription)
-            .extension(DeadlineCheck)
+            .extension(crate::guard::Guard {
+                deadline: true,
+                ..Default::default()
+            })
             .finish();
         let request = Request::new("{ slow { value } }")
             .data(Deadline(Instant::now() + Duration::from_millis(10)));

@@ -8,6 +8,7 @@
 pub mod deadline;
 pub mod documents;
 pub mod domains;
+pub mod guard;
 pub mod limits;
 pub mod operation_limits;
 pub mod own_writes;
@@ -70,20 +71,15 @@ pub fn build(
     if let Some(sightings) = sightings {
         schema = schema.data(sightings);
     }
-    // The first extension is the outermost: the rate limit spends only on operations that
-    // passed validation and the query limits inside it.
-    if let Some(limiter) = rate_limiter {
-        schema = schema.extension(operation_limits::RateLimit(limiter));
-    }
-    schema = schema
-        .extension(operation_limits::QueryLimit {
+    let mut schema = schema.extension(guard::Guard {
+        limits: Some(operation_limits::QueryLimit {
             max_depth: limits.max_depth,
             max_complexity: limits.max_complexity,
-        })
-        .extension(own_writes::ReadOwnWrites {
-            mutation_type: MUTATION_TYPE,
-        })
-        .extension(deadline::DeadlineCheck);
+        }),
+        rate_limit: rate_limiter,
+        read_own_writes: Some(MUTATION_TYPE),
+        deadline: true,
+    });
     if !limits.introspection {
         schema = schema.disable_introspection();
     }

@@ -1,13 +1,12 @@
-//! The operation extensions that run after validation and before any resolver: the query
-//! limits (depth and cost, of each operation and of a batch's operations together) and the
-//! rate limit, which spends the operation's cost from its client's budget.
+//! The checks that run after validation and before any resolver (from [`crate::guard`]): the
+//! query limits (depth and cost, of each operation and of a batch's operations together) and
+//! the rate limit, which spends the operation's cost from its client's budget.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextValidation};
 use async_graphql::{ErrorExtensionValues, ServerError, ValidationResult};
-use storefront_loaders::rate_limit::{Budget, ClientId, RateLimiter};
+use storefront_loaders::rate_limit::{ClientId, RateLimiter};
 use storefront_resolvers::ErrorCode;
 
 /// A refusal of the whole operation (no location: it is about the request, not a place in it).
@@ -42,6 +41,7 @@ impl BatchCost {
 }
 
 /// Refuses operations nested deeper or costing more than allowed, with their own codes.
+#[derive(Debug, Clone)]
 pub struct QueryLimit {
     /// The deepest selection nesting allowed.
     pub max_depth: usize,
@@ -49,28 +49,13 @@ pub struct QueryLimit {
     pub max_complexity: usize,
 }
 
-impl ExtensionFactory for QueryLimit {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(QueryLimitExtension {
-            max_depth: self.max_depth,
-            max_complexity: self.max_complexity,
-        })
-    }
-}
-
-struct QueryLimitExtension {
-    max_depth: usize,
-    max_complexity: usize,
-}
-
-#[async_trait::async_trait]
-impl Extension for QueryLimitExtension {
-    async fn validation(
+impl QueryLimit {
+    /// Checks a validated operation, and adds its cost to its batch's (`batch`).
+    pub fn check(
         &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
-        let result = next.run(ctx).await?;
+        result: &ValidationResult,
+        batch: Option<&Arc<BatchCost>>,
+    ) -> Result<(), Vec<ServerError>> {
         if result.depth > self.max_depth {
             return Err(refusal(
                 ErrorCode::QueryTooDeep,
@@ -92,7 +77,7 @@ impl Extension for QueryLimitExtension {
             ));
         }
         // Counted, not checked then counted: the operations of a batch validate concurrently.
-        if let Some(batch) = ctx.data_opt::<Arc<BatchCost>>() {
+        if let Some(batch) = batch {
             let total = batch.add(result.complexity);
             if total > self.max_complexity {
                 return Err(refusal(
@@ -105,45 +90,29 @@ impl Extension for QueryLimitExtension {
                 ));
             }
         }
-        Ok(result)
+        Ok(())
     }
 }
 
-/// Installs the limiter into a schema.
-pub struct RateLimit(pub Arc<RateLimiter>);
-
-impl ExtensionFactory for RateLimit {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(RateLimitExtension(Arc::clone(&self.0)))
-    }
-}
-
-struct RateLimitExtension(Arc<RateLimiter>);
-
-#[async_trait::async_trait]
-impl Extension for RateLimitExtension {
-    async fn validation(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
-        let result = next.run(ctx).await?;
-        let Some(client) = ctx.data_opt::<ClientId>() else {
-            return Ok(result);
-        };
-        // Every operation costs at least 1, so that cheap floods are counted too.
-        let cost = u64::try_from(result.complexity.max(1)).unwrap_or(u64::MAX);
-        let spent = match ctx.data_opt::<Budget>() {
-            Some(Budget(budget)) => self.0.spend_within(client, cost, *budget).await,
-            None => self.0.spend(client, cost).await,
-        };
-        match spent {
-            Ok(()) => Ok(result),
-            Err(limited) => Err(refusal(
-                ErrorCode::RateLimited,
-                format!("rate limit exceeded: retry in {} s", limited.retry_after),
-                Some(limited.retry_after),
-            )),
-        }
-    }
+/// Spends an operation's cost (`complexity`) from its client's budget (`budget`, or the
+/// limiter's own); refuses it with `RATE_LIMITED` and when to retry once the budget is spent.
+pub async fn charge(
+    limiter: &RateLimiter,
+    client: &ClientId,
+    budget: Option<u64>,
+    complexity: usize,
+) -> Result<(), Vec<ServerError>> {
+    // Every operation costs at least 1, so that cheap floods are counted too.
+    let cost = u64::try_from(complexity.max(1)).unwrap_or(u64::MAX);
+    let spent = match budget {
+        Some(budget) => limiter.spend_within(client, cost, budget).await,
+        None => limiter.spend(client, cost).await,
+    };
+    spent.map_err(|limited| {
+        refusal(
+            ErrorCode::RateLimited,
+            format!("rate limit exceeded: retry in {} s", limited.retry_after),
+            Some(limited.retry_after),
+        )
+    })
 }

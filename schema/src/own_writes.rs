@@ -4,47 +4,21 @@
 
 use std::sync::Arc;
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextResolve, ResolveInfo,
-};
-use async_graphql::{ServerResult, Value};
+use async_graphql::extensions::{ExtensionContext, ResolveInfo};
 use storefront_loaders::StoreLoader;
 
-/// Installs the rule into a schema whose mutation root type is named `mutation_type`.
-pub struct ReadOwnWrites {
-    /// The name of the schema's mutation root type.
-    pub mutation_type: &'static str,
-}
-
-impl ExtensionFactory for ReadOwnWrites {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ReadOwnWritesExtension(self.mutation_type))
-    }
-}
-
-struct ReadOwnWritesExtension(&'static str);
-
-#[async_trait::async_trait]
-impl Extension for ReadOwnWritesExtension {
-    async fn resolve(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        info: ResolveInfo<'_>,
-        next: NextResolve<'_>,
-    ) -> ServerResult<Option<Value>> {
-        let root_mutation = info.parent_type == self.0 && info.path_node.parent.is_none();
-        let loader = root_mutation
-            .then(|| ctx.data_opt::<Arc<StoreLoader>>())
-            .flatten();
-        if let Some(loader) = loader {
-            loader.forget_all();
-        }
-        let result = next.run(ctx, info).await;
-        if let Some(loader) = loader {
-            loader.forget_all();
-        }
-        result
-    }
+/// The request's loader when the field about to resolve is a root field of the mutation type
+/// named `mutation_type` (the loader must then forget before and after it); `None` for every
+/// other field. Called by [`crate::guard::Guard`] for each field.
+pub fn loader_to_reset<'a>(
+    ctx: &'a ExtensionContext<'_>,
+    info: &ResolveInfo<'_>,
+    mutation_type: &str,
+) -> Option<&'a Arc<StoreLoader>> {
+    let root_mutation = info.parent_type == mutation_type && info.path_node.parent.is_none();
+    root_mutation
+        .then(|| ctx.data_opt::<Arc<StoreLoader>>())
+        .flatten()
 }
 
 #[cfg(test)]
@@ -85,8 +59,9 @@ mod tests {
         let table: Arc<dyn Table> = Arc::new(RedbTable::in_memory().expect("memory"));
         let schema = Schema::build(Query, Mutation, EmptySubscription)
             .data(Arc::clone(&table))
-            .extension(ReadOwnWrites {
-                mutation_type: "Mutation",
+            .extension(crate::guard::Guard {
+                read_own_writes: Some("Mutation"),
+                ..Default::default()
             })
             .finish();
         // Two operations sharing one loader, as the operations of one batched request do.
