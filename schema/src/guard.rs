@@ -18,7 +18,7 @@ use crate::operation_limits::{self, BatchCost, QueryLimit};
 use crate::{deadline, own_writes};
 
 /// What the extension enforces; each part is off when not given.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Guard {
     /// Depth and cost limits, checked after validation.
     pub limits: Option<QueryLimit>,
@@ -33,24 +33,12 @@ pub struct Guard {
 
 impl ExtensionFactory for Guard {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(GuardExtension {
-            limits: self.limits.clone(),
-            rate_limit: self.rate_limit.clone(),
-            read_own_writes: self.read_own_writes,
-            deadline: self.deadline,
-        })
+        Arc::new(self.clone())
     }
 }
 
-struct GuardExtension {
-    limits: Option<QueryLimit>,
-    rate_limit: Option<Arc<RateLimiter>>,
-    read_own_writes: Option<&'static str>,
-    deadline: bool,
-}
-
 #[async_trait::async_trait]
-impl Extension for GuardExtension {
+impl Extension for Guard {
     async fn validation(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -90,5 +78,78 @@ impl Extension for GuardExtension {
             loader.forget_all();
         }
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_graphql::{EmptyMutation, EmptySubscription, Object, Request, Schema};
+    use std::time::Duration;
+    use storefront_loaders::rate_limit::RateLimitSettings;
+
+    struct Query;
+
+    #[Object]
+    impl Query {
+        async fn items(&self, #[graphql(default = 1)] n: i32) -> Vec<i32> {
+            (0..n).collect()
+        }
+    }
+
+    #[tokio::test]
+    async fn operations_over_the_limits_are_refused_without_spending_the_budget() {
+        let limiter = Arc::new(RateLimiter::new(
+            RateLimitSettings {
+                budget: 3,
+                window: Duration::from_secs(60),
+            },
+            None,
+            "guard-test:",
+        ));
+        let schema = Schema::build(Query, EmptyMutation, EmptySubscription)
+            .extension(Guard {
+                limits: Some(QueryLimit {
+                    max_depth: 5,
+                    max_complexity: 1,
+                }),
+                rate_limit: Some(limiter),
+                ..Default::default()
+            })
+            .finish();
+        let ask = |document: &'static str| {
+            let schema = schema.clone();
+            async move {
+                schema
+                    .execute(Request::new(document).data(ClientId("client".into())))
+                    .await
+            }
+        };
+        let code = |response: &async_graphql::Response| {
+            response.errors.first().and_then(|e| {
+                e.extensions
+                    .as_ref()?
+                    .get("code")
+                    .map(|c| c.to_string().trim_matches('"').to_owned())
+            })
+        };
+        // Refused by the limits, concurrently and many times over: none of it is charged.
+        let mut over = tokio::task::JoinSet::new();
+        for _ in 0..10 {
+            over.spawn(ask("{ items a: items }"));
+        }
+        while let Some(response) = over.join_next().await {
+            let response = response.expect("the operation ran");
+            assert_eq!(code(&response).as_deref(), Some("QUERY_TOO_COMPLEX"));
+        }
+        // So the whole budget of 3 is still there, and a fourth is refused by the rate limit.
+        for _ in 0..3 {
+            let ok = ask("{ items }").await;
+            assert!(ok.errors.is_empty(), "{:?}", ok.errors);
+        }
+        assert_eq!(
+            code(&ask("{ items }").await).as_deref(),
+            Some("RATE_LIMITED")
+        );
     }
 }
